@@ -1,0 +1,57 @@
+# The README's two commands are `make run` and `make test`; the rest serve them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test unit integration lint typecheck stack-install stack-up stack-down stack-status clean
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## run: the local control plane, PostgreSQL and Redis, up until Ctrl-C
+run: $(STAMP)
+	$(BIN)/storefleet dev run
+
+## test: the whole suite, unit and integration, on real servers
+test: $(STAMP) stack-install lint
+	$(BIN)/pytest tests
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+integration: $(STAMP) stack-install
+	$(BIN)/pytest tests/integration
+
+lint: $(STAMP) typecheck
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# mypy resolves modules by folder name, and our folders are mapped onto the
+# storefleet namespace by the build: give it a tree of links with that shape.
+typecheck: $(STAMP)
+	@mkdir -p build/typecheck/storefleet
+	@for part in operator runtime dev; do ln -sfn ../../../$$part build/typecheck/storefleet/$$part; done
+	MYPYPATH=build/typecheck $(BIN)/mypy --explicit-package-bases -p storefleet.operator -p storefleet.runtime.platform -p storefleet.dev
+
+## stack-install: build or install the dev stack's servers once (cached)
+stack-install: $(STAMP)
+	$(BIN)/storefleet dev stack install
+
+stack-up: $(STAMP)
+	$(BIN)/storefleet dev stack up
+
+stack-down: $(STAMP)
+	$(BIN)/storefleet dev stack down
+
+stack-status: $(STAMP)
+	$(BIN)/storefleet dev stack status
+
+clean:
+	rm -rf build .mypy_cache .pytest_cache .ruff_cache

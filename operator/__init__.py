@@ -1,0 +1,1 @@
+"""The Storefleet operator: Kopf handlers, the reconcile loop, provisioners and status."""

@@ -1,0 +1,1 @@
+"""The Storefleet commerce runtime: one folder per bounded context, plus the platform kernel."""

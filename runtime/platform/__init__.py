@@ -1,0 +1,1 @@
+"""The shared kernel of the commerce runtime: settings, database, events, auth, observability."""
