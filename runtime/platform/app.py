@@ -1,0 +1,82 @@
+"""The service skeleton every context builds on.
+
+``create_service_app`` gives a FastAPI app with problem+json errors, request
+ids, access logs, metrics, ``/healthz`` (the process is alive) and ``/readyz``
+(its dependencies answer), so each context only adds its own routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+
+from storefleet.runtime.platform.errors import install_error_handlers
+from storefleet.runtime.platform.observability import ObservabilityMiddleware, metrics_endpoint
+
+Check = Callable[[], Awaitable[None]]
+
+
+class Problem(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    request_id: str = ""
+
+
+class Health(BaseModel):
+    status: str
+    service: str
+    checks: dict[str, str] = {}
+
+
+def readiness_checks(app: FastAPI) -> dict[str, Check]:
+    checks: dict[str, Check] = app.state.readiness_checks
+    return checks
+
+
+def create_service_app(
+    service: str,
+    *,
+    title: str,
+    version: str = "0.1.0",
+    description: str = "",
+    lifespan: Any = None,
+    log_requests: bool = True,
+) -> FastAPI:
+    app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
+    app.state.service = service
+    app.state.readiness_checks = {}
+    install_error_handlers(app)
+    app.add_middleware(ObservabilityMiddleware, service=service, log_requests=log_requests)
+
+    @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")
+    async def healthz() -> Health:
+        return Health(status="ok", service=service)
+
+    @app.get(
+        "/readyz",
+        response_model=Health,
+        tags=["health"],
+        summary="Readiness: every dependency answers",
+        responses={503: {"model": Health, "description": "A dependency is down"}},
+    )
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        for name, check in readiness_checks(app).items():
+            try:
+                await asyncio.wait_for(check(), timeout=2.0)
+                results[name] = "ok"
+            except Exception as exc:
+                results[name] = f"failed: {type(exc).__name__}"
+        ready = all(value == "ok" for value in results.values())
+        body = Health(status="ok" if ready else "unavailable", service=service, checks=results)
+        return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
+
+    app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+    return app

@@ -1,0 +1,211 @@
+"""Domain events, the bus that carries them, and the transactional outbox.
+
+A state change and the event announcing it are written in one database
+transaction (the outbox row); a relay publishes outbox rows afterwards. So an
+event is never lost when the process dies after the commit, and never sent for
+a change that was rolled back. Delivery is at least once: handlers must be
+idempotent, and every event carries a unique id to make that easy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    select,
+    update,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.runtime.platform.db import Database
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str
+    payload: dict[str, Any]
+    source: str = ""
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    occurred_at: datetime = field(default_factory=utcnow)
+
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class EventBus(Protocol):
+    async def publish(self, event: Event) -> None: ...
+
+    def subscribe(self, event_type: str, handler: Handler) -> None: ...
+
+
+class InProcessEventBus:
+    """Delivers to subscribers in this process; ``*`` subscribes to everything.
+
+    A failing handler is logged and does not stop the others: one consumer's bug
+    must not block another consumer's events.
+    """
+
+    def __init__(self, history: int = 1000) -> None:
+        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        self.recent: deque[Event] = deque(maxlen=history)
+
+    def subscribe(self, event_type: str, handler: Handler) -> None:
+        self._handlers[event_type].append(handler)
+
+    async def publish(self, event: Event) -> None:
+        self.recent.append(event)
+        for handler in [*self._handlers.get(event.type, ()), *self._handlers.get("*", ())]:
+            try:
+                await handler(event)
+            except Exception:
+                log.exception("event handler failed", extra={"event_type": event.type})
+
+
+def create_event_bus(kind: str) -> EventBus:
+    if kind == "inprocess":
+        return InProcessEventBus()
+    raise ValueError(f"unsupported event bus: {kind!r}")
+
+
+def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
+    """The outbox table, declared in each context's own metadata and migrations."""
+    return Table(
+        name,
+        metadata,
+        Column("id", String(32), primary_key=True),
+        Column("event_type", String(200), nullable=False),
+        Column("source", String(100), nullable=False, default=""),
+        Column("payload", JSON, nullable=False),
+        Column("occurred_at", DateTime(timezone=True), nullable=False),
+        Column("published_at", DateTime(timezone=True), nullable=True),
+        Column("attempts", Integer, nullable=False, default=0),
+        Index(f"ix_{name}_unpublished", "published_at", "occurred_at"),
+    )
+
+
+async def enqueue(session: AsyncSession, table: Table, event: Event) -> None:
+    """Record an event in the caller's transaction; it is published after commit."""
+    await session.execute(
+        table.insert().values(
+            id=event.id,
+            event_type=event.type,
+            source=event.source,
+            payload=event.payload,
+            occurred_at=event.occurred_at,
+            attempts=0,
+        )
+    )
+
+
+class OutboxRelay:
+    """Moves committed outbox rows onto the bus.
+
+    Runs as a background task polling every ``interval`` seconds; ``wake()`` makes
+    it run at once, which services call right after committing an event so
+    subscribers see it in milliseconds rather than at the next poll.
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        table: Table,
+        bus: EventBus,
+        *,
+        interval: float = 1.0,
+        batch_size: int = 100,
+    ) -> None:
+        self._db = db
+        self._table = table
+        self._bus = bus
+        self._interval = interval
+        self._batch = batch_size
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._lock = asyncio.Lock()
+
+    async def run_once(self) -> int:
+        """Publish one batch; returns how many events went out."""
+        t = self._table
+        async with self._lock, self._db.write() as session:
+            query = (
+                select(t)
+                .where(t.c.published_at.is_(None))
+                .order_by(t.c.occurred_at)
+                .limit(self._batch)
+            )
+            if self._db.is_postgres:
+                # Several replicas relay the same outbox; each row goes to one of them.
+                query = query.with_for_update(skip_locked=True)
+            rows = (await session.execute(query)).mappings().all()
+            published: list[str] = []
+            for row in rows:
+                event = Event(
+                    type=row["event_type"],
+                    payload=row["payload"],
+                    source=row["source"],
+                    id=row["id"],
+                    occurred_at=row["occurred_at"],
+                )
+                try:
+                    await self._bus.publish(event)
+                except Exception:
+                    log.exception("publishing outbox event failed", extra={"event_id": row["id"]})
+                    await session.execute(
+                        update(t).where(t.c.id == row["id"]).values(attempts=t.c.attempts + 1)
+                    )
+                    continue
+                published.append(row["id"])
+            if published:
+                await session.execute(
+                    update(t).where(t.c.id.in_(published)).values(published_at=utcnow())
+                )
+            return len(published)
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                while await self.run_once() == self._batch:
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox relay pass failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)
+            self._wakeup.clear()
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None

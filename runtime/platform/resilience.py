@@ -1,0 +1,217 @@
+"""Calls between services: a timeout per attempt, retries with backoff, a breaker.
+
+A slow or dead dependency must cost a caller a bounded amount of time, and once
+it is clearly down, almost none: the breaker opens after repeated failures and
+fails fast until a trial call after ``reset_timeout`` succeeds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from enum import Enum
+from typing import Any, TypeVar
+
+import httpx
+from prometheus_client import Counter, Gauge
+
+from storefleet.runtime.platform.errors import UpstreamUnavailable
+from storefleet.runtime.platform.observability import current_request_id
+
+T = TypeVar("T")
+
+UPSTREAM_CALLS = Counter(
+    "storefleet_upstream_calls_total", "Calls to other services", ["upstream", "outcome"]
+)
+BREAKER_STATE = Gauge(
+    "storefleet_circuit_breaker_open", "1 while the breaker to an upstream is open", ["upstream"]
+)
+
+
+class BreakerState(Enum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitOpenError(Exception):
+    pass
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        name: str,
+        *,
+        failure_threshold: int = 5,
+        reset_timeout: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.reset_timeout = reset_timeout
+        self._clock = clock
+        self._failures = 0
+        self._opened_at = 0.0
+        self._state = BreakerState.CLOSED
+        self._trial_in_flight = False
+
+    @property
+    def state(self) -> BreakerState:
+        if (
+            self._state is BreakerState.OPEN
+            and self._clock() - self._opened_at >= self.reset_timeout
+        ):
+            self._state = BreakerState.HALF_OPEN
+            self._trial_in_flight = False
+        return self._state
+
+    def allow(self) -> bool:
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return True
+        if state is BreakerState.HALF_OPEN and not self._trial_in_flight:
+            # Exactly one trial call probes a recovering upstream.
+            self._trial_in_flight = True
+            return True
+        return False
+
+    def record_success(self) -> None:
+        self._failures = 0
+        self._state = BreakerState.CLOSED
+        self._trial_in_flight = False
+        BREAKER_STATE.labels(self.name).set(0)
+
+    def record_failure(self) -> None:
+        self._failures += 1
+        if self._state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
+            self._state = BreakerState.OPEN
+            self._opened_at = self._clock()
+            self._trial_in_flight = False
+            BREAKER_STATE.labels(self.name).set(1)
+
+
+def backoff_delays(
+    attempts: int, base: float = 0.05, cap: float = 1.0, rng: random.Random | None = None
+) -> list[float]:
+    """Full-jitter exponential backoff: spreads retries so they don't arrive in waves."""
+    rand = rng or random.Random()
+    return [rand.uniform(0, min(cap, base * 2**n)) for n in range(attempts)]
+
+
+class RetryableError(Exception):
+    pass
+
+
+async def retry(
+    operation: Callable[[], Awaitable[T]],
+    *,
+    retries: int = 2,
+    base_delay: float = 0.05,
+    max_delay: float = 1.0,
+    retry_on: tuple[type[BaseException], ...] = (RetryableError,),
+) -> T:
+    delays = backoff_delays(retries, base_delay, max_delay)
+    for delay in delays:
+        try:
+            return await operation()
+        except retry_on:
+            await asyncio.sleep(delay)
+    return await operation()
+
+
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+_RETRY_STATUSES = frozenset({502, 503, 504})
+
+
+class ServiceClient:
+    """HTTP client for one upstream service, with the resilience policy built in.
+
+    Non-idempotent requests are retried only when they carry an Idempotency-Key,
+    because a retried POST may otherwise do its work twice.
+    Answers 4xx are returned, not raised: they are the caller's to interpret.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        timeout: float = 2.0,
+        retries: int = 2,
+        breaker: CircuitBreaker | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 100,
+    ) -> None:
+        self.name = name
+        self.retries = retries
+        self.breaker = breaker or CircuitBreaker(name)
+        self._client = httpx.AsyncClient(
+            base_url=base_url,
+            timeout=httpx.Timeout(timeout),
+            transport=transport,
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> httpx.Response:
+        method = method.upper()
+        sent_headers = dict(headers or {})
+        request_id = current_request_id()
+        if request_id:
+            sent_headers.setdefault("X-Request-ID", request_id)
+        retryable = method in _IDEMPOTENT or "Idempotency-Key" in sent_headers
+
+        async def attempt() -> httpx.Response:
+            if not self.breaker.allow():
+                UPSTREAM_CALLS.labels(self.name, "short_circuited").inc()
+                raise CircuitOpenError(self.name)
+            try:
+                response = await self._client.request(
+                    method, path, params=params, json=json, headers=sent_headers
+                )
+            except httpx.TransportError as exc:
+                self.breaker.record_failure()
+                UPSTREAM_CALLS.labels(self.name, "error").inc()
+                raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
+            if response.status_code >= 500:
+                self.breaker.record_failure()
+                UPSTREAM_CALLS.labels(self.name, "error").inc()
+                if response.status_code in _RETRY_STATUSES:
+                    raise RetryableError(f"HTTP {response.status_code}")
+                return response
+            self.breaker.record_success()
+            UPSTREAM_CALLS.labels(self.name, "ok").inc()
+            return response
+
+        try:
+            return await retry(
+                attempt,
+                retries=self.retries if retryable else 0,
+                retry_on=(RetryableError,),
+            )
+        except CircuitOpenError as exc:
+            detail = f"{self.name} is unavailable (circuit open)"
+            raise UpstreamUnavailable(self.name, detail) from exc
+        except RetryableError as exc:
+            raise UpstreamUnavailable(self.name, f"{self.name} did not answer: {exc}") from exc
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", path, **kwargs)
+
+    async def post(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("POST", path, **kwargs)
+
+    async def close(self) -> None:
+        await self._client.aclose()

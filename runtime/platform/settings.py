@@ -1,0 +1,72 @@
+"""Environment-driven settings.
+
+Each service has its own settings class with its own environment prefix
+(``STOREFLEET_CATALOG_...``, ``STOREFLEET_CART_...``), so one process can host
+several services with different databases, and the operator can configure each
+Deployment independently. What the whole store shares — its name, branding,
+tax and shipping rules — lives in :class:`StoreSettings`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATA_DIR = Path(".storefleet")
+
+
+class ServiceSettings(BaseSettings):
+    """What every service needs: where its state lives and how it talks."""
+
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_", extra="ignore")
+
+    service_name: str = "storefleet"
+    # Empty means the embedded default: an SQLite file named after the service.
+    database_url: str = ""
+    database_pool_size: int = Field(default=10, ge=1, le=200)
+    # "memory://" is the embedded default; "redis://..." in cluster mode.
+    cache_url: str = "memory://"
+    cache_prefix: str = ""
+    event_bus: Literal["inprocess"] = "inprocess"
+    data_dir: Path = DEFAULT_DATA_DIR
+    log_level: str = "INFO"
+    log_json: bool = True
+    access_log: bool = True
+    # Calls to other services: a budget per attempt, a few retries, then the breaker.
+    http_timeout_seconds: float = Field(default=2.0, gt=0, le=60)
+    http_retries: int = Field(default=2, ge=0, le=10)
+    breaker_failure_threshold: int = Field(default=5, ge=1)
+    breaker_reset_seconds: float = Field(default=10.0, gt=0)
+    run_migrations: bool = True
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{self.data_dir / (self.service_name + '.db')}"
+
+
+class StoreSettings(BaseSettings):
+    """The tenant's storefront identity and commercial rules."""
+
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_STORE_", extra="ignore")
+
+    name: str = "Storefleet Demo Shop"
+    tagline: str = "Everything you need, delivered."
+    logo_url: str = ""
+    primary_color: str = Field(default="#1f4e79", pattern=r"^#[0-9a-fA-F]{6}$")
+    accent_color: str = Field(default="#e07a1f", pattern=r"^#[0-9a-fA-F]{6}$")
+    currency: str = Field(default="EUR", pattern=r"^[A-Z]{3}$")
+    locale: str = "en"
+    # Basis points (1/100 of a percent) keep tax rates exact without floats.
+    tax_rate_bps: int = Field(default=2000, ge=0, le=10000)
+    shipping_flat_minor: int = Field(default=495, ge=0)
+    free_shipping_threshold_minor: int = Field(default=5000, ge=0)
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        return value.upper()
