@@ -1,0 +1,18 @@
+"""The dev stack's components, by name, in the order they start."""
+
+from __future__ import annotations
+
+from storefleet.dev.components.base import Component, Status
+from storefleet.dev.components.kubernetes import Kubernetes
+from storefleet.dev.components.kwok import Kwok
+from storefleet.dev.components.postgres import Postgres
+from storefleet.dev.components.redis import Redis
+
+COMPONENTS: dict[str, type[Component]] = {
+    "kubernetes": Kubernetes,
+    "kwok": Kwok,
+    "postgres": Postgres,
+    "redis": Redis,
+}
+
+__all__ = ["COMPONENTS", "Component", "Status"]

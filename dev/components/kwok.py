@@ -1,0 +1,102 @@
+"""KWOK: plays the kubelet for fake nodes, so pods get Running and Ready.
+
+Built from sigs.k8s.io/kwok (dev/go/kwok). The nodes are ordinary Node objects
+that carry KWOK's annotation; KWOK keeps their status and heartbeats current
+and moves every pod scheduled onto them through its lifecycle.
+"""
+
+from __future__ import annotations
+
+import os
+
+import yaml
+
+from storefleet.dev.components.base import Component
+from storefleet.dev.components.kubernetes import Kubernetes
+from storefleet.dev.gobuild import GoTool
+from storefleet.dev.processes import wait_until
+
+TOOL = GoTool(
+    name="kwok", module="sigs.k8s.io/kwok", commands={"kwok": "sigs.k8s.io/kwok/cmd/kwok"}
+)
+
+NODE_COUNT = int(os.environ.get("STOREFLEET_KWOK_NODES", "3"))
+# Generous: the fake nodes run no containers, so capacity only gates scheduling.
+NODE_CAPACITY = {"cpu": "64", "memory": "256Gi", "pods": "500"}
+
+
+def node_manifest(name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/arch": "amd64",
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "type": "kwok",
+                "topology.kubernetes.io/zone": f"zone-{name[-1]}",
+            },
+        },
+        "status": {
+            "allocatable": NODE_CAPACITY,
+            "capacity": NODE_CAPACITY,
+            "nodeInfo": {
+                "architecture": "amd64",
+                "kubeProxyVersion": "kwok",
+                "kubeletVersion": "kwok",
+                "operatingSystem": "linux",
+            },
+            "phase": "Running",
+        },
+    }
+
+
+class Kwok(Component):
+    name = "kwok"
+    requires = ("kubernetes",)
+    process_names = ("kwok",)
+
+    def __init__(self) -> None:
+        self.cluster = Kubernetes()
+
+    def install(self) -> None:
+        TOOL.build()
+
+    @property
+    def node_names(self) -> list[str]:
+        return [f"kwok-node-{index}" for index in range(NODE_COUNT)]
+
+    def up(self) -> None:
+        self.install()
+        proc = self.process("kwok")
+        proc.start(
+            [
+                str(TOOL.binary("kwok")),
+                f"--kubeconfig={self.cluster.kubeconfig_for('kwok')}",
+                "--manage-all-nodes=false",
+                "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+                "--node-ip=127.0.0.1",
+                "--cidr=10.244.0.0/16",
+                "--server-address=127.0.0.1:0",
+            ]
+        )
+        nodes = "---\n".join(yaml.safe_dump(node_manifest(n)) for n in self.node_names)
+        applied = self.cluster.kubectl("apply", "-f", "-", input=nodes)
+        if applied.returncode != 0:
+            raise RuntimeError(f"creating the KWOK nodes failed: {applied.stderr}")
+        wait_until(self._nodes_ready, process=proc, what="Ready nodes", timeout=60)
+
+    def _nodes_ready(self) -> bool:
+        result = self.cluster.kubectl(
+            "wait", "--for=condition=Ready", "--timeout=2s", *(f"node/{n}" for n in self.node_names)
+        )
+        return result.returncode == 0
+
+    def env(self) -> dict[str, str]:
+        return {}
+
+    def describe(self) -> str:
+        return f"{NODE_COUNT} fake nodes ({', '.join(self.node_names)})"

@@ -1,0 +1,45 @@
+"""Where the dev stack keeps what it builds and what it runs.
+
+Builds are slow and never change for a given version, so they live in a cache
+keyed by version (`~/.cache/storefleet/<name>-<version>/`) that survives runs.
+Running servers keep their data, logs and pid files in a state directory that
+`stack down` may throw away. Both can be moved with environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_root() -> Path:
+    base = os.environ.get("STOREFLEET_CACHE")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    return (Path(xdg) if xdg else Path.home() / ".cache") / "storefleet"
+
+
+def cache_dir(name: str, version: str) -> Path:
+    return cache_root() / f"{name}-{version}"
+
+
+def state_root() -> Path:
+    """The running stack's files.
+
+    Under /tmp rather than the home directory because, when run as root, the
+    PostgreSQL server must run as an unprivileged user that cannot enter /root.
+    """
+    base = os.environ.get("STOREFLEET_STACK_DIR")
+    return Path(base) if base else Path("/tmp") / f"storefleet-stack-{os.getuid()}"
+
+
+def state_dir(component: str) -> Path:
+    path = state_root() / component
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def go_module_dir(name: str) -> Path:
+    """The committed go.mod that pins what `name` builds (dev/go/<name>/)."""
+    return Path(__file__).resolve().parent / "go" / name

@@ -1,0 +1,109 @@
+"""Session fixtures that start the dev stack's real servers on demand.
+
+A test asks for what it needs (`kube_config`, `kube_api`, `postgres_dsn`,
+`redis_url`); the first such request in a run starts that component (building
+it once into ~/.cache/storefleet if needed) and later ones reuse it. A unit-test
+run asks for none and so starts nothing. Servers this run started are stopped
+at its end; servers that were already up (`make stack-up`) are left running.
+
+Under CI (CI=true) a component that cannot start fails the tests that need it;
+elsewhere those tests are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import config
+from kubernetes.client import ApiClient
+
+from storefleet.dev import stack
+from storefleet.dev.components.kubernetes import Kubernetes
+from storefleet.dev.components.postgres import Postgres
+from storefleet.dev.components.redis import Redis
+
+# fixture -> the marker its tests get, so `-m "not kubernetes"` deselects them
+FIXTURE_MARKERS = {
+    "kube_config": "kubernetes",
+    "kube_api": "kubernetes",
+    "postgres_dsn": "postgres",
+    "redis_url": "redis",
+}
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture, marker in FIXTURE_MARKERS.items():
+            if fixture in getattr(item, "fixturenames", ()):
+                item.add_marker(getattr(pytest.mark, marker))
+
+
+class DevStack:
+    """Starts components at most once per run and remembers what it started."""
+
+    def __init__(self) -> None:
+        self.started: list[str] = []
+        self.failures: dict[str, str] = {}
+
+    def require(self, *names: str) -> None:
+        for name in names:
+            if name in self.failures:
+                self._unavailable(name, self.failures[name])
+            try:
+                self.started += stack.up([name], report=lambda _: None)
+            except Exception as exc:
+                self.failures[name] = f"{type(exc).__name__}: {exc}"
+                self._unavailable(name, self.failures[name])
+
+    @staticmethod
+    def _unavailable(name: str, reason: str) -> None:
+        message = f"dev stack component {name!r} could not start: {reason}"
+        if IN_CI:
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+
+    def stop_started(self) -> None:
+        if self.started and not os.environ.get("STOREFLEET_KEEP_STACK"):
+            stack.down(self.started, report=lambda _: None)
+
+
+@pytest.fixture(scope="session")
+def dev_stack() -> Iterator[DevStack]:
+    manager = DevStack()
+    yield manager
+    manager.stop_started()
+
+
+@pytest.fixture(scope="session")
+def kube_config(dev_stack: DevStack) -> str:
+    """Path of an admin kubeconfig for the local control plane with KWOK nodes."""
+    dev_stack.require("kubernetes", "kwok")
+    path = str(Kubernetes().kubeconfig)
+    os.environ["KUBECONFIG"] = path
+    return path
+
+
+@pytest.fixture(scope="session")
+def kube_api(kube_config: str) -> Iterator[ApiClient]:
+    """A `kubernetes.client.ApiClient` for the local control plane."""
+    client = config.new_client_from_config(config_file=kube_config)
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(dev_stack: DevStack) -> str:
+    """A superuser DSN (libpq form) of the dev stack's PostgreSQL."""
+    dev_stack.require("postgres")
+    return Postgres().dsn()
+
+
+@pytest.fixture(scope="session")
+def redis_url(dev_stack: DevStack) -> str:
+    """A URL (with the default user's password) of the dev stack's Redis."""
+    dev_stack.require("redis")
+    return Redis().url()

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import pytest
+
+from storefleet.dev.stack import UnknownComponent, resolve
+
+
+def names(components: list[object]) -> list[str]:
+    return [component.name for component in components]  # type: ignore[attr-defined]
+
+
+def test_everything_when_nothing_is_named() -> None:
+    assert names(resolve()) == ["kubernetes", "kwok", "postgres", "redis"]
+
+
+def test_a_component_brings_what_it_requires_first() -> None:
+    assert names(resolve(["kwok"])) == ["kubernetes", "kwok"]
+
+
+def test_only_what_is_named() -> None:
+    assert names(resolve(["redis"])) == ["redis"]
+
+
+def test_an_unknown_component_is_refused_with_the_choices() -> None:
+    with pytest.raises(UnknownComponent, match=r"unknown component.*kafak.*choose from"):
+        resolve(["kafak"])
