@@ -1,0 +1,112 @@
+"""Applying a Store's objects with server-side apply, and pruning what it no longer wants.
+
+Objects are found for pruning by label (storefleet.io/store and managed-by), so
+an object the operator stopped rendering is deleted even after a restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from storefleet.operator.desired import MANAGED_BY, MANAGED_BY_LABEL, STORE_LABEL
+from storefleet.operator.kinds import KINDS, Kind
+from storefleet.operator.kube import Kube, KubeError
+from storefleet.operator.render import ObjectKey, key_of
+
+
+@dataclass
+class ApplyReport:
+    applied: dict[ObjectKey, dict[str, Any]] = field(default_factory=dict)
+    failed: dict[ObjectKey, KubeError] = field(default_factory=dict)
+    # objects someone else deleted or changed since our last apply, now restored
+    drifted: list[ObjectKey] = field(default_factory=list)
+    pruned: list[ObjectKey] = field(default_factory=list)
+
+
+def _digest(obj: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()
+
+
+class Applier:
+    def __init__(self, kube: Kube, field_manager: str, concurrency: int) -> None:
+        self.kube = kube
+        self.field_manager = field_manager
+        self.concurrency = concurrency
+        # what the last apply of each object returned: (desired digest, uid, resourceVersion)
+        self._last: dict[ObjectKey, tuple[str, str, str]] = {}
+
+    async def apply(self, objects: list[dict[str, Any]]) -> ApplyReport:
+        """Applies the first object (the namespace), then the rest concurrently."""
+        report = ApplyReport()
+        if not objects:
+            return report
+        await self._apply_one(objects[0], report)
+        if report.failed:
+            return report
+        semaphore = asyncio.Semaphore(self.concurrency)
+
+        async def bounded(obj: dict[str, Any]) -> None:
+            async with semaphore:
+                await self._apply_one(obj, report)
+
+        await asyncio.gather(*(bounded(obj) for obj in objects[1:]))
+        return report
+
+    async def _apply_one(self, obj: dict[str, Any], report: ApplyReport) -> None:
+        key = key_of(obj)
+        digest = _digest(obj)
+        try:
+            result = await self.kube.apply(obj, self.field_manager)
+        except KubeError as exc:
+            report.failed[key] = exc
+            return
+        report.applied[key] = result
+        meta = result.get("metadata", {})
+        now = (digest, str(meta.get("uid")), str(meta.get("resourceVersion")))
+        before = self._last.get(key)
+        # Same desired object, yet a new uid or version: someone else deleted or edited it.
+        if before is not None and before[0] == digest and before[1:] != now[1:]:
+            report.drifted.append(key)
+        self._last[key] = now
+
+    async def prune(
+        self,
+        store_name: str,
+        namespace: str,
+        wanted: Iterable[ObjectKey],
+        kinds: Iterable[Kind],
+        report: ApplyReport,
+    ) -> None:
+        keep = set(wanted)
+        selector = f"{STORE_LABEL}={store_name},{MANAGED_BY_LABEL}={MANAGED_BY}"
+        listings = await asyncio.gather(
+            *(
+                self.kube.list(kind, namespace if kind.namespaced else None, selector)
+                for kind in kinds
+            )
+        )
+        doomed = [
+            (kind, item)
+            for kind, items in zip(kinds, listings, strict=True)
+            for item in items
+            if key_of(item) not in keep and not item["metadata"].get("deletionTimestamp")
+        ]
+        for kind, item in doomed:
+            key = key_of(item)
+            if await self.kube.delete(kind, key.namespace, key.name):
+                report.pruned.append(key)
+            self._last.pop(key, None)
+
+    def forget(self, namespace: str) -> None:
+        for key in [k for k in self._last if k.namespace == namespace or k.name == namespace]:
+            del self._last[key]
+
+
+def prunable_kinds(served: set[str]) -> list[Kind]:
+    """Namespaced kinds the operator owns and the cluster serves; namespaces are not pruned."""
+    return [kind for kind in KINDS if kind.namespaced and kind.api_version in served]

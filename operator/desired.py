@@ -1,0 +1,240 @@
+"""From a Store (and what the cluster serves) to the data the templates render.
+
+Pure: no I/O besides reading the CRD for its defaults. Every decision about
+what a tenant gets is made here, as data, so templates stay free of logic
+beyond loops and the unit tests can check decisions without YAML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from storefleet.operator import schema
+from storefleet.operator.plans import Plan, plan_for
+from storefleet.operator.services import HTTP_PORT, LIVENESS_PATH, READINESS_PATH, SERVICES
+from storefleet.operator.settings import OperatorSettings
+
+GROUP: Final = "storefleet.io"
+VERSION: Final = "v1alpha1"
+API_VERSION: Final = f"{GROUP}/{VERSION}"
+STORE_LABEL: Final = "storefleet.io/store"
+MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
+MANAGED_BY: Final = "storefleet-operator"
+
+# Integration blocks of the spec: condition type, what stands in when it is off,
+# and the TCP port the tenant needs to reach when it is on.
+INTEGRATIONS: Final = (
+    ("database", "DatabaseReady", "embedded SQLite database", 5432),
+    ("cache", "CacheReady", "in-memory cache", 6379),
+    ("events", "EventsReady", "in-process event bus", 9092),
+    ("secrets", "SecretsReady", "Kubernetes Secrets in the tenant namespace", 8200),
+    ("identity", "IdentityReady", "built-in accounts service login", 8443),
+)
+
+
+@dataclass(frozen=True)
+class ClusterFeatures:
+    """What the cluster serves, discovered at reconcile time."""
+
+    istio: bool = False
+
+
+def store_namespace(store_name: str, settings: OperatorSettings) -> str:
+    return f"{settings.namespace_prefix}{store_name}"
+
+
+def with_defaults(store: Mapping[str, Any], settings: OperatorSettings) -> dict[str, Any]:
+    crd = schema.load_crd(settings.crds_dir / "stores.storefleet.io.yaml")
+    defaulted: dict[str, Any] = schema.apply_defaults(schema.crd_schema(crd), dict(store))
+    return defaulted
+
+
+def _slug(text: str, limit: int = 63) -> str:
+    slug = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return slug[:limit].rstrip("-")
+
+
+def _resources(plan: Plan, override: Mapping[str, Any] | None) -> dict[str, dict[str, str]]:
+    resources = {"requests": dict(plan.requests), "limits": dict(plan.limits)}
+    for part in ("requests", "limits"):
+        for key, value in ((override or {}).get(part) or {}).items():
+            resources[part][key] = str(value)
+    return resources
+
+
+def _routing(spec: Mapping[str, Any], features: ClusterFeatures) -> tuple[str, str, str]:
+    """Returns (mode, reason, message) for RoutesReady."""
+    if not spec["mesh"].get("enabled", True):
+        return "Ingress", "IngressByChoice", "spec.mesh.enabled is false; routing through Ingress"
+    if not features.istio:
+        return (
+            "Ingress",
+            "IstioNotInstalled",
+            "the cluster does not serve the Istio APIs (networking.istio.io, security.istio.io); "
+            "routing through Ingress, without mTLS, circuit breaking or canary weights",
+        )
+    return "Istio", "IstioRoutes", "routing through the Istio gateway"
+
+
+def build(
+    store: Mapping[str, Any], features: ClusterFeatures, settings: OperatorSettings
+) -> dict[str, Any]:
+    """The template context of one Store."""
+    store = with_defaults(store, settings)
+    meta, spec = store["metadata"], store["spec"]
+    name: str = meta["name"]
+    namespace = store_namespace(name, settings)
+    plan = plan_for(spec["plan"])
+    suspended = bool(spec.get("suspend", False))
+    runtime = spec["runtime"]
+    version: str = runtime["version"]
+    image_repo: str = runtime.get("image") or settings.runtime_image
+    routing, routing_reason, routing_message = _routing(spec, features)
+
+    canary = spec["mesh"].get("canary")
+    if canary and routing != "Istio":
+        routing_message += "; spec.mesh.canary is ignored (weighted routes need Istio)"
+        canary = None
+    tracks = [{"name": "stable", "version": version, "weight": 100}]
+    if canary:
+        tracks[0]["weight"] = 100 - int(canary["weight"])
+        tracks.append({"name": "canary", "version": canary["version"], "weight": canary["weight"]})
+
+    labels = {
+        "app.kubernetes.io/part-of": "storefleet",
+        MANAGED_BY_LABEL: MANAGED_BY,
+        STORE_LABEL: name,
+    }
+    autoscaling = spec.get("autoscaling") or {}
+    overrides: Mapping[str, Any] = spec.get("services") or {}
+    services: list[dict[str, Any]] = []
+    for service in SERVICES:
+        override = overrides.get(service.name) or {}
+        if not override.get("enabled", True):
+            continue
+        fixed_replicas = override.get("replicas")
+        hpa = None
+        if not suspended and fixed_replicas is None:
+            low = autoscaling.get("minReplicas", plan.min_replicas)
+            high = autoscaling.get("maxReplicas", plan.max_replicas)
+            hpa = {
+                "min": override.get("minReplicas", low),
+                "max": override.get("maxReplicas", high),
+                "cpu": autoscaling.get("targetCPUUtilization", plan.target_cpu_utilization),
+            }
+            hpa["max"] = max(hpa["max"], hpa["min"])
+        env = {
+            "STOREFLEET_STORE": name,
+            "STOREFLEET_SERVICE": service.name,
+            "STOREFLEET_PORT": str(HTTP_PORT),
+        }
+        env.update(override.get("env") or {})
+        workloads = []
+        for track in tracks:
+            is_stable = track["name"] == "stable"
+            replicas: int | None
+            if suspended:
+                replicas = 0
+            elif not is_stable:
+                replicas = 1
+            else:
+                replicas = fixed_replicas
+            workloads.append(
+                {
+                    "name": service.name if is_stable else f"{service.name}-{track['name']}",
+                    "track": track["name"],
+                    "version": track["version"],
+                    "image": (
+                        override["image"]
+                        if override.get("image") and is_stable
+                        else f"{image_repo}:{track['version']}"
+                    ),
+                    "replicas": replicas,
+                    "env": {**env, "STOREFLEET_VERSION": track["version"]},
+                }
+            )
+        services.append(
+            {
+                "name": service.name,
+                "description": service.description,
+                "routes": list(service.routes),
+                "port": HTTP_PORT,
+                "hpa": hpa,
+                "pdb_max_unavailable": plan.pdb_max_unavailable,
+                "resources": _resources(plan, override.get("resources")),
+                "workloads": workloads,
+            }
+        )
+    routes = sorted(
+        ({"path": path, "service": svc["name"]} for svc in services for path in svc["routes"]),
+        key=lambda route: -len(route["path"]),
+    )
+
+    domains: list[str] = list(spec["domains"])
+    branding = dict(spec.get("branding") or {})
+    branding.setdefault("name", spec["displayName"])
+    integrations = {
+        block: {
+            "enabled": bool((spec.get(block) or {}).get("enabled", False)),
+            "condition": condition,
+            "fallback": fallback,
+            "port": port,
+            "settings": spec.get(block) or {},
+        }
+        for block, condition, fallback, port in INTEGRATIONS
+    }
+    url = f"{settings.url_scheme}://{domains[0]}"
+    store_settings = {
+        "name": name,
+        "displayName": spec["displayName"],
+        "url": url,
+        "domains": domains,
+        "currency": spec["currency"],
+        "locale": spec["locale"],
+        "branding": branding,
+        "plan": plan.name,
+        "integrations": {k: v["enabled"] for k, v in integrations.items()},
+    }
+    gateway_key, _, gateway_value = settings.istio_gateway_selector.partition("=")
+    return {
+        "store": {
+            "name": name,
+            "uid": meta.get("uid", ""),
+            "displayName": spec["displayName"],
+        },
+        "owner": {"apiVersion": API_VERSION, "kind": "Store", "name": name, "uid": meta.get("uid")},
+        "namespace": namespace,
+        "labels": labels,
+        "plan": plan,
+        "suspended": suspended,
+        "version": version,
+        "image_pull_policy": runtime["imagePullPolicy"],
+        "liveness_path": LIVENESS_PATH,
+        "readiness_path": READINESS_PATH,
+        "domains": [{"host": host, "slug": _slug(host)} for host in domains],
+        "url": url,
+        "routing": routing,
+        "routing_reason": routing_reason,
+        "routing_message": routing_message,
+        "services": services,
+        "routes": routes,
+        "tracks": tracks,
+        "mesh": spec["mesh"],
+        "integrations": integrations,
+        "egress_ports": sorted(v["port"] for v in integrations.values() if v["enabled"]),
+        "store_settings": store_settings,
+        "store_settings_json": json.dumps(store_settings, indent=2, sort_keys=True),
+        "settings": {
+            "ingress_class": settings.ingress_class,
+            "ingress_namespace": settings.ingress_namespace,
+            "monitoring_namespace": settings.monitoring_namespace,
+            "gateway_namespace": settings.istio_gateway_namespace,
+            "gateway_selector": {gateway_key: gateway_value},
+            "pod_security_level": settings.pod_security_level,
+            "tls_secret": spec["mesh"].get("tlsSecretName") or f"{name}-tls",
+        },
+    }

@@ -1,0 +1,178 @@
+"""Kopf handlers: every trigger about a Store calls the one reconcile.
+
+Handlers are registered on a registry built from settings, so intervals and
+timeouts come from STOREFLEET_OPERATOR_* rather than import-time constants, and
+tests can run an operator with their own settings.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from kubernetes_asyncio import client, config
+
+from storefleet.operator import metrics
+from storefleet.operator.desired import GROUP, MANAGED_BY, MANAGED_BY_LABEL, STORE_LABEL, VERSION
+from storefleet.operator.kube import Kube
+from storefleet.operator.reconcile import ReconcileError, Reconciler
+from storefleet.operator.settings import OperatorSettings
+
+log = logging.getLogger("storefleet.operator.handlers")
+
+FINALIZER = "storefleet.io/finalizer"
+# Changes to owned objects arrive in bursts (a rollout touches a Deployment many
+# times); one reconcile per burst is enough.
+POKE_DELAY_SECONDS = 1.0
+
+
+@dataclass
+class State:
+    settings: OperatorSettings
+    api: client.ApiClient | None = None
+    reconciler: Reconciler | None = None
+    pending: set[str] = field(default_factory=set)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def require(self) -> Reconciler:
+        if self.reconciler is None:
+            raise kopf.TemporaryError("the operator is still starting", delay=1)
+        return self.reconciler
+
+
+async def _api_client(settings: OperatorSettings) -> client.ApiClient:
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        await config.load_kube_config()
+    api = client.ApiClient()
+    return api
+
+
+def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:
+    """Kopf's knobs, set for a long-running operator (see OPERATOR-NOTES.md)."""
+    persistence = kopf_settings.persistence
+    # Progress in annotations, not status: our status schema is ours.
+    persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="storefleet.io")
+    persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix="storefleet.io", key="last-handled-configuration"
+    )
+    persistence.finalizer = FINALIZER
+    watching = kopf_settings.watching
+    watching.server_timeout = settings.watch_server_timeout_seconds
+    watching.client_timeout = settings.watch_client_timeout_seconds
+    watching.connect_timeout = settings.connect_timeout_seconds
+    kopf_settings.networking.connect_timeout = settings.connect_timeout_seconds
+    kopf_settings.networking.request_timeout = settings.request_timeout_seconds
+    kopf_settings.networking.enforce_retry_after = True
+    kopf_settings.queueing.worker_limit = settings.worker_limit
+    # We post our own Events, one per transition; Kopf's per-handler ones are noise.
+    kopf_settings.posting.enabled = False
+    kopf_settings.peering.standalone = settings.standalone
+    kopf_settings.peering.priority = settings.peering_priority
+    kopf_settings.peering.clusterwide = True
+
+
+def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
+    registry = kopf.OperatorRegistry()
+    state = State(settings=settings)
+    stores = (GROUP, VERSION, "stores")
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        # In-cluster service account first, else the kubeconfig (KUBECONFIG).
+        return kopf.login_via_client(**kwargs)
+
+    @kopf.on.startup(registry=registry)
+    async def startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+        configure_kopf(settings, state.settings)
+        state.api = await _api_client(state.settings)
+        kube = Kube(
+            state.api,
+            request_timeout=state.settings.request_timeout_seconds,
+            discovery_ttl=state.settings.discovery_ttl_seconds,
+        )
+        state.reconciler = Reconciler(kube, state.settings)
+        metrics.serve(state.settings.metrics_port)
+        log.info("operator started", extra={"settings": state.settings.model_dump(mode="json")})
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        for task in list(state.tasks):
+            task.cancel()
+        if state.api is not None:
+            await state.api.close()
+
+    async def run(body: Mapping[str, Any], trigger: str) -> None:
+        if body["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            await state.require().reconcile(body, trigger)
+        except ReconcileError as exc:
+            if exc.retriable:
+                raise kopf.TemporaryError(str(exc), delay=5) from exc
+            raise kopf.PermanentError(str(exc)) from exc
+
+    @kopf.on.resume(*stores, registry=registry)
+    async def resumed(body: kopf.Body, **_: Any) -> None:
+        await run(body, "resume")
+
+    @kopf.on.create(*stores, registry=registry)
+    async def created(body: kopf.Body, **_: Any) -> None:
+        await run(body, "create")
+
+    @kopf.on.update(*stores, registry=registry)
+    async def updated(body: kopf.Body, **_: Any) -> None:
+        await run(body, "update")
+
+    @kopf.timer(
+        *stores,
+        interval=settings.drift_interval_seconds,
+        initial_delay=settings.drift_interval_seconds,
+        errors=kopf.ErrorsMode.IGNORED,
+        registry=registry,
+    )
+    async def drift(body: kopf.Body, **_: Any) -> None:
+        await run(body, "timer")
+
+    @kopf.on.delete(*stores, registry=registry)
+    async def deleted(body: kopf.Body, **_: Any) -> None:
+        done = await state.require().finalize(body)
+        if not done:
+            raise kopf.TemporaryError("waiting for the tenant namespace to go away", delay=2)
+
+    if settings.watch_owned_objects:
+
+        @kopf.on.event(
+            "apps", "v1", "deployments", labels={MANAGED_BY_LABEL: MANAGED_BY}, registry=registry
+        )
+        async def owned_deployment(body: kopf.Body, **_: Any) -> None:
+            store_name = body["metadata"].get("labels", {}).get(STORE_LABEL)
+            if store_name:
+                poke(store_name)
+
+    def poke(store_name: str) -> None:
+        if store_name in state.pending or state.reconciler is None:
+            return
+        state.pending.add(store_name)
+        task = asyncio.get_running_loop().create_task(_poked(store_name))
+        state.tasks.add(task)
+        task.add_done_callback(state.tasks.discard)
+
+    async def _poked(store_name: str) -> None:
+        await asyncio.sleep(POKE_DELAY_SECONDS)
+        state.pending.discard(store_name)
+        reconciler = state.require()
+        try:
+            store = await reconciler.kube.get_store(store_name)
+            if store is None or store["metadata"].get("deletionTimestamp"):
+                return
+            await reconciler.reconcile(store, "owned-change")
+        except Exception:
+            log.exception("reconcile after an owned object changed failed")
+
+    return registry

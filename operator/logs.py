@@ -1,0 +1,16 @@
+"""Logging setup: JSON lines by default, one object per line for log pipelines."""
+
+from __future__ import annotations
+
+import kopf
+
+from storefleet.operator.settings import OperatorSettings
+
+
+def configure(settings: OperatorSettings) -> None:
+    kopf.configure(
+        debug=settings.log_level == "DEBUG",
+        quiet=settings.log_level in ("WARNING", "ERROR"),
+        log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
+        log_refkey="object",
+    )

@@ -1,0 +1,417 @@
+"""The one level-triggered, idempotent reconcile of a Store, and its clean-up.
+
+Every trigger (create, update, resume, the drift timer, a change to an owned
+Deployment) ends here. Running it twice changes nothing the second time:
+rendering is deterministic, server-side apply of an unchanged object is a
+no-op, and status is written only when it differs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from storefleet.operator import desired, events, metrics, status
+from storefleet.operator.apply import Applier, ApplyReport, prunable_kinds
+from storefleet.operator.kinds import ISTIO_API_VERSIONS, KINDS
+from storefleet.operator.kube import Kube, KubeError
+from storefleet.operator.render import key_of, render
+from storefleet.operator.settings import OperatorSettings
+from storefleet.operator.status import Condition, Observation, ServiceReadiness
+
+log = logging.getLogger("storefleet.operator.reconcile")
+
+PAUSE_ANNOTATION: Final = "storefleet.io/paused"
+RECONCILE_REQUEST_ANNOTATION: Final = "storefleet.io/reconcile-request"
+
+# Which condition reports a failure to apply an object of each kind.
+CONDITION_OF_KIND: Final = {
+    "Deployment": "RuntimeReady",
+    "Service": "RuntimeReady",
+    "HorizontalPodAutoscaler": "RuntimeReady",
+    "PodDisruptionBudget": "RuntimeReady",
+    "Ingress": "RoutesReady",
+    "Gateway": "RoutesReady",
+    "VirtualService": "RoutesReady",
+    "DestinationRule": "RoutesReady",
+    "PeerAuthentication": "RoutesReady",
+    "AuthorizationPolicy": "RoutesReady",
+}
+
+
+class ReconcileError(Exception):
+    """A reconcile could not finish; retriable says whether trying again may help."""
+
+    def __init__(self, message: str, *, retriable: bool) -> None:
+        super().__init__(message)
+        self.retriable = retriable
+
+
+@dataclass
+class Outcome:
+    status: dict[str, Any]
+    ready: bool
+    report: ApplyReport = field(default_factory=ApplyReport)
+    paused: bool = False
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Reconciler:
+    def __init__(self, kube: Kube, settings: OperatorSettings) -> None:
+        self.kube = kube
+        self.settings = settings
+        self.applier = Applier(kube, settings.field_manager, settings.apply_concurrency)
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def features(self) -> desired.ClusterFeatures:
+        served = await self.kube.served_api_versions()
+        return desired.ClusterFeatures(istio=all(v in served for v in ISTIO_API_VERSIONS))
+
+    async def reconcile(self, store: Mapping[str, Any], trigger: str) -> Outcome:
+        name = store["metadata"]["name"]
+        async with self._locks[name]:
+            started = time.monotonic()
+            result = "error"
+            try:
+                outcome = await self._reconcile(store, trigger)
+                result = "ready" if outcome.ready else "progressing"
+                result = "paused" if outcome.paused else result
+                return outcome
+            finally:
+                metrics.RECONCILES.labels(trigger, result).inc()
+                metrics.RECONCILE_DURATION.labels(trigger).observe(time.monotonic() - started)
+
+    async def _reconcile(self, store: Mapping[str, Any], trigger: str) -> Outcome:
+        meta = store["metadata"]
+        name = meta["name"]
+        previous: Mapping[str, Any] = store.get("status") or {}
+        if (meta.get("annotations") or {}).get(PAUSE_ANNOTATION) == "true":
+            log.info("reconcile paused by annotation", extra={"store": name})
+            return Outcome(status=dict(previous), ready=False, paused=True)
+
+        features = await self.features()
+        context = desired.build(store, features, self.settings)
+        objects = render(context, self.settings.templates_dir)
+        namespace = context["namespace"]
+        generation = int(meta.get("generation") or 0)
+
+        report = await self.applier.apply(objects)
+        if not report.failed:
+            served = await self.kube.served_api_versions()
+            await self.applier.prune(
+                name, namespace, (key_of(o) for o in objects), prunable_kinds(served), report
+            )
+        services = await self._observe(namespace, context)
+        observation = Observation(
+            generation=generation,
+            url=context["url"],
+            namespace=namespace,
+            routing=context["routing"],
+            suspended=context["suspended"],
+            services=services,
+        )
+        observation.conditions = self._conditions(context, report, services, objects)
+        if report.failed:
+            observation.error = "; ".join(
+                f"{key}: {error.message or error.reason}" for key, error in report.failed.items()
+            )
+        new_status = status.compute(observation, previous)
+        await self._write_status(store, previous, new_status)
+        await self._tell(store, previous, new_status, report)
+
+        if report.failed:
+            retriable = all(error.retriable for error in report.failed.values()) or any(
+                "being terminated" in error.message for error in report.failed.values()
+            )
+            raise ReconcileError(observation.error or "apply failed", retriable=retriable)
+        ready = new_status["phase"] == "Ready"
+        return Outcome(status=new_status, ready=ready, report=report)
+
+    async def _observe(self, namespace: str, context: Mapping[str, Any]) -> list[ServiceReadiness]:
+        deployments = await self.kube.list(
+            _DEPLOYMENT, namespace, f"{desired.STORE_LABEL}={context['store']['name']}"
+        )
+        by_name = {d["metadata"]["name"]: d for d in deployments}
+        readiness = []
+        for service in context["services"]:
+            wanted, ready, available = 0, 0, True
+            for workload in service["workloads"]:
+                found = by_name.get(workload["name"])
+                if found is None:
+                    available = False
+                    continue
+                spec, dep_status = found.get("spec", {}), found.get("status", {})
+                replicas = int(spec.get("replicas", 1))
+                wanted += replicas
+                ready += int(dep_status.get("readyReplicas", 0))
+                available = available and _deployment_available(found, replicas)
+            readiness.append(ServiceReadiness(service["name"], wanted, ready, available))
+        return readiness
+
+    def _conditions(
+        self,
+        context: Mapping[str, Any],
+        report: ApplyReport,
+        services: list[ServiceReadiness],
+        objects: list[dict[str, Any]],
+    ) -> list[Condition]:
+        failures: dict[str, list[str]] = defaultdict(list)
+        for key, error in report.failed.items():
+            failures[CONDITION_OF_KIND.get(key.kind, "NamespaceReady")].append(
+                f"{key}: {error.message or error.reason}"
+            )
+        conditions: list[Condition] = []
+        namespace = context["namespace"]
+        policies = sum(1 for o in objects if o["kind"] == "NetworkPolicy")
+        if failures["NamespaceReady"] or (report.failed and not report.applied):
+            conditions.append(
+                Condition(
+                    "NamespaceReady",
+                    "False",
+                    "ApplyFailed",
+                    "; ".join(failures["NamespaceReady"] or _all(report)),
+                )
+            )
+        else:
+            conditions.append(
+                Condition(
+                    "NamespaceReady",
+                    "True",
+                    "Applied",
+                    f"namespace {namespace} with quota and limits of plan "
+                    f"{context['plan'].name} and {policies} network policies",
+                )
+            )
+        conditions.append(self._runtime_condition(context, services, failures["RuntimeReady"]))
+        if failures["RoutesReady"]:
+            conditions.append(
+                Condition("RoutesReady", "False", "ApplyFailed", "; ".join(failures["RoutesReady"]))
+            )
+        else:
+            conditions.append(
+                Condition(
+                    "RoutesReady",
+                    "True",
+                    context["routing_reason"],
+                    f"{context['routing_message']}; domains: "
+                    + ", ".join(d["host"] for d in context["domains"]),
+                )
+            )
+        for block, integration in context["integrations"].items():
+            if integration["enabled"]:
+                conditions.append(
+                    Condition(
+                        integration["condition"],
+                        "Unknown",
+                        "ProvisionerNotAvailable",
+                        f"spec.{block}.enabled is true, but this operator has no {block} "
+                        f"provisioner yet; the runtime uses its {integration['fallback']}",
+                    )
+                )
+            else:
+                conditions.append(
+                    Condition(
+                        integration["condition"],
+                        "True",
+                        "EmbeddedDefault",
+                        f"spec.{block} is not enabled; the runtime uses its "
+                        f"{integration['fallback']}",
+                    )
+                )
+        return conditions
+
+    def _runtime_condition(
+        self, context: Mapping[str, Any], services: list[ServiceReadiness], failures: list[str]
+    ) -> Condition:
+        if failures:
+            return Condition("RuntimeReady", "False", "ApplyFailed", "; ".join(failures))
+        if context["suspended"]:
+            return Condition(
+                "RuntimeReady", "True", "Suspended", "spec.suspend is true: every service at 0"
+            )
+        waiting = [s for s in services if not s.available]
+        if waiting:
+            return Condition(
+                "RuntimeReady",
+                "False",
+                "Progressing",
+                "waiting for "
+                + ", ".join(f"{s.name} ({s.ready}/{s.desired} ready)" for s in waiting),
+            )
+        return Condition(
+            "RuntimeReady",
+            "True",
+            "Available",
+            f"{len(services)}/{len(services)} services available at version {context['version']}",
+        )
+
+    async def _write_status(
+        self, store: Mapping[str, Any], previous: Mapping[str, Any], new: dict[str, Any]
+    ) -> None:
+        name = store["metadata"]["name"]
+        metrics.record_store(name, new)
+        comparable = {k: v for k, v in previous.items() if k in new}
+        if comparable == new:
+            return
+        try:
+            await self.kube.patch_store_status(name, new)
+        except KubeError as exc:
+            if exc.status == 404:  # deleted while we worked
+                return
+            raise
+        if (
+            new["phase"] == "Ready"
+            and previous.get("phase") != "Ready"
+            and not any(
+                c.get("type") == "Ready" and c.get("status") == "True"
+                for c in previous.get("conditions") or []
+            )
+        ):
+            created = store["metadata"].get("creationTimestamp")
+            if created:
+                elapsed = datetime.now(UTC) - datetime.fromisoformat(created.replace("Z", "+00:00"))
+                metrics.TIME_TO_READY.observe(max(elapsed.total_seconds(), 0.0))
+
+    async def _tell(
+        self,
+        store: Mapping[str, Any],
+        previous: Mapping[str, Any],
+        new: Mapping[str, Any],
+        report: ApplyReport,
+    ) -> None:
+        for condition in status.transitions(previous.get("conditions") or [], new["conditions"]):
+            healthy = condition["status"] == "True"
+            await events.post(
+                self.kube,
+                store,
+                "Normal" if healthy else "Warning",
+                condition["reason"],
+                f"{condition['type']} is {condition['status']}: {condition['message']}",
+            )
+        if previous.get("phase") != new["phase"]:
+            await events.post(
+                self.kube,
+                store,
+                "Warning" if new["phase"] in ("Failed", "Degraded") else "Normal",
+                f"Phase{new['phase']}",
+                f"phase {previous.get('phase', 'Pending')} -> {new['phase']}: {new['phaseReason']}",
+            )
+        for key, error in report.failed.items():
+            metrics.APPLY_ERRORS.labels(key.kind).inc()
+            await events.post(
+                self.kube, store, "Warning", "ApplyFailed", f"{key}: {error.message or error}"
+            )
+        if report.drifted:
+            for key in report.drifted:
+                metrics.DRIFT_CORRECTIONS.labels(key.kind).inc()
+            await events.post(
+                self.kube,
+                store,
+                "Warning",
+                "DriftCorrected",
+                "restored objects changed or deleted outside the operator: "
+                + ", ".join(str(k) for k in report.drifted),
+            )
+        if report.pruned:
+            for key in report.pruned:
+                metrics.PRUNED.labels(key.kind).inc()
+            await events.post(
+                self.kube,
+                store,
+                "Normal",
+                "Pruned",
+                "deleted objects the Store no longer wants: "
+                + ", ".join(str(k) for k in report.pruned),
+            )
+
+    async def finalize(self, store: Mapping[str, Any]) -> bool:
+        """Cleans up a deleted Store; True once nothing is left to wait for."""
+        meta, spec = store["metadata"], store.get("spec") or {}
+        name = meta["name"]
+        namespace = desired.store_namespace(name, self.settings)
+        previous: Mapping[str, Any] = store.get("status") or {}
+        async with self._locks[name]:
+            if previous.get("phase") != "Deleting":
+                await self._mark_deleting(store, previous)
+                await self._tell_retention(store, spec)
+            existing = await self.kube.get(_NAMESPACE, None, namespace)
+            if existing is None:
+                self.applier.forget(namespace)
+                metrics.record_store(name, None)
+                self._locks.pop(name, None)
+                return True
+            if not existing["metadata"].get("deletionTimestamp"):
+                await self.kube.delete(_NAMESPACE, None, namespace, propagation="Background")
+                message = f"deleting namespace {namespace}"
+                await events.post(self.kube, store, "Normal", "DeletingNamespace", message)
+            return False
+
+    async def _mark_deleting(self, store: Mapping[str, Any], previous: Mapping[str, Any]) -> None:
+        new = dict(previous)
+        new.update(phase="Deleting", phaseReason="StoreDeleted")
+        try:
+            await self.kube.patch_store_status(store["metadata"]["name"], new)
+        except KubeError as exc:
+            if exc.status != 404:
+                raise
+
+    async def _tell_retention(self, store: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+        policy = spec.get("deletionPolicy", "Retain")
+        holders = [
+            f"{block} ({fallback})"
+            for block, _, fallback, _ in desired.INTEGRATIONS
+            if (spec.get(block) or {}).get("enabled")
+        ]
+        if policy == "Retain":
+            kept = ", ".join(holders) if holders else "none configured outside the namespace"
+            await events.post(
+                self.kube,
+                store,
+                "Normal",
+                "DataRetained",
+                f"deletionPolicy is Retain: tenant data outside the namespace is kept ({kept}); "
+                "the namespace and its workloads are deleted",
+            )
+        else:
+            gone = ", ".join(holders) if holders else "none configured outside the namespace"
+            await events.post(
+                self.kube,
+                store,
+                "Normal",
+                "DataDeleted",
+                f"deletionPolicy is Delete: tenant data is deleted with the namespace ({gone})",
+            )
+
+
+def _all(report: ApplyReport) -> list[str]:
+    return [f"{key}: {error.message or error.reason}" for key, error in report.failed.items()]
+
+
+def _deployment_available(deployment: Mapping[str, Any], replicas: int) -> bool:
+    meta, dep_status = deployment["metadata"], deployment.get("status") or {}
+    if int(dep_status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
+        return False
+    if replicas == 0:
+        return True
+    if int(dep_status.get("updatedReplicas", 0)) < replicas:
+        return False
+    return (
+        any(
+            c.get("type") == "Available" and c.get("status") == "True"
+            for c in dep_status.get("conditions") or []
+        )
+        and int(dep_status.get("availableReplicas", 0)) >= replicas
+    )
+
+
+_DEPLOYMENT: Final = next(k for k in KINDS if k.kind == "Deployment")
+_NAMESPACE: Final = next(k for k in KINDS if k.kind == "Namespace")

@@ -1,0 +1,110 @@
+"""Data in, YAML out: renders templates/ for one Store's context.
+
+Templates emit YAML; every scalar that comes from user data goes through the
+`j` filter (JSON, which is valid YAML), so a display name with a colon or a
+quote cannot change the document's shape.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any, Final
+
+import jinja2
+import yaml
+
+# Rendered in this order; the first is applied first (everything else lives in it).
+# `when` names a context flag that must hold for the template to render.
+TEMPLATES: Final[tuple[tuple[str, str | None], ...]] = (
+    ("namespace.yaml.j2", None),
+    ("serviceaccount.yaml.j2", None),
+    ("rbac.yaml.j2", None),
+    ("resourcequota.yaml.j2", None),
+    ("limitrange.yaml.j2", None),
+    ("networkpolicies.yaml.j2", None),
+    ("configmap.yaml.j2", None),
+    ("deployments.yaml.j2", None),
+    ("services.yaml.j2", None),
+    ("hpas.yaml.j2", None),
+    ("pdbs.yaml.j2", None),
+    ("ingress.yaml.j2", "uses_ingress"),
+    ("istio/gateway.yaml.j2", "uses_istio"),
+    ("istio/virtualservices.yaml.j2", "uses_istio"),
+    ("istio/destinationrules.yaml.j2", "uses_istio"),
+    ("istio/peerauthentication.yaml.j2", "uses_istio"),
+    ("istio/authorizationpolicies.yaml.j2", "uses_istio"),
+)
+
+
+@dataclass(frozen=True)
+class ObjectKey:
+    api_version: str
+    kind: str
+    namespace: str | None
+    name: str
+
+    def __str__(self) -> str:
+        where = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{where}{self.name}"
+
+
+def key_of(obj: Mapping[str, Any]) -> ObjectKey:
+    meta = obj["metadata"]
+    return ObjectKey(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
+
+
+def _json(value: Any) -> str:
+    if isinstance(value, jinja2.Undefined):
+        value._fail_with_undefined_error()
+    return json.dumps(value, sort_keys=True)
+
+
+@cache
+def _environment(templates_dir: Path) -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(templates_dir)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,
+    )
+    env.filters["j"] = _json
+    return env
+
+
+def render(context: Mapping[str, Any], templates_dir: Path) -> list[dict[str, Any]]:
+    """Every object the Store wants, in apply order."""
+    env = _environment(templates_dir)
+    flags = {
+        "uses_istio": context["routing"] == "Istio",
+        "uses_ingress": context["routing"] == "Ingress",
+    }
+    labels: Mapping[str, str] = context["labels"]
+    owner = context["owner"]
+
+    def meta(name: str, extra: Mapping[str, str] | None = None, namespaced: bool = True) -> str:
+        metadata: dict[str, Any] = {"name": name, "labels": {**labels, **(extra or {})}}
+        if namespaced:
+            metadata["namespace"] = context["namespace"]
+        if owner.get("uid"):
+            metadata["ownerReferences"] = [{**owner, "controller": True}]
+        return _json(metadata)
+
+    objects: list[dict[str, Any]] = []
+    for template_name, when in TEMPLATES:
+        if when is not None and not flags[when]:
+            continue
+        text = env.get_template(template_name).render(**context, meta=meta)
+        for document in yaml.safe_load_all(text):
+            if document:
+                objects.append(document)
+    return objects
+
+
+def to_yaml(objects: list[dict[str, Any]]) -> str:
+    return yaml.safe_dump_all(objects, sort_keys=False, default_flow_style=False)

@@ -1,0 +1,37 @@
+"""The commerce runtime's services as the operator deploys them: one row each.
+
+Routes are path prefixes on every store domain; a service without routes is only
+reachable from inside the tenant namespace. The storefront also serves the
+store-admin console (/admin) and the vendor portal (/vendors).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+HTTP_PORT: Final = 8000
+LIVENESS_PATH: Final = "/healthz/live"
+READINESS_PATH: Final = "/healthz/ready"
+
+
+@dataclass(frozen=True)
+class RuntimeService:
+    name: str
+    routes: tuple[str, ...]
+    description: str
+
+
+SERVICES: Final[tuple[RuntimeService, ...]] = (
+    RuntimeService("accounts", ("/api/accounts",), "Shoppers, staff and vendor accounts."),
+    RuntimeService("catalog", ("/api/catalog",), "Products, categories, search."),
+    RuntimeService("cart", ("/api/cart",), "Carts and checkout entry."),
+    RuntimeService("orders", ("/api/orders",), "Orders, the checkout saga, returns."),
+    RuntimeService("payments", ("/api/payments",), "Authorizations, captures, refunds."),
+    RuntimeService("notifications", (), "E-mail and webhooks, fed by events."),
+    RuntimeService("analytics", ("/api/analytics",), "Read models for reports."),
+    # Last, so that more specific prefixes win on routers that match in order.
+    RuntimeService("storefront", ("/",), "Server-rendered shop, admin console, vendor portal."),
+)
+
+SERVICE_NAMES: Final = tuple(service.name for service in SERVICES)

@@ -1,0 +1,104 @@
+"""Operator settings, read from STOREFLEET_OPERATOR_* environment variables.
+
+docs/operator-settings.md lists them; keep the two in step (a unit test checks it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# operator/ sits beside crds/ and templates/ in the repository and in the image.
+_ROOT = Path(__file__).resolve().parent.parent
+
+
+class OperatorSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_OPERATOR_", frozen=True)
+
+    field_manager: str = Field(
+        default="storefleet-operator",
+        description="Server-side apply field manager of every object.",
+    )
+    namespace_prefix: str = Field(
+        default="store-", description="Tenant namespace is <prefix><store>."
+    )
+    runtime_image: str = Field(
+        default="ghcr.io/storefleet/runtime",
+        description="Runtime image repository when a Store does not name one.",
+    )
+    url_scheme: Literal["https", "http"] = Field(
+        default="https", description="Scheme of status.url."
+    )
+    ingress_class: str | None = Field(
+        default="nginx", description="IngressClass of the fallback Ingress (when Istio is absent)."
+    )
+    istio_gateway_selector: str = Field(
+        default="istio=ingressgateway",
+        description="label=value selecting the Istio ingress gateway.",
+    )
+    istio_gateway_namespace: str = Field(
+        default="istio-system",
+        description="Namespace of the ingress gateway (allowed by policies).",
+    )
+    ingress_namespace: str = Field(
+        default="ingress-nginx",
+        description="Namespace of the Ingress controller (allowed by policies).",
+    )
+    monitoring_namespace: str = Field(
+        default="monitoring", description="Namespace allowed to scrape the runtime's metrics."
+    )
+    pod_security_level: Literal["restricted", "baseline", "privileged"] = Field(
+        default="restricted",
+        description="Pod Security Admission level enforced on tenant namespaces "
+        "(Istio without istio-cni needs privileged).",
+    )
+    drift_interval_seconds: float = Field(
+        default=60.0, gt=0, description="How often every Store is reconciled to undo drift."
+    )
+    watch_owned_objects: bool = Field(
+        default=True, description="Reconcile a Store as soon as one of its Deployments changes."
+    )
+    worker_limit: int = Field(default=20, gt=0, description="Stores reconciled at once, at most.")
+    apply_concurrency: int = Field(
+        default=8, gt=0, description="Objects applied at once per Store."
+    )
+    discovery_ttl_seconds: float = Field(
+        default=30.0, ge=0, description="How long the list of APIs the cluster serves is cached."
+    )
+    watch_server_timeout_seconds: int = Field(
+        default=300, gt=0, description="Server-side timeout of each watch request."
+    )
+    watch_client_timeout_seconds: int = Field(
+        default=330, gt=0, description="Client-side timeout of each watch; catches silent streams."
+    )
+    connect_timeout_seconds: float = Field(default=10.0, gt=0, description="API connect timeout.")
+    request_timeout_seconds: float = Field(default=60.0, gt=0, description="API request timeout.")
+    metrics_port: int = Field(
+        default=9090, ge=0, le=65535, description="Prometheus /metrics port; 0 turns it off."
+    )
+    health_port: int = Field(
+        default=8080,
+        ge=0,
+        le=65535,
+        description="Liveness endpoint port (/healthz); 0 turns it off.",
+    )
+    log_format: Literal["json", "plain"] = Field(default="json", description="Log line format.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO")
+    standalone: bool = Field(
+        default=True,
+        description="Run without Kopf peering (one replica). False needs the peering CRD.",
+    )
+    peering_priority: int = Field(
+        default=0, description="Kopf peering priority when not standalone."
+    )
+    templates_dir: Path = Field(
+        default=_ROOT / "templates", description="Jinja2 manifest templates."
+    )
+    crds_dir: Path = Field(default=_ROOT / "crds", description="CustomResourceDefinitions.")
+
+
+def load_settings() -> OperatorSettings:
+    return OperatorSettings()
