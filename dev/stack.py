@@ -12,8 +12,11 @@ class UnknownComponent(ValueError):
     pass
 
 
-def resolve(names: Iterable[str] = ()) -> list[Component]:
-    """The named components plus what they require, in start order (all if none named)."""
+def resolve(names: Iterable[str] = (), *, with_dependents: bool = False) -> list[Component]:
+    """The named components plus what they require, in start order (all if none named).
+
+    with_dependents: plus, instead, what requires them — what must stop with them.
+    """
     wanted = list(names) or list(COMPONENTS)
     unknown = [name for name in wanted if name not in COMPONENTS]
     if unknown:
@@ -22,12 +25,17 @@ def resolve(names: Iterable[str] = ()) -> list[Component]:
         )
     ordered: list[str] = []
 
+    def related(name: str) -> list[str]:
+        if with_dependents:
+            return [other for other, kind in COMPONENTS.items() if name in kind.requires]
+        return list(COMPONENTS[name].requires)
+
     def visit(name: str) -> None:
         if name in ordered:
             return
-        for dependency in COMPONENTS[name].requires:
-            visit(dependency)
         ordered.append(name)
+        for other in related(name):
+            visit(other)
 
     for name in wanted:
         visit(name)
@@ -57,7 +65,7 @@ def up(names: Iterable[str] = (), report: Callable[[str], None] = print) -> list
 
 
 def down(names: Iterable[str] = (), report: Callable[[str], None] = print) -> None:
-    for component in reversed(resolve(names)):
+    for component in reversed(resolve(names, with_dependents=True)):
         stopped = component.down()
         report(f"{component.name}: {'stopped ' + ', '.join(stopped) if stopped else 'not running'}")
 

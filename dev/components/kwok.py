@@ -7,7 +7,10 @@ and moves every pod scheduled onto them through its lifecycle.
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+from pathlib import Path
 
 import yaml
 
@@ -19,6 +22,10 @@ from storefleet.dev.processes import wait_until
 TOOL = GoTool(
     name="kwok", module="sigs.k8s.io/kwok", commands={"kwok": "sigs.k8s.io/kwok/cmd/kwok"}
 )
+
+# KWOK's own stage sets (kustomize/stage/ in its module): nodes become Ready and
+# keep a heartbeat; pods become Ready at once, complete, and go when deleted.
+STAGE_SETS = ("node/fast", "node/heartbeat", "pod/fast")
 
 NODE_COUNT = int(os.environ.get("STOREFLEET_KWOK_NODES", "3"))
 # Generous: the fake nodes run no containers, so capacity only gates scheduling.
@@ -62,8 +69,14 @@ class Kwok(Component):
     def __init__(self) -> None:
         self.cluster = Kubernetes()
 
+    @property
+    def config_file(self) -> Path:
+        return TOOL.bin_dir.parent / "stages.yaml"
+
     def install(self) -> None:
         TOOL.build()
+        if not self.config_file.exists():
+            self.config_file.write_text(_stock_stages())
 
     @property
     def node_names(self) -> list[str]:
@@ -76,11 +89,11 @@ class Kwok(Component):
             [
                 str(TOOL.binary("kwok")),
                 f"--kubeconfig={self.cluster.kubeconfig_for('kwok')}",
+                f"--config={self.config_file}",
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--node-ip=127.0.0.1",
                 "--cidr=10.244.0.0/16",
-                "--server-address=127.0.0.1:0",
             ]
         )
         nodes = "---\n".join(yaml.safe_dump(node_manifest(n)) for n in self.node_names)
@@ -100,3 +113,21 @@ class Kwok(Component):
 
     def describe(self) -> str:
         return f"{NODE_COUNT} fake nodes ({', '.join(self.node_names)})"
+
+
+def _stock_stages() -> str:
+    """The Stage documents of STAGE_SETS, read from the KWOK module that was built."""
+    downloaded = subprocess.run(
+        ["go", "mod", "download", "-json", f"{TOOL.module}@{TOOL.version}"],
+        cwd=TOOL.module_dir,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    root = Path(json.loads(downloaded.stdout)["Dir"]) / "kustomize" / "stage"
+    documents = []
+    for stage_set in STAGE_SETS:
+        kustomization = yaml.safe_load((root / stage_set / "kustomization.yaml").read_text())
+        for resource in kustomization["resources"]:
+            documents.append((root / stage_set / resource).read_text().strip())
+    return "\n---\n".join(documents) + "\n"

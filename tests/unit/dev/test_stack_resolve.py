@@ -24,3 +24,8 @@ def test_only_what_is_named() -> None:
 def test_an_unknown_component_is_refused_with_the_choices() -> None:
     with pytest.raises(UnknownComponent, match=r"unknown component.*kafak.*choose from"):
         resolve(["kafak"])
+
+
+def test_stopping_a_component_stops_what_requires_it_and_nothing_it_requires() -> None:
+    assert names(resolve(["kubernetes"], with_dependents=True)) == ["kubernetes", "kwok"]
+    assert names(resolve(["kwok"], with_dependents=True)) == ["kwok"]
