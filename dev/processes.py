@@ -38,11 +38,17 @@ class Process:
         return self.directory / f"{self.name}.log"
 
     def pid(self) -> int | None:
+        """The pid if that process still runs and is the one we started.
+
+        The file also records the process's start time: after a reboot or a
+        killed session the number may belong to some other process by now.
+        """
         try:
-            pid = int(self.pid_file.read_text().strip())
+            recorded_pid, recorded_start = self.pid_file.read_text().split()
+            pid = int(recorded_pid)
         except (FileNotFoundError, ValueError):
             return None
-        return pid if _alive(pid) else None
+        return pid if _alive(pid) and _start_time(pid) == recorded_start else None
 
     def running(self) -> bool:
         return self.pid() is not None
@@ -75,7 +81,7 @@ class Process:
                 cwd=cwd,
                 start_new_session=True,
             )
-        self.pid_file.write_text(f"{proc.pid}\n")
+        self.pid_file.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
         return proc.pid
 
     def stop(self, timeout: float = 20.0) -> bool:
@@ -124,10 +130,28 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _start_time(pid: int) -> str:
+    """Clock ticks since boot when pid started (field 22 of /proc/PID/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[19]
+    except (FileNotFoundError, IndexError):
+        return "gone"
+
+
 def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
+
+
+def ensure_port_free(port: int, process: Process) -> None:
+    """Fail clearly when something else holds our port, instead of a bind error in a log."""
+    if port_open(port):
+        raise StartError(
+            f"cannot start {process.name}: port {port} on 127.0.0.1 is taken by another "
+            "process (a server still stopping, or one not started by this stack)"
+        )
 
 
 def wait_until(

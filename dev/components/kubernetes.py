@@ -20,7 +20,7 @@ from storefleet.dev.components.base import Component
 from storefleet.dev.gobuild import GoTool
 from storefleet.dev.kubeconfig import write_kubeconfig
 from storefleet.dev.pki import Authority
-from storefleet.dev.processes import port_open, wait_until
+from storefleet.dev.processes import ensure_port_free, port_open, wait_until
 
 ETCD_PORT = int(os.environ.get("STOREFLEET_ETCD_PORT", "23790"))
 ETCD_PEER_PORT = ETCD_PORT + 10
@@ -112,6 +112,7 @@ class Kubernetes(Component):
 
         etcd = self.process("etcd")
         if not etcd.running():
+            ensure_port_free(ETCD_PORT, etcd)
             peer = f"http://127.0.0.1:{ETCD_PEER_PORT}"
             client = f"http://127.0.0.1:{ETCD_PORT}"
             etcd.start(
@@ -132,6 +133,8 @@ class Kubernetes(Component):
         wait_until(lambda: port_open(ETCD_PORT), process=etcd, what="client port", timeout=30)
 
         apiserver = self.process("kube-apiserver")
+        if not apiserver.running():
+            ensure_port_free(APISERVER_PORT, apiserver)
         apiserver.start(
             [
                 str(TOOL.binary("kube-apiserver")),

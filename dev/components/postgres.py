@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from storefleet.dev.components.base import Component
 from storefleet.dev.debian import ensure_packages
-from storefleet.dev.processes import port_open, wait_until
+from storefleet.dev.processes import ensure_port_free, port_open, wait_until
 from storefleet.dev.secrets_file import generated_password
 
 PORT = int(os.environ.get("STOREFLEET_POSTGRES_PORT", "15432"))
@@ -102,6 +102,7 @@ class Postgres(Component):
         proc = self.process("postgres")
         if proc.running():
             return
+        ensure_port_free(PORT, proc)
         bin_dir = _bin_dir()
         assert bin_dir is not None
         self._initdb(bin_dir)

@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from storefleet.dev.components.base import Component
 from storefleet.dev.debian import ensure_packages
-from storefleet.dev.processes import port_open, wait_until
+from storefleet.dev.processes import ensure_port_free, port_open, wait_until
 from storefleet.dev.secrets_file import generated_password
 
 PORT = int(os.environ.get("STOREFLEET_REDIS_PORT", "16379"))
@@ -34,6 +34,7 @@ class Redis(Component):
         proc = self.process("redis")
         if proc.running():
             return
+        ensure_port_free(PORT, proc)
         config = self.directory / "redis.conf"
         config.touch(mode=0o600)
         # In a file, not argv: the password would show in `ps`.
