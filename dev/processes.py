@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 
 class StartError(RuntimeError):
@@ -66,20 +68,18 @@ class Process:
         if existing is not None:
             return existing
         self.directory.mkdir(parents=True, exist_ok=True)
-        command = list(argv)
-        if user is not None:
-            # runuser keeps the pid of the server itself (it execs), so the pid
-            # file points at the process that `down` must signal.
-            command = ["runuser", "-u", user, "--", *command]
         with open(self.log_file, "ab") as log:
+            # Switching user in the child itself (not via runuser/su) keeps the
+            # pid file pointing at the server, the process `down` must signal.
             proc = subprocess.Popen(
-                command,
+                list(argv),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 env={**os.environ, **(env or {})},
                 cwd=cwd,
                 start_new_session=True,
+                **as_user(user),
             )
         self.pid_file.write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
         return proc.pid
@@ -109,6 +109,14 @@ class Process:
         except FileNotFoundError:
             return ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """subprocess keyword arguments that run a child as `user` (None: as ourselves)."""
+    if user is None:
+        return {}
+    entry = pwd.getpwnam(user)
+    return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
 
 def _alive(pid: int) -> bool:

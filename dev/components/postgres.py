@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 from storefleet.dev.components.base import Component
 from storefleet.dev.debian import ensure_packages
-from storefleet.dev.processes import ensure_port_free, port_open, wait_until
+from storefleet.dev.processes import as_user, ensure_port_free, port_open, wait_until
 from storefleet.dev.secrets_file import generated_password
 
 PORT = int(os.environ.get("STOREFLEET_POSTGRES_PORT", "15432"))
@@ -88,10 +88,8 @@ class Postgres(Component):
             "--encoding=UTF8",
             "--locale=C.UTF-8",
         ]  # fmt: skip
-        if self.run_as:
-            argv = ["runuser", "-u", self.run_as, "--", *argv]
         try:
-            subprocess.run(argv, check=True, capture_output=True, text=True)
+            subprocess.run(argv, check=True, capture_output=True, text=True, **as_user(self.run_as))
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(f"initdb failed:\n{exc.stdout}\n{exc.stderr}") from exc
         finally:
