@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import pytest
 
+from storefleet.dev.components import COMPONENTS
 from storefleet.dev.stack import UnknownComponent, resolve
 
 
@@ -10,7 +11,9 @@ def names(components: list[object]) -> list[str]:
 
 
 def test_everything_when_nothing_is_named() -> None:
-    assert names(resolve()) == ["kubernetes", "kwok", "postgres", "redis"]
+    everything = names(resolve())
+    assert everything == list(COMPONENTS)
+    assert everything[:2] == ["kubernetes", "kwok"], "the control plane starts before its nodes"
 
 
 def test_a_component_brings_what_it_requires_first() -> None:
