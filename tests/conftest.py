@@ -20,6 +20,7 @@ from kubernetes import config
 from kubernetes.client import ApiClient
 
 from storefleet.dev import stack
+from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
@@ -30,6 +31,7 @@ FIXTURE_MARKERS = {
     "kube_api": "kubernetes",
     "postgres_dsn": "postgres",
     "redis_url": "redis",
+    "kafka_bootstrap": "kafka",
 }
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -107,3 +109,10 @@ def redis_url(dev_stack: DevStack) -> str:
     """A URL (with the default user's password) of the dev stack's Redis."""
     dev_stack.require("redis")
     return Redis().url()
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(dev_stack: DevStack) -> str:
+    """`host:port` of the dev stack's Kafka broker (KRaft, plaintext on loopback)."""
+    dev_stack.require("kafka")
+    return Kafka().bootstrap_servers

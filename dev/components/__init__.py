@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storefleet.dev.components.base import Component, Status
+from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.kwok import Kwok
 from storefleet.dev.components.postgres import Postgres
@@ -13,6 +14,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "kwok": Kwok,
     "postgres": Postgres,
     "redis": Redis,
+    "kafka": Kafka,
 }
 
 __all__ = ["COMPONENTS", "Component", "Status"]

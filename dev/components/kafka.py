@@ -1,0 +1,166 @@
+"""Apache Kafka in KRaft mode: one process that is both broker and controller.
+
+Run from the Kafka jars that dev/maven/kafka/pom.xml pins, resolved from Maven
+Central into the cache; no distribution archive is needed, since a broker is
+only `kafka.Kafka` on a classpath. The log directory is formatted once with a
+generated cluster id, as `kafka-storage.sh format` would. Loopback only, and
+one partition per internal topic so a single broker starts quickly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from storefleet.dev.components.base import Component
+from storefleet.dev.java import java
+from storefleet.dev.mavenresolve import MavenArtifacts
+from storefleet.dev.processes import port_open, wait_until
+
+PORT = int(os.environ.get("STOREFLEET_KAFKA_PORT", "19092"))
+CONTROLLER_PORT = PORT + 1
+NODE_ID = 1
+ARTIFACTS = MavenArtifacts("kafka")
+# Kafka 4 brokers need Java 17.
+JAVA_MAJOR = 17
+# Modest: it shares two cores and the memory with the rest of the stack.
+JVM_OPTIONS = (
+    "-Xms128m",
+    "-Xmx512m",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:+ExitOnOutOfMemoryError",
+    "-Djava.awt.headless=true",
+)
+
+SERVER_PROPERTIES = {
+    "process.roles": "broker,controller",
+    "node.id": str(NODE_ID),
+    "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{CONTROLLER_PORT}",
+    "listeners": f"PLAINTEXT://127.0.0.1:{PORT},CONTROLLER://127.0.0.1:{CONTROLLER_PORT}",
+    "advertised.listeners": f"PLAINTEXT://127.0.0.1:{PORT}",
+    "controller.listener.names": "CONTROLLER",
+    "inter.broker.listener.name": "PLAINTEXT",
+    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    "num.partitions": "1",
+    # One broker: every internal topic has one replica, and few partitions
+    # so the group and transaction coordinators are ready at once.
+    "offsets.topic.replication.factor": "1",
+    "offsets.topic.num.partitions": "1",
+    "transaction.state.log.replication.factor": "1",
+    "transaction.state.log.min.isr": "1",
+    "transaction.state.log.num.partitions": "1",
+    "share.coordinator.state.topic.replication.factor": "1",
+    "share.coordinator.state.topic.min.isr": "1",
+    "group.initial.rebalance.delay.ms": "0",
+    "auto.create.topics.enable": "true",
+}
+
+LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = warn
+rootLogger.appenderRef.stdout.ref = STDOUT
+# The lines that say the server started or stopped.
+logger.server.name = kafka.server
+logger.server.level = info
+logger.raft.name = kafka.server.KafkaRaftServer
+logger.raft.level = info
+"""
+
+
+class Kafka(Component):
+    name = "kafka"
+    process_names = ("kafka",)
+
+    @property
+    def data_dir(self) -> Path:
+        return self.directory / "data"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return f"127.0.0.1:{PORT}"
+
+    def install(self) -> None:
+        ARTIFACTS.resolve()
+        java(JAVA_MAJOR)
+
+    def _java(self, main: str, *args: str, jvm: tuple[str, ...] = ()) -> list[str]:
+        classpath = f"{ARTIFACTS.lib_dir}/*"
+        log4j = f"-Dlog4j2.configurationFile={self.directory / 'log4j2.properties'}"
+        return [str(java(JAVA_MAJOR)), *jvm, log4j, "-cp", classpath, main, *args]
+
+    def _write_config(self) -> Path:
+        config = self.directory / "server.properties"
+        properties = {**SERVER_PROPERTIES, "log.dirs": str(self.data_dir)}
+        config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
+        (self.directory / "log4j2.properties").write_text(LOG4J2)
+        return config
+
+    def _format(self, config: Path) -> None:
+        """Give the log directory a cluster id once; later starts reuse it."""
+        if (self.data_dir / "meta.properties").exists():
+            return
+        cluster_id = _cluster_id()
+        argv = self._java(
+            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "-g"
+        )
+        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            raise RuntimeError(
+                f"formatting Kafka's log directory failed:\n{result.stdout}{result.stderr}"
+            )
+
+    def up(self) -> None:
+        self.install()
+        proc = self.process("kafka")
+        if proc.running():
+            return
+        config = self._write_config()
+        self._format(config)
+        proc.start(self._java("kafka.Kafka", str(config), jvm=JVM_OPTIONS))
+        wait_until(self._answers, process=proc, what="cluster metadata", timeout=120, interval=0.5)
+
+    def _answers(self) -> bool:
+        if not port_open(PORT):
+            return False
+        # In a thread of its own: `up` may be called from inside a running
+        # event loop (an async test's fixture), where asyncio.run is refused.
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(asyncio.run, self._describe_cluster()).result()
+
+    async def _describe_cluster(self) -> bool:
+        from aiokafka.admin import AIOKafkaAdminClient
+        from aiokafka.errors import KafkaError
+
+        admin = AIOKafkaAdminClient(
+            bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000
+        )
+        try:
+            await admin.start()
+            cluster = await admin.describe_cluster()
+        except (KafkaError, OSError):
+            return False
+        finally:
+            await admin.close()
+        return bool(cluster.get("brokers"))
+
+    def env(self) -> dict[str, str]:
+        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
+
+    def describe(self) -> str:
+        return f"kafka://{self.bootstrap_servers} (KRaft controller 127.0.0.1:{CONTROLLER_PORT})"
+
+
+def _cluster_id() -> str:
+    """What `kafka-storage.sh random-uuid` prints: a UUID as URL-safe base64."""
+    import base64
+
+    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
