@@ -1,0 +1,1 @@
+"""The cart context: carts, promo codes, totals and abandoned-cart detection."""

@@ -1,0 +1,169 @@
+"""The cart's HTTP API.
+
+An anonymous cart is named by the ``sf_cart`` cookie (browsers) or the
+``X-Cart-Id`` header (the storefront, calling on a shopper's behalf); a signed-in
+shopper's cart by the bearer token.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Cookie, Depends, Header, Path, Response
+
+from storefleet.runtime.cart import schemas as s
+from storefleet.runtime.cart.service import CartRef, CartService, new_anonymous
+from storefleet.runtime.cart.settings import CartSettings
+from storefleet.runtime.platform import auth
+from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
+
+_CART_ID = re.compile(r"^[0-9a-f]{32}$")
+SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
+CodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+
+
+def build_router(service: CartService, settings: CartSettings) -> APIRouter:
+    def user_of(authorization: str | None) -> str | None:
+        token = auth.bearer(authorization)
+        if token is None:
+            return None
+        principal = auth.verify(token, settings.auth_secret)
+        if principal is None:
+            raise ProblemError(
+                401,
+                "the sign-in token is invalid or expired",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return principal.user_id
+
+    def anonymous_ref(header_id: str | None, cookie_id: str | None) -> CartRef | None:
+        for candidate in (header_id, cookie_id):
+            if candidate and _CART_ID.match(candidate):
+                return CartRef("anonymous", candidate)
+        return None
+
+    async def current_cart(
+        authorization: Annotated[str | None, Header()] = None,
+        x_cart_id: Annotated[str | None, Header(max_length=64)] = None,
+        sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name, max_length=64)] = None,
+    ) -> CartRef:
+        user = user_of(authorization)
+        if user is not None:
+            return CartRef("user", user)
+        return anonymous_ref(x_cart_id, sf_cart) or CartRef("anonymous", None)
+
+    Current = Annotated[CartRef, Depends(current_cart)]
+
+    def writable(ref: CartRef, response: Response) -> CartRef:
+        """An anonymous shopper's first change creates their cart and its cookie."""
+        if ref.ident is not None:
+            return ref
+        created = new_anonymous()
+        assert created.ident is not None
+        response.set_cookie(
+            settings.cookie_name,
+            created.ident,
+            max_age=settings.cart_ttl_seconds,
+            httponly=True,
+            samesite="lax",
+            secure=settings.cookie_secure,
+        )
+        response.headers["X-Cart-Id"] = created.ident
+        return created
+
+    router = APIRouter(prefix="/cart", tags=["cart"], responses=PROBLEM_RESPONSES)
+
+    @router.get("", response_model=s.Cart)
+    async def get_cart(ref: Current) -> s.Cart:
+        """The cart with live prices and stock; lines that can't be bought are flagged."""
+        return await service.view(ref)
+
+    @router.post("/items", response_model=s.Cart)
+    async def add_item(body: s.AddItem, ref: Current, response: Response) -> s.Cart:
+        return await service.add_item(writable(ref, response), body.sku, body.quantity)
+
+    @router.put("/items/{sku}", response_model=s.Cart)
+    async def set_quantity(sku: SkuPath, body: s.SetQuantity, ref: Current) -> s.Cart:
+        return await service.set_quantity(ref, sku, body.quantity)
+
+    @router.delete("/items/{sku}", response_model=s.Cart)
+    async def remove_item(sku: SkuPath, ref: Current) -> s.Cart:
+        return await service.remove_item(ref, sku)
+
+    @router.delete("", response_model=s.Cart)
+    async def clear_cart(ref: Current) -> s.Cart:
+        return await service.clear(ref)
+
+    @router.post("/promo", response_model=s.Cart)
+    async def apply_promo(body: s.ApplyPromo, ref: Current) -> s.Cart:
+        return await service.apply_promo(ref, body.code)
+
+    @router.delete("/promo", response_model=s.Cart)
+    async def remove_promo(ref: Current) -> s.Cart:
+        return await service.remove_promo(ref)
+
+    @router.post("/merge", response_model=s.Cart)
+    async def merge(
+        response: Response,
+        authorization: Annotated[str | None, Header()] = None,
+        x_cart_id: Annotated[str | None, Header(max_length=64)] = None,
+        sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name, max_length=64)] = None,
+    ) -> s.Cart:
+        """After sign-in: move the anonymous cart's items into the user's cart."""
+        user = user_of(authorization)
+        if user is None:
+            raise ProblemError(
+                401, "sign in to merge carts", headers={"WWW-Authenticate": "Bearer"}
+            )
+        guest = anonymous_ref(x_cart_id, sf_cart)
+        if guest is None:
+            return await service.view(CartRef("user", user))
+        response.delete_cookie(settings.cookie_name)
+        return await service.merge(guest, CartRef("user", user))
+
+    async def require_admin(authorization: Annotated[str | None, Header()] = None) -> None:
+        if not settings.admin_token:
+            return
+        expected = f"Bearer {settings.admin_token}"
+        if authorization is None or not hmac.compare_digest(authorization, expected):
+            raise ProblemError(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+
+    admin = APIRouter(
+        prefix="/admin",
+        tags=["admin"],
+        dependencies=[Depends(require_admin)],
+        responses=PROBLEM_RESPONSES,
+    )
+
+    @admin.post("/promos", response_model=s.PromoOut, status_code=201)
+    async def create_promo(body: s.PromoIn) -> s.PromoOut:
+        return await service.create_promo(body)
+
+    @admin.get("/promos", response_model=list[s.PromoOut])
+    async def list_promos() -> list[s.PromoOut]:
+        return await service.list_promos()
+
+    @admin.get("/promos/{code}", response_model=s.PromoOut)
+    async def get_promo(code: CodePath) -> s.PromoOut:
+        return await service.get_promo(code)
+
+    @admin.patch("/promos/{code}", response_model=s.PromoOut)
+    async def update_promo(code: CodePath, body: s.PromoPatch) -> s.PromoOut:
+        return await service.update_promo(code, body)
+
+    @admin.post("/promos/{code}/redemptions", response_model=s.PromoOut)
+    async def redeem(code: CodePath, body: s.Redemption) -> s.PromoOut:
+        """Count a use when an order is placed; repeating it for one order is harmless."""
+        return await service.redeem(code, body.order_id)
+
+    @admin.post("/abandoned-carts/sweep", response_model=s.AbandonedSweep)
+    async def sweep() -> s.AbandonedSweep:
+        """Run abandoned-cart detection now (it also runs periodically)."""
+        return s.AbandonedSweep(notified=await service.sweep_abandoned())
+
+    combined = APIRouter()
+    combined.include_router(router)
+    combined.include_router(admin)
+    return combined

@@ -1,0 +1,512 @@
+"""Cart use cases: carts in the cache, promotions and activity in the database."""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from storefleet.runtime.cart import schemas as s
+from storefleet.runtime.cart.catalog_client import CatalogClient, StockInfo
+from storefleet.runtime.cart.models import CartActivity, PromoCode, PromoRedemption, outbox
+from storefleet.runtime.cart.pricing import Promo, PromoKind, ShippingRules, compute_totals
+from storefleet.runtime.cart.settings import CartSettings
+from storefleet.runtime.platform.cache import Cache
+from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
+from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.settings import StoreSettings
+
+log = logging.getLogger(__name__)
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    # SQLite hands datetimes back naive; everything stored is UTC.
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class CartRef:
+    """Whose cart: an anonymous cookie id, or a signed-in user."""
+
+    owner: str  # "anonymous" | "user"
+    ident: str | None  # cart id or user id; None for an anonymous shopper without one yet
+
+    @property
+    def key(self) -> str:
+        kind = "user" if self.owner == "user" else "anon"
+        return f"cart:{kind}:{self.ident}"
+
+
+def new_anonymous() -> CartRef:
+    return CartRef("anonymous", uuid.uuid4().hex)
+
+
+@dataclass
+class CartData:
+    lines: list[dict[str, Any]]
+    promo: str | None = None
+
+    @classmethod
+    def parse(cls, raw: bytes | None) -> CartData:
+        if raw is None:
+            return cls(lines=[])
+        data = json.loads(raw)
+        return cls(lines=list(data.get("lines", [])), promo=data.get("promo"))
+
+    def dump(self) -> bytes:
+        return json.dumps(
+            {"lines": self.lines, "promo": self.promo, "updated_at": utcnow().isoformat()},
+            separators=(",", ":"),
+        ).encode()
+
+    def quantity(self, sku: str) -> int:
+        return next((line["quantity"] for line in self.lines if line["sku"] == sku), 0)
+
+    def set_quantity(self, sku: str, quantity: int, unit_price: int | None = None) -> None:
+        for line in self.lines:
+            if line["sku"] == sku:
+                if quantity <= 0:
+                    self.lines.remove(line)
+                else:
+                    line["quantity"] = quantity
+                    if unit_price is not None:
+                        line["unit_price_minor"] = unit_price
+                return
+        if quantity > 0:
+            self.lines.append(
+                {"sku": sku, "quantity": quantity, "unit_price_minor": unit_price or 0}
+            )
+
+
+def promo_from_row(row: PromoCode) -> Promo:
+    return Promo(
+        code=row.code,
+        kind=PromoKind(row.kind),
+        value=row.value,
+        min_subtotal_minor=row.min_subtotal_minor,
+        starts_at=as_utc(row.starts_at),
+        expires_at=as_utc(row.expires_at),
+        usage_limit=row.usage_limit,
+        used_count=row.used_count,
+        active=row.active,
+    )
+
+
+def promo_out(row: PromoCode) -> s.PromoOut:
+    return s.PromoOut(
+        code=row.code,
+        kind=PromoKind(row.kind),
+        value=row.value,
+        description=row.description,
+        min_subtotal_minor=row.min_subtotal_minor,
+        starts_at=as_utc(row.starts_at),
+        expires_at=as_utc(row.expires_at),
+        usage_limit=row.usage_limit,
+        active=row.active,
+        used_count=row.used_count,
+    )
+
+
+class CartService:
+    CAS_ATTEMPTS = 8
+
+    def __init__(
+        self,
+        db: Database,
+        cache: Cache,
+        catalog: CatalogClient,
+        settings: CartSettings,
+        store: StoreSettings,
+        relay: OutboxRelay | None = None,
+    ) -> None:
+        self.db = db
+        self.cache = cache
+        self.catalog = catalog
+        self.settings = settings
+        self.store = store
+        self.relay = relay
+        self.rules = ShippingRules(
+            tax_rate_bps=store.tax_rate_bps,
+            flat_minor=store.shipping_flat_minor,
+            free_threshold_minor=store.free_shipping_threshold_minor,
+        )
+
+    # ---------------------------------------------------------------- storage
+
+    async def _load(self, ref: CartRef) -> tuple[bytes | None, CartData]:
+        if ref.ident is None:
+            return None, CartData(lines=[])
+        raw = await self.cache.get(ref.key)
+        return raw, CartData.parse(raw)
+
+    async def _mutate(self, ref: CartRef, change: Callable[[CartData], None]) -> CartData:
+        """Read-modify-write with compare-and-set: concurrent requests on one cart
+        (two tabs, a double click) retry instead of losing each other's update."""
+        for _ in range(self.CAS_ATTEMPTS):
+            raw, data = await self._load(ref)
+            change(data)
+            if not data.lines and data.promo is None:
+                if raw is not None:
+                    await self.cache.delete(ref.key)
+                await self._record_activity(ref, data)
+                return data
+            stored = await self.cache.compare_and_set(
+                ref.key, raw, data.dump(), ttl=self.settings.cart_ttl_seconds
+            )
+            if stored:
+                await self._record_activity(ref, data)
+                return data
+        raise Conflict("the cart changed concurrently; try again")
+
+    async def _record_activity(self, ref: CartRef, data: CartData) -> None:
+        table = CartActivity.__table__
+        async with self.db.write() as session:
+            if not data.lines:
+                await session.execute(delete(table).where(table.c.cart_key == ref.key))
+                return
+            values = {
+                "cart_key": ref.key,
+                "owner": f"{ref.owner}:{ref.ident}",
+                "item_count": sum(line["quantity"] for line in data.lines),
+                "subtotal_minor": sum(
+                    line["quantity"] * line.get("unit_price_minor", 0) for line in data.lines
+                ),
+                "updated_at": utcnow(),
+                "notified_at": None,
+            }
+            dialect = postgresql if self.db.is_postgres else sqlite
+            insert = dialect.insert(table).values(**values)
+            await session.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["cart_key"],
+                    set_={key: value for key, value in values.items() if key != "cart_key"},
+                )
+            )
+
+    # ------------------------------------------------------------------ views
+
+    async def view(self, ref: CartRef, data: CartData | None = None) -> s.Cart:
+        if data is None:
+            _, data = await self._load(ref)
+        stock: dict[str, StockInfo] = {}
+        stock_checked = True
+        if data.lines:
+            try:
+                stock = await self.catalog.lookup([line["sku"] for line in data.lines])
+            except ProblemError:
+                # Show the cart from its own snapshot rather than fail the page.
+                stock_checked = False
+        lines: list[s.CartLine] = []
+        priced: list[tuple[int, int]] = []
+        for line in data.lines:
+            info = stock.get(line["sku"])
+            quantity = line["quantity"]
+            problem: s.LineProblem | None = None
+            if stock_checked and info is None:
+                problem = "unknown"
+            elif info is not None and not info.active:
+                problem = "unavailable"
+            elif info is not None and info.stock == 0:
+                problem = "out_of_stock"
+            elif info is not None and info.stock < quantity:
+                problem = "insufficient_stock"
+            unit = info.price_minor if info else line.get("unit_price_minor", 0)
+            if problem not in ("unknown", "unavailable", "out_of_stock"):
+                priced.append((unit, quantity))
+            lines.append(
+                s.CartLine(
+                    sku=line["sku"],
+                    product_slug=info.product_slug if info else "",
+                    product_name=info.product_name if info else line["sku"],
+                    variant_name=info.variant_name if info else "",
+                    image_url=info.image.url if info and info.image else None,
+                    image_alt=info.image.alt if info and info.image else "",
+                    quantity=quantity,
+                    unit_price_minor=unit,
+                    line_total_minor=unit * quantity,
+                    available=info.stock if info else None,
+                    problem=problem,
+                )
+            )
+        promo_row = await self._promo_row(data.promo) if data.promo else None
+        promo = promo_from_row(promo_row) if promo_row else None
+        totals = compute_totals(priced, promo, self.rules, utcnow())
+        promo_state = None
+        if data.promo:
+            promo_state = s.PromoState(
+                code=data.promo,
+                description=promo_row.description if promo_row else "",
+                applied=totals.promo_applied,
+                reason=totals.promo_reason if promo_row else "This code does not exist.",
+            )
+        return s.Cart(
+            id=ref.ident if ref.owner == "anonymous" else None,
+            owner="user" if ref.owner == "user" else "anonymous",
+            lines=lines,
+            item_count=sum(line.quantity for line in lines),
+            currency=self.store.currency,
+            subtotal_minor=totals.subtotal_minor,
+            discount_minor=totals.discount_minor,
+            shipping_minor=totals.shipping_minor,
+            tax_minor=totals.tax_minor,
+            total_minor=totals.total_minor,
+            promo=promo_state,
+            stock_checked=stock_checked,
+            free_shipping_threshold_minor=self.store.free_shipping_threshold_minor,
+            max_quantity_per_line=self.settings.max_quantity_per_line,
+        )
+
+    # -------------------------------------------------------------- mutations
+
+    async def _check_stock(self, sku: str, quantity: int) -> StockInfo:
+        info = (await self.catalog.lookup([sku])).get(sku)
+        if info is None:
+            raise NotFound(f"no product with SKU {sku}")
+        if not info.active:
+            raise Conflict(f"{info.product_name} is no longer sold", sku=sku)
+        if info.stock < quantity:
+            detail = (
+                f"{info.product_name} is out of stock"
+                if info.stock == 0
+                else f"only {info.stock} of {info.product_name} left"
+            )
+            raise Conflict(detail, title="Insufficient stock", sku=sku, available=info.stock)
+        return info
+
+    def _check_limits(self, data: CartData, sku: str, quantity: int) -> None:
+        limit = self.settings.max_quantity_per_line
+        if quantity > limit:
+            raise Conflict(f"at most {limit} of one item per order", sku=sku, max_quantity=limit)
+        if data.quantity(sku) == 0 and len(data.lines) >= self.settings.max_lines:
+            raise Conflict(f"a cart holds at most {self.settings.max_lines} different items")
+
+    async def add_item(self, ref: CartRef, sku: str, quantity: int) -> s.Cart:
+        _, current = await self._load(ref)
+        wanted = current.quantity(sku) + quantity
+        self._check_limits(current, sku, wanted)
+        info = await self._check_stock(sku, wanted)
+
+        def change(data: CartData) -> None:
+            total = data.quantity(sku) + quantity
+            self._check_limits(data, sku, total)
+            data.set_quantity(sku, total, info.price_minor)
+
+        return await self.view(ref, await self._mutate(ref, change))
+
+    async def set_quantity(self, ref: CartRef, sku: str, quantity: int) -> s.Cart:
+        _, current = await self._load(ref)
+        if current.quantity(sku) == 0:
+            raise NotFound(f"{sku} is not in the cart")
+        unit: int | None = None
+        if quantity > 0:
+            self._check_limits(current, sku, quantity)
+            unit = (await self._check_stock(sku, quantity)).price_minor
+
+        def change(data: CartData) -> None:
+            data.set_quantity(sku, quantity, unit)
+
+        return await self.view(ref, await self._mutate(ref, change))
+
+    async def remove_item(self, ref: CartRef, sku: str) -> s.Cart:
+        return await self.set_quantity(ref, sku, 0)
+
+    async def clear(self, ref: CartRef) -> s.Cart:
+        if ref.ident is not None:
+            await self.cache.delete(ref.key)
+            await self._record_activity(ref, CartData(lines=[]))
+        return await self.view(ref, CartData(lines=[]))
+
+    async def apply_promo(self, ref: CartRef, code: str) -> s.Cart:
+        row = await self._promo_row(code)
+        if row is None:
+            raise NotFound(f"no promo code {code}", code=code)
+        _, current = await self._load(ref)
+        if not current.lines:
+            raise Conflict("add something to the cart before using a code")
+        view = await self.view(ref, CartData(lines=current.lines, promo=code))
+        assert view.promo is not None
+        if not view.promo.applied:
+            raise Conflict(view.promo.reason or "this code does not apply", code=code)
+
+        def change(data: CartData) -> None:
+            data.promo = code
+
+        return await self.view(ref, await self._mutate(ref, change))
+
+    async def remove_promo(self, ref: CartRef) -> s.Cart:
+        def change(data: CartData) -> None:
+            data.promo = None
+
+        return await self.view(ref, await self._mutate(ref, change))
+
+    async def merge(self, anonymous: CartRef, user: CartRef) -> s.Cart:
+        """On sign-in: the anonymous cart's lines join the user's cart.
+
+        Quantities add up, capped by the per-line limit and by current stock, so a
+        merge never fails and never creates a line the shopper could not buy.
+        """
+        _, guest = await self._load(anonymous)
+        if not guest.lines:
+            return await self.view(user)
+        try:
+            stock = await self.catalog.lookup([line["sku"] for line in guest.lines])
+        except ProblemError:
+            stock = {}
+
+        def change(data: CartData) -> None:
+            for line in guest.lines:
+                sku = line["sku"]
+                if data.quantity(sku) == 0 and len(data.lines) >= self.settings.max_lines:
+                    continue
+                total = min(
+                    data.quantity(sku) + line["quantity"], self.settings.max_quantity_per_line
+                )
+                info = stock.get(sku)
+                if info is not None:
+                    total = min(total, info.stock)
+                if total > 0:
+                    data.set_quantity(sku, total, line.get("unit_price_minor"))
+            if data.promo is None:
+                data.promo = guest.promo
+
+        merged = await self._mutate(user, change)
+        await self.cache.delete(anonymous.key)
+        await self._record_activity(anonymous, CartData(lines=[]))
+        return await self.view(user, merged)
+
+    # ----------------------------------------------------------------- promos
+
+    async def _promo_row(self, code: str) -> PromoCode | None:
+        async with self.db.read() as session:
+            return await session.get(PromoCode, code.upper())
+
+    async def create_promo(self, data: s.PromoIn) -> s.PromoOut:
+        try:
+            async with self.db.write() as session:
+                row = PromoCode(**data.model_dump(), used_count=0)
+                session.add(row)
+                await enqueue(
+                    session,
+                    outbox,
+                    Event("cart.promo_created", {"code": data.code}, source="cart"),
+                )
+        except IntegrityError as exc:
+            raise Conflict(f"promo code {data.code} exists") from exc
+        self._wake()
+        return promo_out(row)
+
+    async def list_promos(self) -> list[s.PromoOut]:
+        async with self.db.read() as session:
+            rows = (await session.execute(select(PromoCode).order_by(PromoCode.code))).scalars()
+            return [promo_out(row) for row in rows]
+
+    async def get_promo(self, code: str) -> s.PromoOut:
+        row = await self._promo_row(code)
+        if row is None:
+            raise NotFound(f"no promo code {code}")
+        return promo_out(row)
+
+    async def update_promo(self, code: str, data: s.PromoPatch) -> s.PromoOut:
+        async with self.db.write() as session:
+            row = await session.get(PromoCode, code.upper())
+            if row is None:
+                raise NotFound(f"no promo code {code}")
+            for field, value in data.model_dump(exclude_unset=True).items():
+                setattr(row, field, value)
+        return promo_out(row)
+
+    async def redeem(self, code: str, order_id: str) -> s.PromoOut:
+        """Count one use for an order; the usage limit holds under concurrency
+        (a conditional increment) and a retried redemption counts once."""
+        table = PromoCode.__table__
+        try:
+            async with self.db.write() as session:
+                row = await session.get(PromoCode, code.upper())
+                if row is None:
+                    raise NotFound(f"no promo code {code}")
+                already = await session.get(PromoRedemption, (row.code, order_id))
+                if already is None:
+                    limit_ok = (table.c.usage_limit.is_(None)) | (
+                        table.c.used_count < table.c.usage_limit
+                    )
+                    counted = await session.execute(
+                        update(table)
+                        .where(table.c.code == row.code, table.c.active.is_(True), limit_ok)
+                        .values(used_count=table.c.used_count + 1)
+                        .returning(table.c.used_count)
+                    )
+                    if counted.scalar_one_or_none() is None:
+                        raise Conflict(f"promo code {row.code} is used up or inactive")
+                    session.add(PromoRedemption(code=row.code, order_id=order_id))
+                    await enqueue(
+                        session,
+                        outbox,
+                        Event(
+                            "cart.promo_redeemed",
+                            {"code": row.code, "order_id": order_id},
+                            source="cart",
+                        ),
+                    )
+        except IntegrityError as exc:
+            raise Conflict("this order already redeemed the code") from exc
+        self._wake()
+        return await self.get_promo(code)
+
+    # ------------------------------------------------------- abandoned carts
+
+    async def sweep_abandoned(self, now: datetime | None = None) -> int:
+        """Announce each cart idle for ``abandoned_after_hours``, once per idle spell."""
+        now = now or utcnow()
+        cutoff = now - timedelta(hours=self.settings.abandoned_after_hours)
+        table = CartActivity.__table__
+        async with self.db.write() as session:
+            rows = (
+                (
+                    await session.execute(
+                        select(table)
+                        .where(table.c.notified_at.is_(None), table.c.updated_at <= cutoff)
+                        .limit(500)
+                    )
+                )
+                .mappings()
+                .all()
+            )
+            for row in rows:
+                await session.execute(
+                    update(table).where(table.c.cart_key == row["cart_key"]).values(notified_at=now)
+                )
+                updated_at = as_utc(row["updated_at"]) or now
+                await enqueue(
+                    session,
+                    outbox,
+                    Event(
+                        "cart.abandoned",
+                        {
+                            "cart": row["cart_key"],
+                            "owner": row["owner"],
+                            "item_count": row["item_count"],
+                            "subtotal_minor": row["subtotal_minor"],
+                            "currency": self.store.currency,
+                            "idle_hours": round((now - updated_at).total_seconds() / 3600, 2),
+                        },
+                        source="cart",
+                    ),
+                )
+        if rows:
+            self._wake()
+        return len(rows)
+
+    def _wake(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()

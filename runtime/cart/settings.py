@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from storefleet.runtime.platform.settings import ServiceSettings
+
+
+class CartSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_CART_", extra="ignore")
+
+    service_name: str = "cart"
+    catalog_url: str = "http://127.0.0.1:8001"
+    admin_token: str = ""
+    # Verifies signed-in shoppers' tokens; empty means only anonymous carts work.
+    auth_secret: str = ""
+    cookie_name: str = "sf_cart"
+    cookie_secure: bool = False
+    cart_ttl_seconds: int = Field(default=30 * 86_400, ge=60)
+    max_quantity_per_line: int = Field(default=10, ge=1, le=1000)
+    max_lines: int = Field(default=50, ge=1, le=500)
+    abandoned_after_hours: float = Field(default=24.0, gt=0)
+    abandoned_sweep_seconds: float = Field(default=300.0, gt=0)

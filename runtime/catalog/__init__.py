@@ -1,0 +1,1 @@
+"""The catalog context: products, variants, categories, brands, inventory and search."""

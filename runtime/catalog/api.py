@@ -1,0 +1,185 @@
+"""The catalog's HTTP API: public browsing and search, inventory, and admin."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Header, Path, Query, status
+
+from storefleet.runtime.catalog import schemas as s
+from storefleet.runtime.catalog.service import CatalogService
+from storefleet.runtime.catalog.settings import CatalogSettings
+from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
+
+ProductKey = Annotated[str, Path(min_length=1, max_length=120, description="Slug or id")]
+SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
+SlugPath = Annotated[str, Path(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=80)]
+ReservationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
+Limit = Annotated[int, Query(ge=1, le=50)]
+
+
+def build_router(service: CatalogService, settings: CatalogSettings) -> APIRouter:
+    public = APIRouter(responses=PROBLEM_RESPONSES)
+
+    @public.get("/products", response_model=s.SearchResult, tags=["browse"])
+    async def search_products(
+        q: Annotated[str, Query(max_length=200)] = "",
+        category: Annotated[str | None, Query(max_length=80)] = None,
+        brand: Annotated[list[str], Query(max_length=20)] = [],  # noqa: B006
+        min_price: Annotated[int | None, Query(ge=0, le=1_000_000_000)] = None,
+        max_price: Annotated[int | None, Query(ge=0, le=1_000_000_000)] = None,
+        in_stock: bool = False,
+        sort: s.SortOrder = "relevance",
+        page: Annotated[int, Query(ge=1, le=1000)] = 1,
+        per_page: Annotated[int, Query(ge=1, le=100)] = 24,
+    ) -> s.SearchResult:
+        """Full-text, typo-tolerant search with filters, facets and sorting."""
+        return await service.search(
+            q=q,
+            category=category,
+            brands=brand,
+            min_price=min_price,
+            max_price=max_price,
+            in_stock=in_stock,
+            sort=sort,
+            page=page,
+            per_page=per_page,
+        )
+
+    @public.get("/products/{key}", response_model=s.ProductDetail, tags=["browse"])
+    async def get_product(key: ProductKey) -> s.ProductDetail:
+        return await service.product(key)
+
+    @public.get(
+        "/products/{key}/similar", response_model=list[s.ProductSummary], tags=["recommendations"]
+    )
+    async def similar_products(key: ProductKey, limit: Limit = 8) -> list[s.ProductSummary]:
+        return await service.similar(key, limit)
+
+    @public.get(
+        "/products/{key}/also-bought",
+        response_model=list[s.ProductSummary],
+        tags=["recommendations"],
+    )
+    async def also_bought(key: ProductKey, limit: Limit = 8) -> list[s.ProductSummary]:
+        """Customers who bought this also bought: counted from placed orders."""
+        return await service.also_bought(key, limit)
+
+    @public.get("/categories", response_model=list[s.CategoryNode], tags=["browse"])
+    async def category_tree() -> list[s.CategoryNode]:
+        return await service.category_tree()
+
+    @public.get("/categories/{slug}", response_model=s.CategoryDetail, tags=["browse"])
+    async def get_category(slug: SlugPath) -> s.CategoryDetail:
+        return await service.category(slug)
+
+    @public.get("/brands", response_model=list[s.BrandRef], tags=["browse"])
+    async def list_brands() -> list[s.BrandRef]:
+        return await service.brands()
+
+    @public.get("/variants/{sku}", response_model=s.VariantStock, tags=["inventory"])
+    async def get_variant(sku: SkuPath) -> s.VariantStock:
+        result = await service.lookup_skus([sku])
+        if not result.items:
+            raise ProblemError(404, f"no SKU '{sku}'")
+        return result.items[0]
+
+    @public.post("/variants/lookup", response_model=s.SkuLookupResult, tags=["inventory"])
+    async def lookup_variants(body: s.SkuLookup) -> s.SkuLookupResult:
+        """Current price and stock of many SKUs at once (the cart's live check)."""
+        return await service.lookup_skus(body.skus)
+
+    @public.post(
+        "/reservations",
+        response_model=s.ReservationOut,
+        status_code=status.HTTP_201_CREATED,
+        tags=["inventory"],
+    )
+    async def reserve(body: s.ReservationIn) -> s.ReservationOut:
+        """Hold stock for a while; all lines or none. It expires unless committed."""
+        return await service.reserve(body)
+
+    @public.get(
+        "/reservations/{reservation_id}", response_model=s.ReservationOut, tags=["inventory"]
+    )
+    async def get_reservation(reservation_id: ReservationId) -> s.ReservationOut:
+        return await service.reservation(reservation_id)
+
+    @public.post(
+        "/reservations/{reservation_id}/release",
+        response_model=s.ReservationOut,
+        tags=["inventory"],
+    )
+    async def release(reservation_id: ReservationId) -> s.ReservationOut:
+        return await service.release(reservation_id)
+
+    @public.post(
+        "/reservations/{reservation_id}/commit",
+        response_model=s.ReservationOut,
+        tags=["inventory"],
+    )
+    async def commit(reservation_id: ReservationId) -> s.ReservationOut:
+        return await service.commit(reservation_id)
+
+    async def require_admin(
+        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    ) -> None:
+        if not settings.admin_token:
+            return
+        expected = f"Bearer {settings.admin_token}"
+        if authorization is None or not hmac.compare_digest(authorization, expected):
+            raise ProblemError(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+
+    admin = APIRouter(
+        prefix="/admin",
+        tags=["admin"],
+        dependencies=[Depends(require_admin)],
+        responses=PROBLEM_RESPONSES,
+    )
+
+    @admin.post("/brands", response_model=s.BrandRef, status_code=201)
+    async def create_brand(body: s.BrandIn) -> s.BrandRef:
+        return await service.create_brand(body)
+
+    @admin.post("/categories", response_model=s.CategoryDetail, status_code=201)
+    async def create_category(body: s.CategoryIn) -> s.CategoryDetail:
+        return await service.create_category(body)
+
+    @admin.patch("/categories/{slug}", response_model=s.CategoryDetail)
+    async def update_category(slug: SlugPath, body: s.CategoryPatch) -> s.CategoryDetail:
+        return await service.update_category(slug, body)
+
+    @admin.delete("/categories/{slug}", status_code=204)
+    async def delete_category(slug: SlugPath) -> None:
+        await service.delete_category(slug)
+
+    @admin.post("/products", response_model=s.ProductDetail, status_code=201)
+    async def create_product(body: s.ProductIn) -> s.ProductDetail:
+        return await service.create_product(body)
+
+    @admin.get("/products/{key}", response_model=s.ProductDetail)
+    async def admin_get_product(key: ProductKey) -> s.ProductDetail:
+        return await service.product(key, include_inactive=True)
+
+    @admin.patch("/products/{key}", response_model=s.ProductDetail)
+    async def update_product(key: ProductKey, body: s.ProductPatch) -> s.ProductDetail:
+        return await service.update_product(key, body)
+
+    @admin.delete("/products/{key}", status_code=204)
+    async def archive_product(key: ProductKey) -> None:
+        """Archive: hidden from shoppers, kept for orders that refer to it."""
+        await service.archive_product(key)
+
+    @admin.patch("/variants/{sku}", response_model=s.VariantStock)
+    async def update_variant(sku: SkuPath, body: s.VariantPatch) -> s.VariantStock:
+        return await service.update_variant(sku, body)
+
+    @admin.post("/variants/{sku}/stock", response_model=s.VariantStock)
+    async def adjust_stock(sku: SkuPath, body: s.StockAdjustment) -> s.VariantStock:
+        return await service.adjust_stock(sku, body.delta)
+
+    router = APIRouter()
+    router.include_router(public)
+    router.include_router(admin)
+    return router

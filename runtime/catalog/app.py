@@ -1,0 +1,82 @@
+"""Builds the catalog service's ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from pydantic import ValidationError
+
+from storefleet.runtime.catalog.api import build_router
+from storefleet.runtime.catalog.models import outbox
+from storefleet.runtime.catalog.schemas import OrderPlaced
+from storefleet.runtime.catalog.service import CatalogService
+from storefleet.runtime.catalog.settings import CatalogSettings
+from storefleet.runtime.platform.app import create_service_app
+from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.events import Event, EventBus, OutboxRelay, create_event_bus
+
+log = logging.getLogger(__name__)
+MIGRATIONS = "storefleet.runtime.catalog:migrations"
+VERSION_TABLE = "catalog_alembic_version"
+
+
+async def _sweep_forever(service: CatalogService, every: float) -> None:
+    while True:
+        try:
+            await service.sweep_expired()
+        except Exception:
+            log.exception("reservation sweep failed")
+        await asyncio.sleep(every)
+
+
+def create_app(settings: CatalogSettings | None = None, bus: EventBus | None = None) -> FastAPI:
+    settings = settings or CatalogSettings()
+    db = Database(settings.resolved_database_url(), pool_size=settings.database_pool_size)
+    bus = bus or create_event_bus(settings.event_bus)
+    relay = OutboxRelay(db, outbox, bus, interval=settings.outbox_poll_seconds)
+    service = CatalogService(db, settings, relay)
+
+    async def on_order_placed(event: Event) -> None:
+        try:
+            order = OrderPlaced.model_validate(event.payload)
+        except ValidationError:
+            log.warning("ignoring malformed order event", extra={"event_id": event.id})
+            return
+        await service.record_order(event.id, order.product_ids)
+
+    bus.subscribe("orders.order_placed", on_order_placed)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.run_migrations:
+            await db.migrate(MIGRATIONS, VERSION_TABLE)
+        relay.start()
+        sweeper = asyncio.create_task(
+            _sweep_forever(service, settings.reservation_sweep_seconds), name="reservation-sweeper"
+        )
+        try:
+            yield
+        finally:
+            sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sweeper
+            await relay.stop()
+            await db.dispose()
+
+    app = create_service_app(
+        "catalog",
+        title="Storefleet Catalog",
+        description="Products, categories, brands, search, recommendations and inventory.",
+        lifespan=lifespan,
+        log_requests=settings.access_log,
+    )
+    app.state.readiness_checks["database"] = db.ping
+    app.state.catalog = service
+    app.state.db = db
+    app.state.bus = bus
+    app.include_router(build_router(service, settings))
+    return app

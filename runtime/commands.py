@@ -1,0 +1,69 @@
+"""`storefleet runtime ...`: serve the services, load the demo catalog."""
+
+from __future__ import annotations
+
+import asyncio
+
+import click
+
+
+@click.group()
+def cli() -> None:
+    """Serve the commerce runtime's services."""
+
+
+@cli.command()
+@click.argument("service", type=click.Choice(["catalog", "cart", "storefront", "all"]))
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=None, help="Default: 8000 (all, storefront), 8001, 8002")
+@click.option(
+    "--demo/--no-demo",
+    default=True,
+    show_default=True,
+    help="With `all`: load the demo catalog into an empty shop.",
+)
+def serve(service: str, host: str, port: int | None, demo: bool) -> None:
+    """Serve SERVICE (or all of them in one process) with uvicorn."""
+    import uvicorn
+
+    from storefleet.runtime.platform.observability import configure_logging
+    from storefleet.runtime.platform.settings import ServiceSettings
+    from storefleet.runtime.serve import DEFAULT_PORTS, build_all, build_service
+
+    port = port or DEFAULT_PORTS[service]
+    base = ServiceSettings()
+    configure_logging(f"storefleet-{service}", base.log_level, base.log_json)
+    if service == "all":
+        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        app = build_all(f"http://{local}:{port}", demo=demo)
+    else:
+        app = build_service(service)
+    click.echo(f"storefleet {service} on http://{host}:{port}", err=True)
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
+
+
+@cli.command("import-demo")
+@click.option("--products", type=click.IntRange(1, 100_000), default=600, show_default=True)
+@click.option("--seed", type=int, default=7, show_default=True)
+def import_demo_command(products: int, seed: int) -> None:
+    """Load the generated demo catalog into the catalog's database (if empty)."""
+    from storefleet.runtime.catalog.app import MIGRATIONS, VERSION_TABLE
+    from storefleet.runtime.catalog.demo import import_demo
+    from storefleet.runtime.catalog.service import CatalogService
+    from storefleet.runtime.catalog.settings import CatalogSettings
+    from storefleet.runtime.platform.db import Database
+
+    async def run() -> int:
+        settings = CatalogSettings()
+        db = Database(settings.resolved_database_url())
+        try:
+            await db.migrate(MIGRATIONS, VERSION_TABLE)
+            return await import_demo(CatalogService(db, settings), count=products, seed=seed)
+        finally:
+            await db.dispose()
+
+    imported = asyncio.run(run())
+    if imported:
+        click.echo(f"imported {imported} products")
+    else:
+        click.echo("the catalog already has products; nothing imported")

@@ -1,0 +1,70 @@
+"""Running the services: one per process in a cluster, or all in one on a laptop."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from storefleet.runtime.platform.events import InProcessEventBus
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"all": 8000, "storefront": 8000, "catalog": 8001, "cart": 8002}
+
+
+def build_service(name: str) -> FastAPI:
+    if name == "catalog":
+        from storefleet.runtime.catalog.app import create_app as catalog_app
+
+        return catalog_app()
+    if name == "cart":
+        from storefleet.runtime.cart.app import create_app as cart_app
+
+        return cart_app()
+    if name == "storefront":
+        from storefleet.runtime.storefront.app import create_app as storefront_app
+
+        return storefront_app()
+    raise ValueError(f"unknown service {name!r}")
+
+
+def build_all(base_url: str, *, demo: bool = True) -> FastAPI:
+    """Every service in one app: APIs under /api/<service>, the shop at /.
+
+    The services still talk over HTTP (to ``base_url``), exactly as they do when
+    deployed apart; only the events travel on a shared in-process bus.
+    """
+    from storefleet.runtime.cart.app import create_app as cart_app
+    from storefleet.runtime.cart.settings import CartSettings
+    from storefleet.runtime.catalog.app import create_app as catalog_app
+    from storefleet.runtime.catalog.demo import import_demo
+    from storefleet.runtime.catalog.settings import CatalogSettings
+    from storefleet.runtime.storefront.app import create_app as storefront_app
+    from storefleet.runtime.storefront.settings import StorefrontSettings
+
+    bus = InProcessEventBus()
+    catalog = catalog_app(CatalogSettings(), bus=bus)
+    cart = cart_app(CartSettings(catalog_url=f"{base_url}/api/catalog"), bus=bus)
+    storefront = storefront_app(
+        StorefrontSettings(catalog_url=f"{base_url}/api/catalog", cart_url=f"{base_url}/api/cart")
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for sub in (catalog, cart, storefront):
+                await stack.enter_async_context(sub.router.lifespan_context(sub))
+            if demo:
+                imported = await import_demo(catalog.state.catalog)
+                if imported:
+                    log.info("imported the demo catalog", extra={"products": imported})
+            yield
+
+    root = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    root.mount("/api/catalog", catalog)
+    root.mount("/api/cart", cart)
+    root.mount("/", storefront)
+    return root

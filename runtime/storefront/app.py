@@ -1,0 +1,379 @@
+"""The storefront: HTML pages that work without JavaScript.
+
+Every page is rendered on the server from the catalog's and cart's HTTP APIs.
+Forms post and redirect (post/redirect/get), so reload and back behave; a few
+lines of script only auto-submit the filter form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from storefleet.runtime.platform.app import create_service_app
+from storefleet.runtime.platform.errors import ProblemError, UpstreamUnavailable
+from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.storefront.formatting import money, placeholder_svg
+from storefleet.runtime.storefront.settings import StorefrontSettings
+
+HERE = Path(__file__).parent
+FLASH_COOKIE = "sf_flash"
+SORTS = {
+    "relevance": "Best match",
+    "newest": "Newest",
+    "price_asc": "Price: low to high",
+    "price_desc": "Price: high to low",
+    "name": "Name",
+}
+PROBLEM_MESSAGES = {
+    "out_of_stock": "Out of stock",
+    "insufficient_stock": "Not enough in stock",
+    "unavailable": "No longer available",
+    "unknown": "No longer available",
+}
+
+
+def _int(value: str | None, default: int | None = None, low: int = 0, high: int = 10**9) -> Any:
+    try:
+        number = int(value) if value is not None else default
+    except ValueError:
+        return default
+    if number is None:
+        return None
+    return max(low, min(high, number))
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """URL-encoded forms only; that is all these pages post."""
+    body = await request.body()
+    if len(body) > 16_384:
+        raise StarletteHTTPException(413, "Form too large")
+    fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=50)
+    return {key: values[-1] for key, values in fields.items()}
+
+
+def create_app(
+    settings: StorefrontSettings | None = None, store: StoreSettings | None = None
+) -> FastAPI:
+    settings = settings or StorefrontSettings()
+    store = store or StoreSettings()
+
+    def client(name: str, url: str) -> ServiceClient:
+        return ServiceClient(
+            name,
+            url,
+            timeout=settings.http_timeout_seconds,
+            retries=settings.http_retries,
+            breaker=CircuitBreaker(
+                name,
+                failure_threshold=settings.breaker_failure_threshold,
+                reset_timeout=settings.breaker_reset_seconds,
+            ),
+        )
+
+    catalog = client("catalog", settings.catalog_url)
+    cart = client("cart", settings.cart_url)
+    templates = Jinja2Templates(directory=HERE / "templates")
+    templates.env.filters["money"] = money
+    templates.env.globals.update(store=store, sorts=SORTS, problems=PROBLEM_MESSAGES)
+    navigation: dict[str, Any] = {"at": 0.0, "tree": []}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await catalog.close()
+            await cart.close()
+
+    app = create_service_app(
+        "storefront",
+        title="Storefleet Storefront",
+        description="Server-rendered shop pages.",
+        lifespan=lifespan,
+        log_requests=settings.access_log,
+    )
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    async def categories() -> list[dict[str, Any]]:
+        if time.monotonic() - navigation["at"] < settings.navigation_ttl_seconds:
+            tree: list[dict[str, Any]] = navigation["tree"]
+            return tree
+        response = await catalog.get("/categories")
+        if response.status_code == 200:
+            navigation.update(at=time.monotonic(), tree=response.json())
+        return list(navigation["tree"])
+
+    def cart_headers(request: Request) -> dict[str, str]:
+        cart_id = request.cookies.get(settings.cookie_name, "")
+        return {"X-Cart-Id": cart_id} if cart_id else {}
+
+    async def cart_summary(request: Request) -> dict[str, Any] | None:
+        if not request.cookies.get(settings.cookie_name):
+            return None
+        try:
+            response = await cart.get("/cart", headers=cart_headers(request))
+        except UpstreamUnavailable:
+            return None
+        return response.json() if response.status_code == 200 else None
+
+    async def render(
+        request: Request, template: str, status_code: int = 200, **context: Any
+    ) -> HTMLResponse:
+        nav, summary = await asyncio.gather(categories(), cart_summary(request))
+        flash = request.cookies.get(FLASH_COOKIE)
+        response = templates.TemplateResponse(
+            request,
+            template,
+            {
+                "nav": nav,
+                "cart_count": summary["item_count"] if summary else 0,
+                "flash": flash,
+                "q": request.query_params.get("q", ""),
+                **context,
+            },
+            status_code=status_code,
+        )
+        response.headers["Cache-Control"] = "private, no-cache"
+        if flash:
+            response.delete_cookie(FLASH_COOKIE)
+        return response
+
+    def redirect(to: str, flash: str | None = None) -> RedirectResponse:
+        response = RedirectResponse(to, status_code=303)
+        if flash:
+            response.set_cookie(
+                FLASH_COOKIE, flash[:300], max_age=60, httponly=True, samesite="lax"
+            )
+        return response
+
+    async def error_page(request: Request, status_code: int, message: str) -> HTMLResponse:
+        try:
+            return await render(request, "error.html", status_code, message=message)
+        except ProblemError:
+            # Even navigation failed: a bare page still beats a stack trace.
+            return HTMLResponse(
+                f"<!doctype html><title>{status_code}</title><h1>{message}</h1>",
+                status_code=status_code,
+            )
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        if exc.status >= 500:
+            return await error_page(
+                request, 503, "The shop is having trouble right now. Please try again shortly."
+            )
+        return await error_page(request, exc.status, exc.detail)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        message = "We couldn't find that page." if exc.status_code == 404 else str(exc.detail)
+        return await error_page(request, exc.status_code, message)
+
+    async def on_invalid(request: Request, exc: Exception) -> Response:
+        return await error_page(request, 400, "That request didn't make sense to us.")
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_invalid)
+
+    # ---------------------------------------------------------------- pages
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def home(request: Request) -> HTMLResponse:
+        newest, tree = await asyncio.gather(
+            catalog.get("/products", params={"sort": "newest", "in_stock": "true", "per_page": 8}),
+            categories(),
+        )
+        products = newest.json()["items"] if newest.status_code == 200 else []
+        return await render(request, "home.html", products=products, featured=tree)
+
+    def listing_params(request: Request) -> dict[str, Any]:
+        query = request.query_params
+        params: dict[str, Any] = {"per_page": settings.page_size}
+        params["page"] = _int(query.get("page"), 1, 1, 1000)
+        sort = query.get("sort", "")
+        if sort in SORTS:
+            params["sort"] = sort
+        brands = [b for b in query.getlist("brand") if b and len(b) <= 80][:20]
+        if brands:
+            params["brand"] = brands
+        price = query.get("price", "")
+        if "-" in price:
+            low, high = price.split("-", 1)
+            if (minimum := _int(low)) is not None:
+                params["min_price"] = minimum
+            if high and (maximum := _int(high)) is not None and maximum > 0:
+                params["max_price"] = maximum - 1
+        if query.get("in_stock"):
+            params["in_stock"] = "true"
+        return params
+
+    def page_url(request: Request, **changes: Any) -> str:
+        items = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+        items += [(k, str(v)) for k, v in changes.items() if v is not None]
+        return f"{request.url.path}?{urlencode(items)}"
+
+    async def listing(
+        request: Request, template: str, params: dict[str, Any], **context: Any
+    ) -> HTMLResponse:
+        response = await catalog.get("/products", params=params)
+        if response.status_code == 404:
+            raise StarletteHTTPException(404)
+        if response.status_code != 200:
+            raise StarletteHTTPException(400, "Those filters don't work together.")
+        result = response.json()
+        pages = max(1, -(-result["total"] // result["per_page"]))
+        return await render(
+            request,
+            template,
+            result=result,
+            pages=pages,
+            selected_price=request.query_params.get("price", ""),
+            in_stock=bool(request.query_params.get("in_stock")),
+            sort=params.get("sort", "relevance"),
+            page_url=lambda page: page_url(request, page=page),
+            **context,
+        )
+
+    @app.get("/c/{slug}", response_class=HTMLResponse, include_in_schema=False)
+    async def category_page(request: Request, slug: str) -> HTMLResponse:
+        detail = await catalog.get(f"/categories/{quote(slug, safe='')}")
+        if detail.status_code != 200:
+            raise StarletteHTTPException(404)
+        params = listing_params(request) | {"category": slug}
+        params.setdefault("sort", "newest")
+        return await listing(request, "listing.html", params, category=detail.json())
+
+    @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
+    async def search_page(request: Request) -> HTMLResponse:
+        q = request.query_params.get("q", "")[:200]
+        params = listing_params(request) | {"q": q}
+        return await listing(request, "listing.html", params, category=None)
+
+    @app.get("/p/{slug}", response_class=HTMLResponse, include_in_schema=False)
+    async def product_page(request: Request, slug: str) -> HTMLResponse:
+        key = quote(slug, safe="")
+        product, similar, also = await asyncio.gather(
+            catalog.get(f"/products/{key}"),
+            catalog.get(f"/products/{key}/similar", params={"limit": 4}),
+            catalog.get(f"/products/{key}/also-bought", params={"limit": 4}),
+            return_exceptions=True,
+        )
+        if isinstance(product, BaseException):
+            raise product
+        if product.status_code != 200:
+            raise StarletteHTTPException(404)
+
+        def items(result: Any) -> list[Any]:
+            # Recommendations are a nicety: the page stands without them.
+            if isinstance(result, BaseException) or result.status_code != 200:
+                return []
+            return list(result.json())
+
+        return await render(
+            request,
+            "product.html",
+            product=product.json(),
+            similar=items(similar),
+            also_bought=items(also),
+        )
+
+    @app.get("/img/{slug}.svg", include_in_schema=False)
+    async def image(slug: str) -> Response:
+        words = [word for word in slug.split("-") if word and not word.isdigit()]
+        return Response(
+            placeholder_svg(slug, " ".join(words)),
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "public, max-age=86400"},
+        )
+
+    # ----------------------------------------------------------------- cart
+
+    @app.get("/cart", response_class=HTMLResponse, include_in_schema=False)
+    async def cart_page(request: Request) -> HTMLResponse:
+        summary = await cart_summary(request)
+        return await render(request, "cart.html", cart=summary)
+
+    def remember_cart(response: Response, upstream: Any) -> None:
+        cart_id = upstream.headers.get("x-cart-id")
+        if cart_id:
+            response.set_cookie(
+                settings.cookie_name,
+                cart_id,
+                max_age=settings.cart_cookie_max_age,
+                httponly=True,
+                samesite="lax",
+                secure=settings.cookie_secure,
+            )
+
+    def problem_text(upstream: Any) -> str:
+        try:
+            return str(upstream.json().get("detail", "That didn't work."))
+        except ValueError:
+            return "That didn't work."
+
+    @app.post("/cart/add", include_in_schema=False)
+    async def add_to_cart(request: Request) -> Response:
+        form = await read_form(request)
+        sku = form.get("sku", "")
+        quantity = _int(form.get("quantity"), 1, 1, 1000)
+        back = form.get("back", "")
+        upstream = await cart.post(
+            "/cart/items", json={"sku": sku, "quantity": quantity}, headers=cart_headers(request)
+        )
+        if upstream.status_code != 200:
+            target = back if back.startswith("/p/") else "/cart"
+            return redirect(target, problem_text(upstream))
+        response = redirect("/cart", "Added to your cart.")
+        remember_cart(response, upstream)
+        return response
+
+    @app.post("/cart/update", include_in_schema=False)
+    async def update_cart(request: Request) -> Response:
+        form = await read_form(request)
+        sku = quote(form.get("sku", "") or "-", safe="")
+        quantity = _int(form.get("quantity"), 0, 0, 1000)
+        upstream = await cart.request(
+            "PUT", f"/cart/items/{sku}", json={"quantity": quantity}, headers=cart_headers(request)
+        )
+        if upstream.status_code != 200:
+            return redirect("/cart", problem_text(upstream))
+        return redirect("/cart", "Your cart was updated.")
+
+    @app.post("/cart/remove", include_in_schema=False)
+    async def remove_from_cart(request: Request) -> Response:
+        form = await read_form(request)
+        sku = quote(form.get("sku", "") or "-", safe="")
+        upstream = await cart.request("DELETE", f"/cart/items/{sku}", headers=cart_headers(request))
+        if upstream.status_code != 200:
+            return redirect("/cart", problem_text(upstream))
+        return redirect("/cart", "Removed from your cart.")
+
+    @app.post("/cart/promo", include_in_schema=False)
+    async def apply_promo(request: Request) -> Response:
+        form = await read_form(request)
+        if form.get("action") == "remove":
+            upstream = await cart.request("DELETE", "/cart/promo", headers=cart_headers(request))
+            return redirect("/cart", "Code removed." if upstream.status_code == 200 else None)
+        upstream = await cart.post(
+            "/cart/promo", json={"code": form.get("code", "")}, headers=cart_headers(request)
+        )
+        if upstream.status_code != 200:
+            return redirect("/cart", problem_text(upstream))
+        return redirect("/cart", "Code applied.")
+
+    return app

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from storefleet.runtime.platform.settings import ServiceSettings
+
+
+class StorefrontSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_STOREFRONT_", extra="ignore")
+
+    service_name: str = "storefront"
+    catalog_url: str = "http://127.0.0.1:8001"
+    cart_url: str = "http://127.0.0.1:8002"
+    cookie_name: str = "sf_cart"
+    cookie_secure: bool = False
+    cart_cookie_max_age: int = 30 * 86_400
+    page_size: int = Field(default=24, ge=1, le=100)
+    # The category tree changes rarely and is on every page: keep it briefly.
+    navigation_ttl_seconds: float = Field(default=60.0, ge=0)
