@@ -21,6 +21,7 @@ from kubernetes.client import ApiClient
 
 from storefleet.dev import stack
 from storefleet.dev.components.kafka import Kafka
+from storefleet.dev.components.keycloak import Keycloak, KeycloakAccess
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
@@ -32,6 +33,7 @@ FIXTURE_MARKERS = {
     "postgres_dsn": "postgres",
     "redis_url": "redis",
     "kafka_bootstrap": "kafka",
+    "keycloak_admin": "keycloak",
 }
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -116,3 +118,10 @@ def kafka_bootstrap(dev_stack: DevStack) -> str:
     """`host:port` of the dev stack's Kafka broker (KRaft, plaintext on loopback)."""
     dev_stack.require("kafka")
     return Kafka().bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def keycloak_admin(dev_stack: DevStack) -> KeycloakAccess:
+    """Keycloak's URL and its bootstrap admin (`.admin()` gives a python-keycloak client)."""
+    dev_stack.require("keycloak")
+    return Keycloak().access()

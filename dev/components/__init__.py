@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storefleet.dev.components.base import Component, Status
 from storefleet.dev.components.kafka import Kafka
+from storefleet.dev.components.keycloak import Keycloak
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.kwok import Kwok
 from storefleet.dev.components.postgres import Postgres
@@ -15,6 +16,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "postgres": Postgres,
     "redis": Redis,
     "kafka": Kafka,
+    "keycloak": Keycloak,
 }
 
 __all__ = ["COMPONENTS", "Component", "Status"]
