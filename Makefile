@@ -15,8 +15,8 @@ $(STAMP): pyproject.toml setup.py
 
 venv: $(STAMP)
 
-## run: the local control plane, PostgreSQL and Redis, up until Ctrl-C
-run: $(STAMP)
+## run: control plane, operator, the example Store reconciled, its shop on :8000
+run: $(STAMP) stack-install
 	$(BIN)/storefleet dev run
 
 ## test: the whole suite, unit and integration, on real servers

@@ -5,12 +5,13 @@ from __future__ import annotations
 import shlex
 import signal
 import sys
-import threading
+from pathlib import Path
 
 import click
 
 from storefleet.dev import stack
 from storefleet.dev.components import COMPONENTS
+from storefleet.dev.run import EXAMPLE_STORE
 
 _names = click.argument("components", nargs=-1, type=click.Choice(list(COMPONENTS)))
 
@@ -68,20 +69,22 @@ def env_command(components: tuple[str, ...]) -> None:
 
 
 @cli.command()
-def run() -> None:
-    """Start the whole stack, show it, and stop what was started on Ctrl-C."""
-    started = stack.up(report=_err)
-    _print_env(())
-    _err("\nThe stack is up. Press Ctrl-C to stop what this command started.")
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    try:
-        stop.wait()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if started:
-            stack.down(started, report=_err)
+@click.option(
+    "--store",
+    "store_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=EXAMPLE_STORE,
+    show_default=True,
+    help="The Store to apply.",
+)
+@click.option("--port", type=int, default=8000, show_default=True, help="The shop's port.")
+def run(store_file: Path, port: int) -> None:
+    """Control plane, operator, a Store reconciled to Ready, and its shop on localhost."""
+    from storefleet.dev.run import run as run_everything
+
+    # Ctrl-C and SIGTERM alike end the shop and then stop what was started.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    run_everything(store_file, port, report=_err)
 
 
 def _print_env(components: tuple[str, ...]) -> None:
