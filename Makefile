@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml setup.py
 venv: $(STAMP)
 
 ## run: control plane, operator, the example Store reconciled, its shop on :8000
-run: $(STAMP) stack-install
+run: $(STAMP)
 	$(BIN)/storefleet dev run
 
 ## test: the whole suite, unit and integration, on real servers
