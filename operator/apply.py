@@ -37,7 +37,8 @@ class Applier:
         self.kube = kube
         self.field_manager = field_manager
         self.concurrency = concurrency
-        # what the last apply of each object returned: (desired digest, uid, resourceVersion)
+        # per object, from the last apply: (desired digest, uid, time our field manager last
+        # changed it). Status writes by controllers bump resourceVersion but not that time.
         self._last: dict[ObjectKey, tuple[str, str, str]] = {}
 
     async def apply(self, objects: list[dict[str, Any]]) -> ApplyReport:
@@ -67,12 +68,19 @@ class Applier:
             return
         report.applied[key] = result
         meta = result.get("metadata", {})
-        now = (digest, str(meta.get("uid")), str(meta.get("resourceVersion")))
+        now = (digest, str(meta.get("uid")), self._applied_at(meta))
         before = self._last.get(key)
-        # Same desired object, yet a new uid or version: someone else deleted or edited it.
+        # Same desired object, yet a new uid, or our apply had to change it again:
+        # someone else deleted it or edited fields we own.
         if before is not None and before[0] == digest and before[1:] != now[1:]:
             report.drifted.append(key)
         self._last[key] = now
+
+    def _applied_at(self, meta: Mapping[str, Any]) -> str:
+        for entry in meta.get("managedFields") or []:
+            if entry.get("manager") == self.field_manager and entry.get("operation") == "Apply":
+                return str(entry.get("time"))
+        return ""
 
     async def prune(
         self,

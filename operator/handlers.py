@@ -25,6 +25,9 @@ from storefleet.operator.settings import OperatorSettings
 log = logging.getLogger("storefleet.operator.handlers")
 
 FINALIZER = "storefleet.io/finalizer"
+KOPF_PREFIX = "kopf.storefleet.io"
+# How long one run of the delete handler waits for the namespace before handing back to Kopf.
+NAMESPACE_WAIT_SECONDS = 60.0
 # Changes to owned objects arrive in bursts (a rollout touches a Deployment many
 # times); one reconcile per burst is enough.
 POKE_DELAY_SECONDS = 1.0
@@ -56,10 +59,12 @@ async def _api_client(settings: OperatorSettings) -> client.ApiClient:
 def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSettings) -> None:
     """Kopf's knobs, set for a long-running operator (see OPERATOR-NOTES.md)."""
     persistence = kopf_settings.persistence
-    # Progress in annotations, not status: our status schema is ours.
-    persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="storefleet.io")
+    # Progress in annotations, not status: our status schema is ours. Kopf ignores
+    # changes to annotations under its prefix, so it must not be storefleet.io, or
+    # storefleet.io/reconcile-request would not trigger anything.
+    persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=KOPF_PREFIX)
     persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
-        prefix="storefleet.io", key="last-handled-configuration"
+        prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
     persistence.finalizer = FINALIZER
     watching = kopf_settings.watching
@@ -141,9 +146,12 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
 
     @kopf.on.delete(*stores, registry=registry)
     async def deleted(body: kopf.Body, **_: Any) -> None:
-        done = await state.require().finalize(body)
-        if not done:
-            raise kopf.TemporaryError("waiting for the tenant namespace to go away", delay=2)
+        reconciler = state.require()
+        deadline = asyncio.get_running_loop().time() + NAMESPACE_WAIT_SECONDS
+        while not await reconciler.finalize(body):
+            if asyncio.get_running_loop().time() > deadline:
+                raise kopf.TemporaryError("waiting for the tenant namespace to go away", delay=5)
+            await asyncio.sleep(0.5)
 
     if settings.watch_owned_objects:
 

@@ -148,6 +148,17 @@ class Kube:
             raise
         return True
 
+    async def scale(
+        self, kind: Kind, namespace: str, name: str, replicas: int, field_manager: str
+    ) -> None:
+        await self._call(
+            "PATCH",
+            kind.path(namespace, name) + "/scale",
+            query=[("fieldManager", field_manager)],
+            body={"spec": {"replicas": replicas}},
+            content_type="application/merge-patch+json",
+        )
+
     async def patch_store_status(self, name: str, status: Mapping[str, Any]) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
             "PATCH",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import kopf
 
 from storefleet.operator.settings import OperatorSettings
@@ -14,3 +16,6 @@ def configure(settings: OperatorSettings) -> None:
         log_format=kopf.LogFormat.JSON if settings.log_format == "json" else kopf.LogFormat.FULL,
         log_refkey="object",
     )
+    if settings.log_level != "DEBUG":
+        # Kopf logs every handler success per object at INFO; our own logs say what matters.
+        logging.getLogger("kopf.objects").setLevel(logging.WARNING)

@@ -21,7 +21,7 @@ from storefleet.operator import desired, events, metrics, status
 from storefleet.operator.apply import Applier, ApplyReport, prunable_kinds
 from storefleet.operator.kinds import ISTIO_API_VERSIONS, KINDS
 from storefleet.operator.kube import Kube, KubeError
-from storefleet.operator.render import key_of, render
+from storefleet.operator.render import ObjectKey, key_of, render
 from storefleet.operator.settings import OperatorSettings
 from storefleet.operator.status import Condition, Observation, ServiceReadiness
 
@@ -82,6 +82,13 @@ class Reconciler:
             started = time.monotonic()
             result = "error"
             try:
+                # The body a trigger carries may predate our last status write
+                # (triggers queue behind the lock); status is judged against the latest.
+                latest = await self.kube.get_store(name)
+                if latest is None or latest["metadata"].get("deletionTimestamp"):
+                    result = "gone"
+                    return Outcome(status={}, ready=False)
+                store = latest
                 outcome = await self._reconcile(store, trigger)
                 result = "ready" if outcome.ready else "progressing"
                 result = "paused" if outcome.paused else result
@@ -110,6 +117,7 @@ class Reconciler:
             await self.applier.prune(
                 name, namespace, (key_of(o) for o in objects), prunable_kinds(served), report
             )
+        await self._hold_autoscaling_bounds(context, report)
         services = await self._observe(namespace, context)
         observation = Observation(
             generation=generation,
@@ -136,6 +144,36 @@ class Reconciler:
         ready = new_status["phase"] == "Ready"
         return Outcome(status=new_status, ready=ready, report=report)
 
+    async def _hold_autoscaling_bounds(
+        self, context: Mapping[str, Any], report: ApplyReport
+    ) -> None:
+        """Moves replicas into the HPA's bounds now, as the HPA would at its next sync.
+
+        The applied Deployment leaves replicas to the HPA, so a new one starts at 1;
+        waiting up to a sync period for the HPA would report Ready at 1 replica and then
+        flap. The scale subresource is written under a separate field manager, so the
+        apply never owns replicas and never fights the HPA.
+        """
+        for service in context["services"]:
+            hpa = service["hpa"]
+            if hpa is None:
+                continue
+            name = service["workloads"][0]["name"]
+            key = ObjectKey("apps/v1", "Deployment", context["namespace"], name)
+            applied = report.applied.get(key)
+            if applied is None:
+                continue
+            current = int((applied.get("spec") or {}).get("replicas", 1))
+            wanted = min(max(current, hpa["min"]), hpa["max"])
+            if wanted != current:
+                await self.kube.scale(
+                    _DEPLOYMENT,
+                    context["namespace"],
+                    name,
+                    wanted,
+                    f"{self.settings.field_manager}-bounds",
+                )
+
     async def _observe(self, namespace: str, context: Mapping[str, Any]) -> list[ServiceReadiness]:
         deployments = await self.kube.list(
             _DEPLOYMENT, namespace, f"{desired.STORE_LABEL}={context['store']['name']}"
@@ -154,6 +192,9 @@ class Reconciler:
                 wanted += replicas
                 ready += int(dep_status.get("readyReplicas", 0))
                 available = available and _deployment_available(found, replicas)
+            if service["hpa"] is not None:
+                # Below the HPA's minimum is not done yet, even if the Deployment is Available.
+                available = available and wanted >= service["hpa"]["min"]
             readiness.append(ServiceReadiness(service["name"], wanted, ready, available))
         return readiness
 
@@ -335,11 +376,13 @@ class Reconciler:
 
     async def finalize(self, store: Mapping[str, Any]) -> bool:
         """Cleans up a deleted Store; True once nothing is left to wait for."""
-        meta, spec = store["metadata"], store.get("spec") or {}
-        name = meta["name"]
+        name = store["metadata"]["name"]
         namespace = desired.store_namespace(name, self.settings)
-        previous: Mapping[str, Any] = store.get("status") or {}
         async with self._locks[name]:
+            # Called repeatedly while the namespace goes; the latest status says what was done.
+            store = await self.kube.get_store(name) or store
+            spec = store.get("spec") or {}
+            previous: Mapping[str, Any] = store.get("status") or {}
             if previous.get("phase") != "Deleting":
                 await self._mark_deleting(store, previous)
                 await self._tell_retention(store, spec)

@@ -155,6 +155,13 @@ def compute(
 def transitions(
     previous: Iterable[Mapping[str, Any]], current: Iterable[Mapping[str, Any]]
 ) -> list[Mapping[str, Any]]:
-    """Conditions whose status changed (or appeared), for Events."""
+    """Conditions whose status changed, or that appeared not True, for Events.
+
+    A condition appearing True is no news: the phase change already says so.
+    """
     before = {c.get("type"): c.get("status") for c in previous}
-    return [c for c in current if before.get(c["type"]) != c["status"]]
+    return [
+        c
+        for c in current
+        if before.get(c["type"]) != c["status"] and (c["type"] in before or c["status"] != "True")
+    ]

@@ -124,3 +124,8 @@ def test_events_point_at_the_store_and_stay_short() -> None:
     }
     assert len(event["message"]) == 1024
     assert event["type"] == "Warning"
+
+
+def test_a_new_store_announces_only_conditions_that_are_not_true() -> None:
+    first = status.compute(healthy(), {}, T0)
+    assert [c["type"] for c in status.transitions([], first["conditions"])] == ["CacheReady"]

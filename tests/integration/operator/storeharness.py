@@ -1,0 +1,268 @@
+"""Helpers of the operator's integration tests: the operator as a process, Stores, kubectl."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+ROOT = Path(__file__).resolve().parents[3]
+GROUP, VERSION, PLURAL = "storefleet.io", "v1alpha1", "stores"
+ISTIO_API_MODULE = "istio.io/api@v1.31.4"
+TIMEOUT = 90.0
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def eventually(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            last = check()
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+            last = None
+        if last:
+            return last
+        time.sleep(0.25)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Operator:
+    """`storefleet operator run` in a subprocess: start, kill -9, restart, read metrics."""
+
+    def __init__(self, kube_config: str, log_dir: Path) -> None:
+        self.kube_config = kube_config
+        self.log_dir = log_dir
+        self.metrics_port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        env = {
+            **os.environ,
+            "KUBECONFIG": self.kube_config,
+            "STOREFLEET_OPERATOR_METRICS_PORT": str(self.metrics_port),
+            "STOREFLEET_OPERATOR_HEALTH_PORT": "0",
+            "STOREFLEET_OPERATOR_DRIFT_INTERVAL_SECONDS": "5",
+            "STOREFLEET_OPERATOR_DISCOVERY_TTL_SECONDS": "1",
+            "STOREFLEET_OPERATOR_LOG_FORMAT": "json",
+        }
+        log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
+        self.process = subprocess.Popen(
+            [str(Path(sys.executable).parent / "storefleet"), "operator", "run"],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        eventually(self._serving_metrics, "the operator's metrics endpoint", timeout=30)
+
+    def _serving_metrics(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            pytest.fail(f"the operator exited with {self.process.returncode}; see {self.log_dir}")
+        try:
+            self.metrics()
+        except OSError:
+            return False
+        return True
+
+    def kill(self) -> None:
+        """SIGKILL: no clean-up, no chance to finish what it was doing."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGKILL)
+        self.process.wait(timeout=10)
+        self.process = None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        self.process = None
+
+    def metrics(self) -> str:
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text: str = response.read().decode()
+        return text
+
+    def reconciles(self, trigger: str | None = None) -> float:
+        total = 0.0
+        for line in self.metrics().splitlines():
+            if line.startswith("storefleet_reconciles_total{") and (
+                trigger is None or f'trigger="{trigger}"' in line
+            ):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+
+class Stores:
+    """Creates Stores for one test and deletes them (and waits for their namespaces) after."""
+
+    def __init__(self, api: ApiClient) -> None:
+        self.api = api
+        self.custom = client.CustomObjectsApi(api)
+        self.core = client.CoreV1Api(api)
+        self.created: list[str] = []
+
+    @staticmethod
+    def unique(prefix: str = "t") -> str:
+        return f"{prefix}-{secrets.token_hex(3)}"
+
+    def body(self, name: str, **spec: Any) -> dict[str, Any]:
+        base: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "store.yaml").read_text())
+        base["metadata"] = {"name": name}
+        base["spec"]["domains"] = [f"{name}.shop.example.com"]
+        base["spec"].update(spec)
+        return base
+
+    def create(self, name: str | None = None, **spec: Any) -> str:
+        name = name or self.unique()
+        self.created.append(name)
+        self.custom.create_cluster_custom_object(GROUP, VERSION, PLURAL, self.body(name, **spec))
+        return name
+
+    def get(self, name: str) -> dict[str, Any]:
+        found: dict[str, Any] = self.custom.get_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+        return found
+
+    def patch(self, name: str, patch: dict[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self.custom.patch_cluster_custom_object(
+            GROUP, VERSION, PLURAL, name, patch
+        )
+        return result
+
+    def conditions(self, name: str) -> dict[str, dict[str, Any]]:
+        status = self.get(name).get("status") or {}
+        return {c["type"]: c for c in status.get("conditions") or []}
+
+    def is_ready(self, name: str) -> bool:
+        store = self.get(name)
+        status = store.get("status") or {}
+        return (
+            status.get("phase") == "Ready"
+            and status.get("observedGeneration") == store["metadata"]["generation"]
+        )
+
+    def wait_ready(self, name: str, timeout: float = TIMEOUT) -> dict[str, Any]:
+        eventually(lambda: self.is_ready(name), f"Store {name} to be Ready", timeout)
+        return self.get(name)
+
+    def events(self, name: str) -> list[dict[str, Any]]:
+        found = self.core.list_namespaced_event(
+            "default", field_selector=f"involvedObject.name={name},involvedObject.kind=Store"
+        )
+        return [e.to_dict() for e in found.items]
+
+    def delete(self, name: str) -> None:
+        try:
+            self.custom.delete_cluster_custom_object(GROUP, VERSION, PLURAL, name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    def gone(self, name: str) -> bool:
+        try:
+            self.get(name)
+        except ApiException as exc:
+            if exc.status == 404:
+                return True
+            raise
+        return False
+
+    def cleanup(self) -> None:
+        for name in self.created:
+            self.delete(name)
+        for name in self.created:
+            eventually(lambda n=name: self.gone(n), f"Store {name} to be deleted", timeout=120)
+
+
+def kubectl(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    binary = os.environ.get("STOREFLEET_KUBECTL") or shutil.which("kubectl") or "kubectl"
+    return subprocess.run([binary, *args], capture_output=True, text=True, check=check, timeout=60)
+
+
+def owned_objects(namespace: str) -> dict[str, dict[str, Any]]:
+    """Every object in a tenant namespace that carries the operator's labels, by Kind/name."""
+    from storefleet.operator.kinds import KINDS
+
+    served = set(kubectl("api-versions").stdout.split())
+    resources = [
+        f"{kind.plural}.{kind.group}" if kind.group else kind.plural
+        for kind in KINDS
+        if kind.namespaced and kind.api_version in served
+    ]
+    listed = kubectl(
+        "get",
+        ",".join(resources),
+        "-n",
+        namespace,
+        "-l",
+        "app.kubernetes.io/managed-by=storefleet-operator",
+        "-o",
+        "json",
+    )
+    return {
+        f"{item['kind']}/{item['metadata']['name']}": item
+        for item in json.loads(listed.stdout)["items"]
+    }
+
+
+def istio_crds() -> list[dict[str, Any]]:
+    """Istio's CRDs from its Go module (the same source the dev stack uses for its own)."""
+    go = shutil.which("go")
+    if go is None:
+        message = "the go toolchain is needed to fetch Istio's CRDs"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    found = subprocess.run(
+        [go, "mod", "download", "-json", ISTIO_API_MODULE],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        cwd=ROOT,
+    )
+    if found.returncode != 0:
+        message = f"could not fetch {ISTIO_API_MODULE}: {found.stdout}{found.stderr}"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    path = Path(json.loads(found.stdout)["Dir"]) / "kubernetes/customresourcedefinitions.gen.yaml"
+    wanted = {"networking.istio.io", "security.istio.io"}
+    return [
+        doc
+        for doc in yaml.safe_load_all(path.read_text())
+        if doc and doc["spec"]["group"] in wanted
+    ]
