@@ -5,8 +5,6 @@ An anonymous cart is named by the ``sf_cart`` cookie (browsers) or the
 shopper's cart by the bearer token.
 """
 
-from __future__ import annotations
-
 import hmac
 import re
 from typing import Annotated

@@ -12,6 +12,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from enum import Enum
+from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 
 import httpx
@@ -150,6 +151,9 @@ class ServiceClient:
         self.breaker = breaker or CircuitBreaker(name)
         self._client = httpx.AsyncClient(
             base_url=base_url,
+            # A service calls on behalf of many users: a cookie one answer sets must
+            # never ride along on the next user's request.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
             timeout=httpx.Timeout(timeout),
             transport=transport,
             limits=httpx.Limits(

@@ -233,3 +233,17 @@ async def test_service_client_does_not_retry_plain_posts() -> None:
         await client.post("/x", json={})
     assert calls == 1
     await client.close()
+
+
+async def test_service_client_never_replays_cookies_between_users() -> None:
+    seen: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, headers={"set-cookie": "session=alice; Path=/"})
+
+    client = ServiceClient("cart", "http://cart", transport=httpx.MockTransport(handler))
+    await client.get("/cart")
+    await client.get("/cart")
+    assert seen == [None, None]
+    await client.close()
