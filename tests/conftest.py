@@ -34,6 +34,7 @@ FIXTURE_MARKERS = {
     "redis_url": "redis",
     "kafka_bootstrap": "kafka",
     "keycloak_admin": "keycloak",
+    "platform_crds": "platform_crds",
 }
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -125,3 +126,10 @@ def keycloak_admin(dev_stack: DevStack) -> KeycloakAccess:
     """Keycloak's URL and its bootstrap admin (`.admin()` gives a python-keycloak client)."""
     dev_stack.require("keycloak")
     return Keycloak().access()
+
+
+@pytest.fixture(scope="session")
+def platform_crds(dev_stack: DevStack, kube_api: ApiClient) -> ApiClient:
+    """`kube_api`, once Istio's and Argo CD's CRDs are established in the control plane."""
+    dev_stack.require("platform-crds")
+    return kube_api

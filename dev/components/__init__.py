@@ -7,6 +7,7 @@ from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.keycloak import Keycloak
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.kwok import Kwok
+from storefleet.dev.components.platform_crds import PlatformCrds
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
 
@@ -17,6 +18,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "redis": Redis,
     "kafka": Kafka,
     "keycloak": Keycloak,
+    "platform-crds": PlatformCrds,
 }
 
 __all__ = ["COMPONENTS", "Component", "Status"]

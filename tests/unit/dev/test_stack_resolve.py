@@ -30,5 +30,9 @@ def test_an_unknown_component_is_refused_with_the_choices() -> None:
 
 
 def test_stopping_a_component_stops_what_requires_it_and_nothing_it_requires() -> None:
-    assert names(resolve(["kubernetes"], with_dependents=True)) == ["kubernetes", "kwok"]
+    assert names(resolve(["kubernetes"], with_dependents=True)) == [
+        "kubernetes",
+        "kwok",
+        "platform-crds",
+    ]
     assert names(resolve(["kwok"], with_dependents=True)) == ["kwok"]
