@@ -267,7 +267,7 @@ def test_user_text_cannot_break_the_yaml(
     minimal_store["spec"]["displayName"] = tricky
     objects = objects_of(minimal_store, settings)
     config = by_kind(objects, "ConfigMap")["store-settings"]
-    assert config["data"]["STOREFLEET_DISPLAY_NAME"] == tricky
+    assert config["data"]["STOREFLEET_STORE_DISPLAY_NAME"] == tricky
     assert "Secret" not in {o["kind"] for o in objects}
 
 
@@ -275,8 +275,27 @@ def test_branding_reaches_the_runtime_settings(
     full_store: dict[str, Any], settings: OperatorSettings
 ) -> None:
     data = by_kind(objects_of(full_store, settings), "ConfigMap")["store-settings"]["data"]
-    assert data["STOREFLEET_BRAND_NAME"] == "Northwind"
-    assert data["STOREFLEET_BRAND_PRIMARY_COLOR"] == "#0b5394"
-    assert data["STOREFLEET_CURRENCY"] == "EUR"
-    assert data["STOREFLEET_URL"] == "https://shop.northwind.example.com"
+    assert data["STOREFLEET_STORE_NAME"] == "Northwind"
+    assert data["STOREFLEET_STORE_PRIMARY_COLOR"] == "#0b5394"
+    assert data["STOREFLEET_STORE_CURRENCY"] == "EUR"
+    assert data["STOREFLEET_STORE_URL"] == "https://shop.northwind.example.com"
     assert data["STOREFLEET_DATABASE_MODE"] == "provisioned"
+
+
+def test_the_runtime_reads_the_settings_the_operator_renders(
+    full_store: dict[str, Any], settings: OperatorSettings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ConfigMap is the runtime's environment (envFrom): its keys must be the
+    runtime's setting names, or a shop silently shows the defaults."""
+    from storefleet.runtime.platform.settings import StoreSettings
+
+    data = by_kind(objects_of(full_store, settings), "ConfigMap")["store-settings"]["data"]
+    for key, value in data.items():
+        monkeypatch.setenv(key, value)
+    store = StoreSettings()
+    branding = full_store["spec"]["branding"]
+    assert store.name == "Northwind"
+    assert store.primary_color == branding["primaryColor"]
+    assert store.accent_color == branding["accentColor"]
+    assert store.currency == full_store["spec"]["currency"]
+    assert store.logo_url == branding["logoUrl"]
