@@ -44,8 +44,10 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
 
     async def current_cart(
         authorization: Annotated[str | None, Header()] = None,
-        x_cart_id: Annotated[str | None, Header(max_length=64)] = None,
-        sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name, max_length=64)] = None,
+        # Not length-checked here: a stale or mangled cookie means "no cart yet",
+        # never an error page.
+        x_cart_id: Annotated[str | None, Header()] = None,
+        sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name)] = None,
     ) -> CartRef:
         user = user_of(authorization)
         if user is not None:
@@ -106,8 +108,10 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
     async def merge(
         response: Response,
         authorization: Annotated[str | None, Header()] = None,
-        x_cart_id: Annotated[str | None, Header(max_length=64)] = None,
-        sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name, max_length=64)] = None,
+        # Not length-checked here: a stale or mangled cookie means "no cart yet",
+        # never an error page.
+        x_cart_id: Annotated[str | None, Header()] = None,
+        sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name)] = None,
     ) -> s.Cart:
         """After sign-in: move the anonymous cart's items into the user's cart."""
         user = user_of(authorization)

@@ -39,7 +39,7 @@ class CatalogClient:
     async def lookup(self, skus: Sequence[str]) -> dict[str, StockInfo]:
         if not skus:
             return {}
-        response = await self.client.post("/variants/lookup", json={"skus": list(skus)})
+        response = await self.client.post("/variant-lookup", json={"skus": list(skus)})
         if response.status_code != 200:
             raise UpstreamUnavailable("catalog", f"catalog answered {response.status_code}")
         return {item.sku: item for item in _Lookup.model_validate_json(response.content).items}

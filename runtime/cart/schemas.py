@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
 from storefleet.runtime.cart.pricing import PromoKind
+from storefleet.runtime.platform.schema import Input
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
 Code = Annotated[
@@ -57,27 +58,28 @@ class Cart(BaseModel):
     max_quantity_per_line: int
 
 
-class AddItem(BaseModel):
+class AddItem(Input):
     sku: Sku
     quantity: int = Field(default=1, ge=1, le=1000)
 
 
-class SetQuantity(BaseModel):
+class SetQuantity(Input):
     quantity: int = Field(ge=0, le=1000, description="0 removes the line")
 
 
-class ApplyPromo(BaseModel):
+class ApplyPromo(Input):
     code: Code
 
 
-class PromoIn(BaseModel):
+class PromoIn(Input):
     code: Code
-    kind: PromoKind
+    # Strict mode wants enum and datetime objects; JSON brings strings.
+    kind: PromoKind = Field(strict=False)
     value: int = Field(default=0, ge=0, le=1_000_000_000)
     description: str = Field(default="", max_length=300)
     min_subtotal_minor: int = Field(default=0, ge=0, le=1_000_000_000)
-    starts_at: datetime | None = None
-    expires_at: datetime | None = None
+    starts_at: datetime | None = Field(default=None, strict=False)
+    expires_at: datetime | None = Field(default=None, strict=False)
     usage_limit: int | None = Field(default=None, ge=1, le=100_000_000)
     active: bool = True
 
@@ -97,18 +99,33 @@ class PromoIn(BaseModel):
         return self
 
 
-class PromoOut(PromoIn):
+class PromoOut(BaseModel):
+    code: str
+    kind: PromoKind
+    value: int
+    description: str
+    min_subtotal_minor: int
+    starts_at: datetime | None
+    expires_at: datetime | None
+    usage_limit: int | None
+    active: bool
     used_count: int
 
 
-class PromoPatch(BaseModel):
+class PromoPatch(Input):
     active: bool | None = None
     description: str | None = Field(default=None, max_length=300)
     usage_limit: int | None = Field(default=None, ge=1, le=100_000_000)
-    expires_at: datetime | None = None
+    expires_at: datetime | None = Field(default=None, strict=False)
+
+    @model_validator(mode="after")
+    def _aware(self) -> PromoPatch:
+        if self.expires_at is not None and self.expires_at.tzinfo is None:
+            raise ValueError("dates need a time zone (e.g. 2026-01-01T00:00:00Z)")
+        return self
 
 
-class Redemption(BaseModel):
+class Redemption(Input):
     order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 

@@ -423,7 +423,12 @@ class CartService:
             if row is None:
                 raise NotFound(f"no promo code {code}")
             for field, value in data.model_dump(exclude_unset=True).items():
-                setattr(row, field, value)
+                # null clears a limit or an expiry; it cannot clear a flag or a text.
+                if value is not None or field in ("usage_limit", "expires_at"):
+                    setattr(row, field, value)
+            starts, expires = as_utc(row.starts_at), as_utc(row.expires_at)
+            if starts is not None and expires is not None and expires <= starts:
+                raise Conflict("expires_at must be after the code's starts_at")
         return promo_out(row)
 
     async def redeem(self, code: str, order_id: str) -> s.PromoOut:

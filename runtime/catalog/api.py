@@ -85,7 +85,7 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
             raise ProblemError(404, f"no SKU '{sku}'")
         return result.items[0]
 
-    @public.post("/variants/lookup", response_model=s.SkuLookupResult, tags=["inventory"])
+    @public.post("/variant-lookup", response_model=s.SkuLookupResult, tags=["inventory"])
     async def lookup_variants(body: s.SkuLookup) -> s.SkuLookupResult:
         """Current price and stock of many SKUs at once (the cart's live check)."""
         return await service.lookup_skus(body.skus)

@@ -5,7 +5,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from storefleet.runtime.platform.schema import Input
 
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", min_length=1, max_length=80)
@@ -127,7 +135,7 @@ class VariantStock(BaseModel):
     image: ImageOut | None
 
 
-class SkuLookup(BaseModel):
+class SkuLookup(Input):
     skus: list[Sku] = Field(min_length=1, max_length=200)
 
 
@@ -136,22 +144,24 @@ class SkuLookupResult(BaseModel):
     missing: list[str]
 
 
-class ReservationItem(BaseModel):
+class ReservationItem(Input):
     sku: Sku
     quantity: int = Field(ge=1, le=1000)
 
 
-class ReservationIn(BaseModel):
+class ReservationIn(Input):
     items: list[ReservationItem] = Field(min_length=1, max_length=100)
     reference: str = Field(default="", max_length=200)
     ttl_seconds: int | None = Field(default=None, ge=1, le=86_400)
 
     @field_validator("items")
     @classmethod
-    def _distinct(cls, items: list[ReservationItem]) -> list[ReservationItem]:
-        if len({item.sku for item in items}) != len(items):
-            raise ValueError("each SKU may appear once")
-        return items
+    def _merge_repeats(cls, items: list[ReservationItem]) -> list[ReservationItem]:
+        # A SKU named twice is one line with the quantities added up.
+        merged: dict[str, int] = {}
+        for item in items:
+            merged[item.sku] = merged.get(item.sku, 0) + item.quantity
+        return [ReservationItem(sku=sku, quantity=quantity) for sku, quantity in merged.items()]
 
 
 class ReservationOut(BaseModel):
@@ -162,28 +172,28 @@ class ReservationOut(BaseModel):
     items: list[ReservationItem]
 
 
-class ImageIn(BaseModel):
+class ImageIn(Input):
     url: str = Field(min_length=1, max_length=1000, pattern=r"^(https?://|/)\S+$")
     alt: str = Field(default="", max_length=300)
 
 
-class VariantIn(BaseModel):
+class VariantIn(Input):
     sku: Sku
     name: str = Field(default="", max_length=200)
-    attributes: Attributes = {}
+    attributes: Attributes = Field(default_factory=dict)
     price_minor: MinorUnits
     currency: Currency
     stock: int = Field(default=0, ge=0, le=10_000_000)
 
 
-class ProductIn(BaseModel):
+class ProductIn(Input):
     slug: Slug
     name: Name
     description: str = Field(default="", max_length=20_000)
     brand: Slug | None = None
     category: Slug
     vendor_id: str | None = Field(default=None, max_length=64)
-    attributes: Attributes = {}
+    attributes: Attributes = Field(default_factory=dict)
     active: bool = True
     images: list[ImageIn] = Field(default=[], max_length=20)
     variants: list[VariantIn] = Field(min_length=1, max_length=100)
@@ -198,7 +208,7 @@ class ProductIn(BaseModel):
         return self
 
 
-class ProductPatch(BaseModel):
+class ProductPatch(Input):
     name: Name | None = None
     description: str | None = Field(default=None, max_length=20_000)
     brand: Slug | None = None
@@ -208,23 +218,23 @@ class ProductPatch(BaseModel):
     images: list[ImageIn] | None = Field(default=None, max_length=20)
 
 
-class VariantPatch(BaseModel):
+class VariantPatch(Input):
     name: str | None = Field(default=None, max_length=200)
     price_minor: MinorUnits | None = None
     stock: int | None = Field(default=None, ge=0, le=10_000_000)
     attributes: Attributes | None = None
 
 
-class StockAdjustment(BaseModel):
+class StockAdjustment(Input):
     delta: int = Field(ge=-10_000_000, le=10_000_000, description="Units to add (or remove)")
 
 
-class BrandIn(BaseModel):
+class BrandIn(Input):
     slug: Slug
     name: Name
 
 
-class CategoryIn(BaseModel):
+class CategoryIn(Input):
     slug: Slug
     name: Name
     description: str = Field(default="", max_length=2000)
@@ -232,7 +242,7 @@ class CategoryIn(BaseModel):
     position: int = Field(default=0, ge=0, le=10_000)
 
 
-class CategoryPatch(BaseModel):
+class CategoryPatch(Input):
     name: Name | None = None
     description: str | None = Field(default=None, max_length=2000)
     position: int | None = Field(default=None, ge=0, le=10_000)

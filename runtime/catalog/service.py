@@ -65,9 +65,13 @@ def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-class Unprocessable(ProblemError):
+class MissingReference(ProblemError):
+    """The request is well formed but names a brand or category that doesn't exist.
+
+    409, not 422: the same request succeeds once the referenced thing is created."""
+
     def __init__(self, detail: str, **extensions: Any) -> None:
-        super().__init__(422, detail, title="Invalid request", **extensions)
+        super().__init__(409, detail, title="Unknown reference", **extensions)
 
 
 def format_price_label(low: int, high: int | None) -> str:
@@ -654,7 +658,7 @@ class CatalogService:
                         await session.execute(select(Category).where(Category.slug == data.parent))
                     ).scalar_one_or_none()
                     if parent is None:
-                        raise Unprocessable(f"no parent category '{data.parent}'")
+                        raise MissingReference(f"no parent category '{data.parent}'")
                 category = Category(
                     slug=data.slug,
                     name=data.name,
@@ -719,13 +723,13 @@ class CatalogService:
                 await session.execute(select(B.c.id).where(B.c.slug == brand))
             ).scalar_one_or_none()
             if brand_id is None:
-                raise Unprocessable(f"no brand '{brand}'")
+                raise MissingReference(f"no brand '{brand}'")
         if category is not None:
             category_id = (
                 await session.execute(select(C.c.id).where(C.c.slug == category))
             ).scalar_one_or_none()
             if category_id is None:
-                raise Unprocessable(f"no category '{category}'")
+                raise MissingReference(f"no category '{category}'")
         return brand_id, category_id
 
     async def _reindex(self, session: AsyncSession, product_id: int) -> None:
@@ -835,11 +839,11 @@ class CatalogService:
                 product.brand_id = brand_id
             if category_id is not None:
                 product.category_id = category_id
-            images = changes.pop("images", None)
-            if images is not None:
+            changes.pop("images", None)
+            if data.images is not None:
                 product.images = [
-                    Image(url=image["url"], alt=image["alt"] or product.name, position=index)
-                    for index, image in enumerate(images)
+                    Image(url=image.url, alt=image.alt or product.name, position=index)
+                    for index, image in enumerate(data.images)
                 ]
             for field, value in changes.items():
                 if value is not None:

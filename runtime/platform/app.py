@@ -12,16 +12,21 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from storefleet.runtime.platform.errors import install_error_handlers
+from storefleet.runtime.platform.errors import PROBLEM_JSON, install_error_handlers
 from storefleet.runtime.platform.observability import ObservabilityMiddleware, metrics_endpoint
 
 Check = Callable[[], Awaitable[None]]
 
 
 class Problem(BaseModel):
+    """RFC 9457 problem details; some problems add fields (errors, sku, available)."""
+
+    model_config = ConfigDict(extra="allow")
+
     type: str = "about:blank"
     title: str
     status: int
@@ -79,4 +84,33 @@ def create_service_app(
         return JSONResponse(body.model_dump(), status_code=200 if ready else 503)
 
     app.add_route("/metrics", metrics_endpoint, include_in_schema=False)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = _problem_openapi(
+                get_openapi(
+                    title=app.title,
+                    version=app.version,
+                    description=app.description,
+                    routes=app.routes,
+                )
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _problem_openapi(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document errors as they are sent: problem+json, not FastAPI's default 422."""
+    schemas = schema.setdefault("components", {}).setdefault("schemas", {})
+    schemas["Problem"] = Problem.model_json_schema()
+    problem = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    for operations in schema.get("paths", {}).values():
+        for operation in operations.values():
+            responses = operation.get("responses", {})
+            if "422" in responses:
+                responses["422"] = {"description": "Invalid request", "content": problem}
+    for unused in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(unused, None)
+    return schema

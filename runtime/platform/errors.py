@@ -13,7 +13,9 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from storefleet.runtime.platform.observability import current_request_id
 
@@ -95,11 +97,24 @@ async def _problem(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
-async def _http(_: Request, exc: Exception) -> JSONResponse:
+async def _http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-    headers = dict(exc.headers) if exc.headers else None
-    return problem_response(exc.status_code, detail, headers=headers)
+    headers = dict(exc.headers) if exc.headers else {}
+    if exc.status_code == 405:
+        headers["Allow"] = ", ".join(sorted(_allowed_methods(request)))
+    return problem_response(exc.status_code, detail, headers=headers or None)
+
+
+def _allowed_methods(request: Request) -> set[str]:
+    """FastAPI makes one route per method, so Starlette's 405 names only one of
+    them; a client deserves every method the path supports."""
+    allowed: set[str] = set()
+    for route in request.app.router.routes:
+        methods = getattr(route, "methods", None)
+        if methods and route.matches(request.scope)[0] is not Match.NONE:
+            allowed |= set(methods)
+    return allowed
 
 
 async def _validation(_: Request, exc: Exception) -> JSONResponse:
@@ -118,7 +133,14 @@ async def _validation(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _data(_: Request, exc: Exception) -> JSONResponse:
+    # Input the schema allows but the database can't store, e.g. a NUL character,
+    # which PostgreSQL refuses in text and SQLite accepts.
+    return problem_response(422, "the request contains characters or values that can't be stored")
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(DataError, _data)
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)
@@ -129,5 +151,5 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": HTTPStatus(status).phrase,
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
-    for status in (400, 404, 409, 422, 503)
+    for status in (400, 401, 404, 409, 422, 503)
 }

@@ -54,12 +54,10 @@ class Backend:
     cache_prefix: str
 
 
-@pytest.fixture(scope="session", params=["embedded", "postgres"])
-def backend(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Backend]:
-    if request.param == "embedded":
-        directory: Path = tmp_path_factory.mktemp("embedded")
+@contextlib.contextmanager
+def fresh_backend(request: pytest.FixtureRequest, directory: Path, kind: str) -> Iterator[Backend]:
+    """New, empty databases (and a Redis key prefix) of the given kind."""
+    if kind == "embedded":
         yield Backend(
             "embedded",
             f"sqlite:///{directory / 'catalog.db'}",
@@ -79,16 +77,32 @@ def backend(
         for name in names.values():
             connection.execute(f'CREATE DATABASE "{name}"')
     base = dsn.rsplit("/", 1)[0]
-    yield Backend(
-        "postgres",
-        f"{base}/{names['catalog']}",
-        f"{base}/{names['cart']}",
-        redis_url,
-        f"sf-test-{run}:",
-    )
-    with psycopg.connect(dsn, autocommit=True) as connection:
-        for name in names.values():
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    try:
+        yield Backend(
+            "postgres",
+            f"{base}/{names['catalog']}",
+            f"{base}/{names['cart']}",
+            redis_url,
+            f"sf-test-{run}:",
+        )
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            for name in names.values():
+                connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def make_backend() -> Callable[..., contextlib.AbstractContextManager[Backend]]:
+    """``fresh_backend`` for modules that need databases of their own."""
+    return fresh_backend
+
+
+@pytest.fixture(scope="session", params=["embedded", "postgres"])
+def backend(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Backend]:
+    with fresh_backend(request, tmp_path_factory.mktemp("backend"), request.param) as chosen:
+        yield chosen
 
 
 class Server:

@@ -167,7 +167,7 @@ async def test_admin_refuses_duplicates_and_unknown_references(
             "variants": [{"sku": "FRESH-1", "price_minor": 1, "currency": "EUR"}],
         },
     )
-    assert unknown_category.status_code == 422
+    assert unknown_category.status_code == 409
     assert "no-such-category" in unknown_category.json()["detail"]
 
 
