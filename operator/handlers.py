@@ -28,6 +28,7 @@ FINALIZER = "storefleet.io/finalizer"
 KOPF_PREFIX = "kopf.storefleet.io"
 # How long one run of the delete handler waits for the namespace before handing back to Kopf.
 NAMESPACE_WAIT_SECONDS = 60.0
+NAMESPACE_POLL_SECONDS = 2.0
 # Changes to owned objects arrive in bursts (a rollout touches a Deployment many
 # times); one reconcile per burst is enough.
 POKE_DELAY_SECONDS = 1.0
@@ -38,7 +39,8 @@ class State:
     settings: OperatorSettings
     api: client.ApiClient | None = None
     reconciler: Reconciler | None = None
-    pending: set[str] = field(default_factory=set)
+    # store name -> whether the pending reconcile must apply (True) or only observe
+    pending: dict[str, bool] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def require(self) -> Reconciler:
@@ -82,10 +84,20 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.peering.clusterwide = True
 
 
+def selector_labels(selector: str) -> dict[str, str] | None:
+    """ "a=b,c=d" -> {"a": "b", "c": "d"}; "" -> None (every Store)."""
+    if not selector.strip():
+        return None
+    pairs = (part.split("=", 1) for part in selector.split(",") if part.strip())
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
 def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
     state = State(settings=settings)
     stores = (GROUP, VERSION, "stores")
+    # Only the Stores this operator instance is responsible for (all of them by default).
+    selected = selector_labels(settings.store_selector)
 
     @kopf.on.login(registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
@@ -122,15 +134,15 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
                 raise kopf.TemporaryError(str(exc), delay=5) from exc
             raise kopf.PermanentError(str(exc)) from exc
 
-    @kopf.on.resume(*stores, registry=registry)
+    @kopf.on.resume(*stores, labels=selected, registry=registry)
     async def resumed(body: kopf.Body, **_: Any) -> None:
         await run(body, "resume")
 
-    @kopf.on.create(*stores, registry=registry)
+    @kopf.on.create(*stores, labels=selected, registry=registry)
     async def created(body: kopf.Body, **_: Any) -> None:
         await run(body, "create")
 
-    @kopf.on.update(*stores, registry=registry)
+    @kopf.on.update(*stores, labels=selected, registry=registry)
     async def updated(body: kopf.Body, **_: Any) -> None:
         await run(body, "update")
 
@@ -139,47 +151,59 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         interval=settings.drift_interval_seconds,
         initial_delay=settings.drift_interval_seconds,
         errors=kopf.ErrorsMode.IGNORED,
+        labels=selected,
         registry=registry,
     )
     async def drift(body: kopf.Body, **_: Any) -> None:
         await run(body, "timer")
 
-    @kopf.on.delete(*stores, registry=registry)
+    @kopf.on.delete(*stores, labels=selected, registry=registry)
     async def deleted(body: kopf.Body, **_: Any) -> None:
         reconciler = state.require()
         deadline = asyncio.get_running_loop().time() + NAMESPACE_WAIT_SECONDS
-        while not await reconciler.finalize(body):
+        if await reconciler.finalize(body):
+            return
+        # Namespaces take seconds to minutes to go; poll gently, many may be going at once.
+        while not await reconciler.namespace_gone(body["metadata"]["name"]):
             if asyncio.get_running_loop().time() > deadline:
                 raise kopf.TemporaryError("waiting for the tenant namespace to go away", delay=5)
-            await asyncio.sleep(0.5)
+            await asyncio.sleep(NAMESPACE_POLL_SECONDS)
 
     if settings.watch_owned_objects:
 
         @kopf.on.event(
             "apps", "v1", "deployments", labels={MANAGED_BY_LABEL: MANAGED_BY}, registry=registry
         )
-        async def owned_deployment(body: kopf.Body, **_: Any) -> None:
+        async def owned_deployment(body: kopf.Body, type: str | None, **_: Any) -> None:
             store_name = body["metadata"].get("labels", {}).get(STORE_LABEL)
-            if store_name:
-                poke(store_name)
+            if not store_name or state.reconciler is None:
+                return
+            # Most events are the Deployment's own status moving: observing is enough.
+            # A deletion or someone else's spec edit needs the full apply.
+            full = type == "DELETED" or state.reconciler.applier.changed_since_applied(body)
+            poke(store_name, full)
 
-    def poke(store_name: str) -> None:
-        if store_name in state.pending or state.reconciler is None:
+    def poke(store_name: str, full: bool) -> None:
+        if store_name in state.pending:
+            state.pending[store_name] = state.pending[store_name] or full
             return
-        state.pending.add(store_name)
+        state.pending[store_name] = full
         task = asyncio.get_running_loop().create_task(_poked(store_name))
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
 
     async def _poked(store_name: str) -> None:
         await asyncio.sleep(POKE_DELAY_SECONDS)
-        state.pending.discard(store_name)
+        full = state.pending.pop(store_name, True)
         reconciler = state.require()
         try:
-            store = await reconciler.kube.get_store(store_name)
-            if store is None or store["metadata"].get("deletionTimestamp"):
-                return
-            await reconciler.reconcile(store, "owned-change")
+            if full:
+                store = await reconciler.kube.get_store(store_name)
+                if store is None or store["metadata"].get("deletionTimestamp"):
+                    return
+                await reconciler.reconcile(store, "owned-change")
+            else:
+                await reconciler.refresh(store_name)
         except Exception:
             log.exception("reconcile after an owned object changed failed")
 

@@ -94,8 +94,59 @@ class Reconciler:
                 result = "paused" if outcome.paused else result
                 return outcome
             finally:
+                elapsed = time.monotonic() - started
                 metrics.RECONCILES.labels(trigger, result).inc()
-                metrics.RECONCILE_DURATION.labels(trigger).observe(time.monotonic() - started)
+                metrics.RECONCILE_DURATION.labels(trigger).observe(elapsed)
+                log.info(
+                    "reconciled %s (%s): %s in %.2fs",
+                    name,
+                    trigger,
+                    result,
+                    elapsed,
+                    extra={"store": name, "trigger": trigger, "result": result, "seconds": elapsed},
+                )
+
+    async def refresh(self, name: str) -> None:
+        """Re-reads the runtime's readiness into status without applying anything.
+
+        For Deployment status changes, which come in bursts while a store starts; a
+        full reconcile happens instead when the last one did not cover this generation.
+        """
+        async with self._locks[name]:
+            started = time.monotonic()
+            store = await self.kube.get_store(name)
+            if store is None or store["metadata"].get("deletionTimestamp"):
+                return
+            previous: Mapping[str, Any] = store.get("status") or {}
+            generation = int(store["metadata"].get("generation") or 0)
+            annotations = store["metadata"].get("annotations") or {}
+            if annotations.get(PAUSE_ANNOTATION) == "true":
+                return
+            if previous.get("observedGeneration") != generation or not previous.get("conditions"):
+                await self._reconcile(store, "owned-change")
+                return
+            context = desired.build(store, await self.features(), self.settings)
+            services = await self._observe(context["namespace"], context)
+            kept = [
+                Condition(c["type"], c["status"], c["reason"], c["message"])
+                for c in previous["conditions"]
+                if c["type"] not in ("Ready", "RuntimeReady")
+            ]
+            observation = Observation(
+                generation=generation,
+                url=context["url"],
+                namespace=context["namespace"],
+                routing=context["routing"],
+                suspended=context["suspended"],
+                services=services,
+                conditions=[self._runtime_condition(context, services, []), *kept],
+            )
+            new_status = status.compute(observation, previous)
+            await self._write_status(store, previous, new_status)
+            await self._tell(store, previous, new_status, ApplyReport())
+            elapsed = time.monotonic() - started
+            metrics.RECONCILES.labels("owned-status", "observed").inc()
+            metrics.RECONCILE_DURATION.labels("owned-status").observe(elapsed)
 
     async def _reconcile(self, store: Mapping[str, Any], trigger: str) -> Outcome:
         meta = store["metadata"]
@@ -397,6 +448,15 @@ class Reconciler:
                 message = f"deleting namespace {namespace}"
                 await events.post(self.kube, store, "Normal", "DeletingNamespace", message)
             return False
+
+    async def namespace_gone(self, name: str) -> bool:
+        namespace = desired.store_namespace(name, self.settings)
+        if await self.kube.get(_NAMESPACE, None, namespace) is not None:
+            return False
+        self.applier.forget(namespace)
+        metrics.record_store(name, None)
+        self._locks.pop(name, None)
+        return True
 
     async def _mark_deleting(self, store: Mapping[str, Any], previous: Mapping[str, Any]) -> None:
         new = dict(previous)

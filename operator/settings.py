@@ -55,6 +55,10 @@ class OperatorSettings(BaseSettings):
         description="Pod Security Admission level enforced on tenant namespaces "
         "(Istio without istio-cni needs privileged).",
     )
+    store_selector: str = Field(
+        default="",
+        description="Only reconcile Stores with these labels (key=value,...); empty: all.",
+    )
     drift_interval_seconds: float = Field(
         default=60.0, gt=0, description="How often every Store is reconciled to undo drift."
     )
@@ -63,7 +67,7 @@ class OperatorSettings(BaseSettings):
     )
     worker_limit: int = Field(default=20, gt=0, description="Stores reconciled at once, at most.")
     apply_concurrency: int = Field(
-        default=8, gt=0, description="Objects applied at once per Store."
+        default=16, gt=0, description="Applies in flight at once, across all Stores."
     )
     discovery_ttl_seconds: float = Field(
         default=30.0, ge=0, description="How long the list of APIs the cluster serves is cached."

@@ -26,6 +26,10 @@ ROOT = Path(__file__).resolve().parents[3]
 GROUP, VERSION, PLURAL = "storefleet.io", "v1alpha1", "stores"
 ISTIO_API_MODULE = "istio.io/api@v1.31.4"
 TIMEOUT = 90.0
+# Stores of this test session carry this label and this session's operator only
+# reconciles those, so concurrent sessions on one cluster do not fight over Stores.
+SESSION_LABEL = "storefleet.io/test-session"
+SESSION = secrets.token_hex(4)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -71,6 +75,7 @@ class Operator:
             "STOREFLEET_OPERATOR_DRIFT_INTERVAL_SECONDS": "5",
             "STOREFLEET_OPERATOR_DISCOVERY_TTL_SECONDS": "1",
             "STOREFLEET_OPERATOR_LOG_FORMAT": "json",
+            "STOREFLEET_OPERATOR_STORE_SELECTOR": f"{SESSION_LABEL}={SESSION}",
         }
         log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
@@ -141,7 +146,7 @@ class Stores:
 
     def body(self, name: str, **spec: Any) -> dict[str, Any]:
         base: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "store.yaml").read_text())
-        base["metadata"] = {"name": name}
+        base["metadata"] = {"name": name, "labels": {SESSION_LABEL: SESSION}}
         base["spec"]["domains"] = [f"{name}.shop.example.com"]
         base["spec"].update(spec)
         return base
