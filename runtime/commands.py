@@ -33,11 +33,7 @@ def serve(service: str, host: str, port: int | None, demo: bool) -> None:
     port = port or DEFAULT_PORTS[service]
     base = ServiceSettings()
     configure_logging(f"storefleet-{service}", base.log_level, base.log_json)
-    if service == "all":
-        local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        app = build_all(f"http://{local}:{port}", demo=demo)
-    else:
-        app = build_service(service)
+    app = build_all(demo=demo) if service == "all" else build_service(service)
     click.echo(f"storefleet {service} on http://{host}:{port}", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
 

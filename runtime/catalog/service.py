@@ -52,6 +52,7 @@ from storefleet.runtime.catalog.settings import CatalogSettings
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
 from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.readcache import ReadCache
 
 P = Product.__table__
 V = Variant.__table__
@@ -89,12 +90,14 @@ class CatalogService:
         self.relay = relay
         self._vocabulary: Vocabulary | None = None
         self._vocabulary_at = 0.0
+        self.reads = ReadCache(settings.read_cache_seconds)
 
     async def _emit(self, session: AsyncSession, event_type: str, payload: dict[str, Any]) -> None:
         await enqueue(session, outbox, Event(event_type, payload, source="catalog"))
 
     def _after_commit(self) -> None:
         self._vocabulary = None
+        self.reads.invalidate()
         if self.relay is not None:
             self.relay.wake()
 
@@ -128,6 +131,46 @@ class CatalogService:
         sort: s.SortOrder = "relevance",
         page: int = 1,
         per_page: int = 24,
+    ) -> s.SearchResult:
+        key = (
+            "search",
+            q,
+            category,
+            tuple(brands),
+            min_price,
+            max_price,
+            in_stock,
+            sort,
+            page,
+            per_page,
+        )
+        return await self.reads.get_or_load(
+            key,
+            lambda: self._search(
+                q=q,
+                category=category,
+                brands=brands,
+                min_price=min_price,
+                max_price=max_price,
+                in_stock=in_stock,
+                sort=sort,
+                page=page,
+                per_page=per_page,
+            ),
+        )
+
+    async def _search(
+        self,
+        *,
+        q: str,
+        category: str | None,
+        brands: Sequence[str],
+        min_price: int | None,
+        max_price: int | None,
+        in_stock: bool,
+        sort: s.SortOrder,
+        page: int,
+        per_page: int,
     ) -> s.SearchResult:
         async with self.db.read() as session:
             words = tokenize(q)
@@ -427,6 +470,11 @@ class CatalogService:
         return [s.CategoryRef(slug=rows[i].slug, name=rows[i].name) for i in ids if i in rows]
 
     async def product(self, key: str, *, include_inactive: bool = False) -> s.ProductDetail:
+        if include_inactive:
+            return await self._product(key, include_inactive=True)
+        return await self.reads.get_or_load(("product", key), lambda: self._product(key))
+
+    async def _product(self, key: str, *, include_inactive: bool = False) -> s.ProductDetail:
         async with self.db.read() as session:
             product = await self._load_product(session, key, include_inactive=include_inactive)
             return await self._detail(session, product)
@@ -467,6 +515,9 @@ class CatalogService:
         )
 
     async def category_tree(self) -> list[s.CategoryNode]:
+        return await self.reads.get_or_load(("tree",), self._category_tree)
+
+    async def _category_tree(self) -> list[s.CategoryNode]:
         async with self.db.read() as session:
             rows = (
                 await session.execute(select(Category).order_by(Category.position, Category.name))
@@ -487,6 +538,9 @@ class CatalogService:
         return roots
 
     async def category(self, slug: str) -> s.CategoryDetail:
+        return await self.reads.get_or_load(("category", slug), lambda: self._category(slug))
+
+    async def _category(self, slug: str) -> s.CategoryDetail:
         async with self.db.read() as session:
             category = (
                 await session.execute(select(Category).where(Category.slug == slug))
@@ -564,9 +618,32 @@ class CatalogService:
 
     async def similar(self, key: str, limit: int = 8) -> list[s.ProductSummary]:
         """Same category first, then siblings; scored on brand, attributes and price."""
+        return await self.reads.get_or_load(
+            ("similar", key, limit), lambda: self._similar(key, limit)
+        )
+
+    async def _core(self, session: AsyncSession, key: str) -> Any:
+        """Just what recommendations need of a product, in one query."""
+        query = select(
+            P.c.id,
+            P.c.category_id,
+            P.c.brand_id,
+            P.c.attributes,
+            P.c.min_price_minor,
+            C.c.parent_id,
+        ).select_from(P.join(C, C.c.id == P.c.category_id))
+        active = P.c.active.is_(True)
+        row = (await session.execute(query.where(P.c.slug == key, active))).first()
+        if row is None and key.isdigit() and len(key) < 12:
+            row = (await session.execute(query.where(P.c.id == int(key), active))).first()
+        if row is None:
+            raise NotFound(f"no product '{key}'")
+        return row
+
+    async def _similar(self, key: str, limit: int) -> list[s.ProductSummary]:
         async with self.db.read() as session:
-            product = await self._load_product(session, key)
-            parent = product.category.parent_id
+            product = await self._core(session, key)
+            parent = product.parent_id
             categories = select(C.c.id).where(
                 or_(C.c.id == product.category_id, C.c.parent_id == parent)
                 if parent is not None
@@ -583,7 +660,7 @@ class CatalogService:
                     .limit(500)
                 )
             ).all()
-            own = set(product.attributes.items())
+            own = set((product.attributes or {}).items())
             price = max(product.min_price_minor, 1)
 
             def score(row: Any) -> float:
@@ -597,8 +674,13 @@ class CatalogService:
             return await self._summaries(session, [row.id for row in ranked])
 
     async def also_bought(self, key: str, limit: int = 8) -> list[s.ProductSummary]:
+        return await self.reads.get_or_load(
+            ("also", key, limit), lambda: self._also_bought(key, limit)
+        )
+
+    async def _also_bought(self, key: str, limit: int) -> list[s.ProductSummary]:
         async with self.db.read() as session:
-            product = await self._load_product(session, key)
+            product = await self._core(session, key)
             ids = (
                 await session.execute(
                     select(CoPurchase.other_product_id)
@@ -636,6 +718,7 @@ class CatalogService:
                     )
         except IntegrityError:
             return False
+        self.reads.invalidate()
         return True
 
     # ------------------------------------------------------------------ admin
@@ -647,6 +730,7 @@ class CatalogService:
                 await self._emit(session, "catalog.brand_created", data.model_dump())
         except IntegrityError as exc:
             raise Conflict(f"brand '{data.slug}' exists") from exc
+        self._after_commit()
         return s.BrandRef(slug=data.slug, name=data.name)
 
     async def create_category(self, data: s.CategoryIn) -> s.CategoryDetail:
@@ -673,6 +757,7 @@ class CatalogService:
                 await self._emit(session, "catalog.category_created", {"slug": data.slug})
         except IntegrityError as exc:
             raise Conflict(f"category '{data.slug}' exists") from exc
+        self._after_commit()
         return await self.category(data.slug)
 
     async def update_category(self, slug: str, data: s.CategoryPatch) -> s.CategoryDetail:
@@ -713,6 +798,7 @@ class CatalogService:
                 raise Conflict(f"category '{slug}' still has products or subcategories")
             await session.delete(category)
             await self._emit(session, "catalog.category_deleted", {"slug": slug})
+        self._after_commit()
 
     async def _resolve_refs(
         self, session: AsyncSession, brand: str | None, category: str | None

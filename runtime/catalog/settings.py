@@ -16,3 +16,5 @@ class CatalogSettings(ServiceSettings):
     reservation_ttl_seconds: int = Field(default=900, ge=10, le=86_400)
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
     search_vocabulary_ttl_seconds: float = Field(default=60.0, ge=0)
+    # How long browse and search results may be served from memory; 0 turns it off.
+    read_cache_seconds: float = Field(default=5.0, ge=0)

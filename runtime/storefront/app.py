@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
+import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -66,7 +67,9 @@ async def read_form(request: Request) -> dict[str, str]:
 
 
 def create_app(
-    settings: StorefrontSettings | None = None, store: StoreSettings | None = None
+    settings: StorefrontSettings | None = None,
+    store: StoreSettings | None = None,
+    transports: dict[str, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     settings = settings or StorefrontSettings()
     store = store or StoreSettings()
@@ -82,6 +85,7 @@ def create_app(
                 failure_threshold=settings.breaker_failure_threshold,
                 reset_timeout=settings.breaker_reset_seconds,
             ),
+            transport=(transports or {}).get(name),
         )
 
     catalog = client("catalog", settings.catalog_url)

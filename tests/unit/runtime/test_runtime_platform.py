@@ -247,3 +247,21 @@ async def test_service_client_never_replays_cookies_between_users() -> None:
     await client.get("/cart")
     assert seen == [None, None]
     await client.close()
+
+
+async def test_read_cache_serves_repeats_until_invalidated() -> None:
+    from storefleet.runtime.platform.readcache import ReadCache
+
+    cache = ReadCache(ttl=60)
+    loads = 0
+
+    async def load() -> int:
+        nonlocal loads
+        loads += 1
+        return loads
+
+    assert await cache.get_or_load("k", load) == 1
+    assert await cache.get_or_load("k", load) == 1
+    cache.invalidate()
+    assert await cache.get_or_load("k", load) == 2
+    assert await ReadCache(ttl=0).get_or_load("k", load) == 3, "ttl 0 disables caching"
