@@ -18,7 +18,6 @@ from sqlalchemy import (
     exists,
     func,
     literal_column,
-    or_,
     select,
     text,
     update,
@@ -475,43 +474,72 @@ class CatalogService:
         return await self.reads.get_or_load(("product", key), lambda: self._product(key))
 
     async def _product(self, key: str, *, include_inactive: bool = False) -> s.ProductDetail:
+        # Core queries rather than ORM loading: this is the busiest page there is.
         async with self.db.read() as session:
-            product = await self._load_product(session, key, include_inactive=include_inactive)
-            return await self._detail(session, product)
-
-    async def _detail(self, session: AsyncSession, product: Product) -> s.ProductDetail:
-        images = [s.ImageOut(url=image.url, alt=image.alt) for image in product.images]
+            query = select(
+                P,
+                B.c.slug.label("brand_slug"),
+                B.c.name.label("brand_name"),
+                C.c.slug.label("category_slug"),
+                C.c.name.label("category_name"),
+                C.c.path.label("category_path"),
+            ).select_from(P.join(C, C.c.id == P.c.category_id).outerjoin(B, B.c.id == P.c.brand_id))
+            row = (await session.execute(query.where(P.c.slug == key))).mappings().first()
+            if row is None and key.isdigit() and len(key) < 12:
+                row = (await session.execute(query.where(P.c.id == int(key)))).mappings().first()
+            if row is None or (not row["active"] and not include_inactive):
+                raise NotFound(f"no product '{key}'")
+            variants = (
+                await session.execute(
+                    select(
+                        V.c.sku, V.c.name, V.c.attributes, V.c.price_minor, V.c.currency, V.c.stock
+                    )
+                    .where(V.c.product_id == row["id"])
+                    .order_by(V.c.id)
+                )
+            ).all()
+            images = [
+                s.ImageOut(url=url, alt=alt)
+                for url, alt in (
+                    await session.execute(
+                        select(IMG.c.url, IMG.c.alt)
+                        .where(IMG.c.product_id == row["id"])
+                        .order_by(IMG.c.position)
+                    )
+                ).all()
+            ]
+            breadcrumbs = await self._breadcrumbs(session, row["category_path"])
         return s.ProductDetail(
-            id=product.id,
-            slug=product.slug,
-            name=product.name,
-            brand=s.BrandRef(slug=product.brand.slug, name=product.brand.name)
-            if product.brand
+            id=row["id"],
+            slug=row["slug"],
+            name=row["name"],
+            brand=s.BrandRef(slug=row["brand_slug"], name=row["brand_name"])
+            if row["brand_slug"]
             else None,
-            category=s.CategoryRef(slug=product.category.slug, name=product.category.name),
-            price_minor=product.min_price_minor,
-            currency=product.currency,
-            in_stock=any(variant.stock > 0 for variant in product.variants),
+            category=s.CategoryRef(slug=row["category_slug"], name=row["category_name"]),
+            price_minor=row["min_price_minor"],
+            currency=row["currency"],
+            in_stock=any(variant.stock > 0 for variant in variants),
             image=images[0] if images else None,
-            vendor_id=product.vendor_id,
-            description=product.description,
-            attributes=product.attributes,
+            vendor_id=row["vendor_id"],
+            description=row["description"],
+            attributes=row["attributes"] or {},
             variants=[
                 s.VariantOut(
                     sku=variant.sku,
                     name=variant.name,
-                    attributes=variant.attributes,
+                    attributes=variant.attributes or {},
                     price_minor=variant.price_minor,
                     currency=variant.currency,
                     stock=variant.stock,
                 )
-                for variant in product.variants
+                for variant in variants
             ],
             images=images,
-            breadcrumbs=await self._breadcrumbs(session, product.category.path),
-            active=product.active,
-            created_at=as_utc(product.created_at),
-            updated_at=as_utc(product.updated_at),
+            breadcrumbs=breadcrumbs,
+            active=row["active"],
+            created_at=as_utc(row["created_at"]),
+            updated_at=as_utc(row["updated_at"]),
         )
 
     async def category_tree(self) -> list[s.CategoryNode]:
@@ -643,23 +671,24 @@ class CatalogService:
     async def _similar(self, key: str, limit: int) -> list[s.ProductSummary]:
         async with self.db.read() as session:
             product = await self._core(session, key)
-            parent = product.parent_id
-            categories = select(C.c.id).where(
-                or_(C.c.id == product.category_id, C.c.parent_id == parent)
-                if parent is not None
-                else C.c.id == product.category_id
+            columns = select(
+                P.c.id, P.c.brand_id, P.c.category_id, P.c.attributes, P.c.min_price_minor
+            ).where(P.c.active.is_(True), P.c.id != product.id)
+            candidates = list(
+                (
+                    await session.execute(
+                        columns.where(P.c.category_id == product.category_id).limit(200)
+                    )
+                ).all()
             )
-            candidates = (
-                await session.execute(
-                    select(
-                        P.c.id, P.c.brand_id, P.c.category_id, P.c.attributes, P.c.min_price_minor
-                    )
-                    .where(
-                        P.c.category_id.in_(categories), P.c.active.is_(True), P.c.id != product.id
-                    )
-                    .limit(500)
+            if len(candidates) < limit and product.parent_id is not None:
+                # Too few neighbours: widen to the sibling categories.
+                siblings = select(C.c.id).where(
+                    C.c.parent_id == product.parent_id, C.c.id != product.category_id
                 )
-            ).all()
+                candidates += (
+                    await session.execute(columns.where(P.c.category_id.in_(siblings)).limit(200))
+                ).all()
             own = set((product.attributes or {}).items())
             price = max(product.min_price_minor, 1)
 
