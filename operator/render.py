@@ -7,7 +7,9 @@ quote cannot change the document's shape.
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -81,8 +83,29 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
     return env
 
 
+# Rendering (mostly YAML parsing) costs ~30 ms a Store; the drift timer re-renders every
+# Store every interval, so unchanged contexts reuse their objects. Callers must not
+# mutate what render() returns.
+_CACHE: OrderedDict[str, list[dict[str, Any]]] = OrderedDict()
+_CACHE_SIZE: Final = 4096
+
+
 def render(context: Mapping[str, Any], templates_dir: Path) -> list[dict[str, Any]]:
     """Every object the Store wants, in apply order."""
+    key = hashlib.sha256(
+        json.dumps([str(templates_dir), context], sort_keys=True, default=repr).encode()
+    ).hexdigest()
+    if (cached := _CACHE.get(key)) is not None:
+        _CACHE.move_to_end(key)
+        return cached
+    objects = _render(context, templates_dir)
+    _CACHE[key] = objects
+    while len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
+    return objects
+
+
+def _render(context: Mapping[str, Any], templates_dir: Path) -> list[dict[str, Any]]:
     env = _environment(templates_dir)
     flags = {
         "uses_istio": context["routing"] == "Istio",
