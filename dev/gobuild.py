@@ -9,19 +9,17 @@ nothing.
 
 from __future__ import annotations
 
-import fcntl
 import os
 import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from storefleet.dev.paths import cache_dir, cache_root, go_module_dir
+from storefleet.dev.paths import cache_dir, cache_lock, go_module_dir
 
 
 class BuildError(RuntimeError):
@@ -68,7 +66,7 @@ class GoTool:
         go = shutil.which("go")
         if go is None:
             raise BuildError("the `go` command is needed to build the dev stack; install Go")
-        with _lock(self.name):
+        with cache_lock(self.name):
             if self.built():
                 return self.bin_dir
             self.bin_dir.mkdir(parents=True, exist_ok=True)
@@ -98,15 +96,3 @@ class GoTool:
             flag.format(version=self.version, major=major, minor=minor) for flag in self.ldflags
         ]
         return " ".join(["-s", "-w", *flags])
-
-
-@contextmanager
-def _lock(name: str) -> Iterator[None]:
-    """Two test runs that build at once would race on the same cache entry."""
-    cache_root().mkdir(parents=True, exist_ok=True)
-    with open(cache_root() / f".{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

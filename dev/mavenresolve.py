@@ -10,18 +10,15 @@ repository also lives in the cache, so nothing outside it is touched.
 
 from __future__ import annotations
 
-import fcntl
 import shutil
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from storefleet.dev.paths import cache_dir, cache_root
+from storefleet.dev.paths import cache_dir, cache_lock, cache_root
 
 _POM = "{http://maven.apache.org/POM/4.0.0}"
 
@@ -65,7 +62,7 @@ class MavenArtifacts:
         mvn = shutil.which("mvn")
         if mvn is None:
             raise ResolveError("the `mvn` command is needed for the dev stack; install Maven")
-        with _lock(self.name):
+        with cache_lock(self.name):
             if self.resolved():
                 return self.lib_dir
             partial = self.directory / "lib.partial"
@@ -92,15 +89,3 @@ class MavenArtifacts:
             partial.replace(self.lib_dir)
             print(f"resolved {self.name} in {time.monotonic() - started:.0f}s", file=sys.stderr)
         return self.lib_dir
-
-
-@contextmanager
-def _lock(name: str) -> Iterator[None]:
-    """Two test runs resolving at once would race on the same cache entry."""
-    cache_root().mkdir(parents=True, exist_ok=True)
-    with open(cache_root() / f".{name}.lock", "w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)

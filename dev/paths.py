@@ -8,7 +8,10 @@ Running servers keep their data, logs and pid files in a state directory that
 
 from __future__ import annotations
 
+import fcntl
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -43,3 +46,15 @@ def state_dir(component: str) -> Path:
 def go_module_dir(name: str) -> Path:
     """The committed go.mod that pins what `name` builds (dev/go/<name>/)."""
     return Path(__file__).resolve().parent / "go" / name
+
+
+@contextmanager
+def cache_lock(name: str) -> Iterator[None]:
+    """Held while a cache entry is made: two runs filling it at once would race."""
+    cache_root().mkdir(parents=True, exist_ok=True)
+    with open(cache_root() / f".{name}.lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
