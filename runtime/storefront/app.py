@@ -62,7 +62,10 @@ async def read_form(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > 16_384:
         raise StarletteHTTPException(413, "Form too large")
-    fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=50)
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=50)
+    except ValueError as exc:
+        raise StarletteHTTPException(400, "Too many form fields") from exc
     return {key: values[-1] for key, values in fields.items()}
 
 
