@@ -170,6 +170,13 @@ class CartService:
         raise Conflict("the cart changed concurrently; try again")
 
     async def _record_activity(self, ref: CartRef, data: CartData) -> None:
+        # Best effort: abandoned-cart detection must never cost a shopper their cart.
+        try:
+            await self._write_activity(ref, data)
+        except Exception:
+            log.exception("recording cart activity failed", extra={"cart": ref.key})
+
+    async def _write_activity(self, ref: CartRef, data: CartData) -> None:
         table = CartActivity.__table__
         async with self.db.write() as session:
             if not data.lines:

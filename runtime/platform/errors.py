@@ -6,6 +6,7 @@ failure gets a bare 500 problem carrying the request id, never a traceback.
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from typing import Any
 
@@ -13,13 +14,16 @@ from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeout
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from storefleet.runtime.platform.observability import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger(__name__)
 
 
 class ProblemError(Exception):
@@ -139,8 +143,22 @@ async def _data(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "the request contains characters or values that can't be stored")
 
 
+async def _dependency_down(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("a dependency is unavailable: %s", type(exc).__name__)
+    return problem_response(
+        503,
+        "a service this request needs is unavailable; try again shortly",
+        title="Service Unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DataError, _data)
+    # A database or Redis that is down or unreachable is a 503 the client may
+    # retry, not a 500 that pages someone about a bug.
+    for unavailable in (OperationalError, InterfaceError, RedisConnectionError, RedisTimeout):
+        app.add_exception_handler(unavailable, _dependency_down)
     app.add_exception_handler(ProblemError, _problem)
     app.add_exception_handler(StarletteHTTPException, _http)
     app.add_exception_handler(RequestValidationError, _validation)

@@ -143,6 +143,22 @@ class Server:
                 await asyncio.wait_for(self._task, timeout=15)
 
 
+@pytest.fixture
+def serve() -> Callable[[FastAPI], contextlib.AbstractAsyncContextManager[Server]]:
+    """Serve an app on a real port for the length of an ``async with``."""
+
+    @contextlib.asynccontextmanager
+    async def running(app: FastAPI) -> AsyncIterator[Server]:
+        server = Server(app)
+        await server.start()
+        try:
+            yield server
+        finally:
+            await server.stop()
+
+    return running
+
+
 @dataclass
 class Shop:
     backend: Backend
