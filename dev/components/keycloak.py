@@ -106,7 +106,9 @@ class Keycloak(Component):
         }
         # kc.sh forwards SIGTERM to the JVM, so stopping it by pid stops Keycloak.
         proc.start(argv, env=env)
-        wait_until(self._ready, process=proc, what="/health/ready", timeout=240, interval=1)
+        # Minutes, not seconds, on a busy two-core machine: the first start also
+        # re-augments the Quarkus application and creates the schema.
+        wait_until(self._ready, process=proc, what="/health/ready", timeout=360, interval=1)
 
     def _ready(self) -> bool:
         if not port_open(MANAGEMENT_PORT):
