@@ -14,27 +14,38 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("service", type=click.Choice(["catalog", "cart", "storefront", "all"]))
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", type=int, default=None, help="Default: 8000 (all, storefront), 8001, 8002")
+@click.option(
+    "--host",
+    envvar="STOREFLEET_HOST",
+    default=None,
+    help="Default: 0.0.0.0 in a Kubernetes pod, else 127.0.0.1",
+)
+@click.option(
+    "--port",
+    envvar="STOREFLEET_PORT",
+    type=int,
+    default=None,
+    help="Default: 8000 (all, storefront), 8001 (catalog), 8002 (cart)",
+)
 @click.option(
     "--demo/--no-demo",
     default=True,
     show_default=True,
     help="With `all`: load the demo catalog into an empty shop.",
 )
-def serve(service: str, host: str, port: int | None, demo: bool) -> None:
+def serve(service: str, host: str | None, port: int | None, demo: bool) -> None:
     """Serve SERVICE (or all of them in one process) with uvicorn."""
     import uvicorn
 
     from storefleet.runtime.platform.observability import configure_logging
-    from storefleet.runtime.platform.settings import ServiceSettings
+    from storefleet.runtime.platform.settings import ServiceSettings, in_kubernetes
     from storefleet.runtime.serve import DEFAULT_PORTS, build_all, build_service
 
     port = port or DEFAULT_PORTS[service]
+    host = host or ("0.0.0.0" if in_kubernetes() else "127.0.0.1")
     base = ServiceSettings()
     configure_logging(f"storefleet-{service}", base.log_level, base.log_json)
     app = build_all(demo=demo) if service == "all" else build_service(service)
-    click.echo(f"storefleet {service} on http://{host}:{port}", err=True)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
 
 

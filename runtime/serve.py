@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PORTS = {"all": 8000, "storefront": 8000, "catalog": 8001, "cart": 8002}
 
 
-def build_service(name: str) -> FastAPI:
+def _service_app(name: str) -> FastAPI:
     if name == "catalog":
         from storefleet.runtime.catalog.app import create_app as catalog_app
 
@@ -29,6 +29,27 @@ def build_service(name: str) -> FastAPI:
 
         return storefront_app()
     raise ValueError(f"unknown service {name!r}")
+
+
+def build_service(name: str) -> FastAPI:
+    """One service, answering at ``/`` and under its public prefix (``/api/<name>``).
+
+    The store's router sends ``/api/catalog/...`` to the catalog unchanged, while
+    probes and the other services call it at ``/``; both reach the same app.
+    """
+    app = _service_app(name)
+    if name == "storefront":
+        return app
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        async with app.router.lifespan_context(app):
+            yield
+
+    root = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    root.mount(f"/api/{name}", app)
+    root.mount("/", app)
+    return root
 
 
 def build_all(*, demo: bool = True) -> FastAPI:

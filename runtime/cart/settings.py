@@ -3,14 +3,14 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from storefleet.runtime.platform.settings import ServiceSettings
+from storefleet.runtime.platform.settings import ServiceSettings, upstream_url
 
 
 class CartSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="STOREFLEET_CART_", extra="ignore")
 
     service_name: str = "cart"
-    catalog_url: str = "http://127.0.0.1:8001"
+    catalog_url: str = Field(default_factory=lambda: upstream_url("catalog", 8001))
     admin_token: str = ""
     # Verifies signed-in shoppers' tokens; empty means only anonymous carts work.
     auth_secret: str = ""

@@ -61,9 +61,11 @@ def create_service_app(
     app.add_middleware(ObservabilityMiddleware, service=service, log_requests=log_requests)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")
+    @app.get("/healthz/live", response_model=Health, include_in_schema=False)
     async def healthz() -> Health:
         return Health(status="ok", service=service)
 
+    @app.get("/healthz/ready", include_in_schema=False)
     @app.get(
         "/readyz",
         response_model=Health,

@@ -9,6 +9,7 @@ tax and shipping rules — lives in :class:`StoreSettings`.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -16,6 +17,28 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATA_DIR = Path(".storefleet")
+# Where the operator's Deployments mount a writable volume (the root is read-only).
+POD_DATA_DIR = Path("/var/lib/storefleet")
+
+
+def in_kubernetes() -> bool:
+    return "KUBERNETES_SERVICE_HOST" in os.environ
+
+
+def _shared(name: str, default: str) -> str:
+    """A process-wide fallback (``STOREFLEET_<NAME>``) under the per-service one:
+    one Deployment runs one service, so the operator sets the short names."""
+    return os.environ.get(f"STOREFLEET_{name}", default)
+
+
+def _data_dir() -> Path:
+    fallback = POD_DATA_DIR if in_kubernetes() else DEFAULT_DATA_DIR
+    return Path(_shared("DATA_DIR", str(fallback)))
+
+
+def upstream_url(service: str, local_port: int) -> str:
+    """Where another service answers: its Service name in a cluster, else localhost."""
+    return f"http://{service}:8000" if in_kubernetes() else f"http://127.0.0.1:{local_port}"
 
 
 class ServiceSettings(BaseSettings):
@@ -25,14 +48,14 @@ class ServiceSettings(BaseSettings):
 
     service_name: str = "storefleet"
     # Empty means the embedded default: an SQLite file named after the service.
-    database_url: str = ""
+    database_url: str = Field(default_factory=lambda: _shared("DATABASE_URL", ""))
     database_pool_size: int = Field(default=10, ge=1, le=200)
     # "memory://" is the embedded default; "redis://..." in cluster mode.
-    cache_url: str = "memory://"
-    cache_prefix: str = ""
+    cache_url: str = Field(default_factory=lambda: _shared("CACHE_URL", "memory://"))
+    cache_prefix: str = Field(default_factory=lambda: _shared("CACHE_PREFIX", ""))
     event_bus: Literal["inprocess"] = "inprocess"
-    data_dir: Path = DEFAULT_DATA_DIR
-    log_level: str = "INFO"
+    data_dir: Path = Field(default_factory=_data_dir)
+    log_level: str = Field(default_factory=lambda: _shared("LOG_LEVEL", "INFO"))
     log_json: bool = True
     access_log: bool = True
     # Calls to other services: a budget per attempt, a few retries, then the breaker.

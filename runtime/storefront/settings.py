@@ -3,15 +3,15 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from storefleet.runtime.platform.settings import ServiceSettings
+from storefleet.runtime.platform.settings import ServiceSettings, upstream_url
 
 
 class StorefrontSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="STOREFLEET_STOREFRONT_", extra="ignore")
 
     service_name: str = "storefront"
-    catalog_url: str = "http://127.0.0.1:8001"
-    cart_url: str = "http://127.0.0.1:8002"
+    catalog_url: str = Field(default_factory=lambda: upstream_url("catalog", 8001))
+    cart_url: str = Field(default_factory=lambda: upstream_url("cart", 8002))
     cookie_name: str = "sf_cart"
     cookie_secure: bool = False
     cart_cookie_max_age: int = 30 * 86_400

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -12,9 +17,8 @@ import uvicorn
 
 from storefleet.runtime.serve import build_all
 
-pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-
+@pytest.mark.asyncio(loop_scope="session")
 async def test_one_process_serves_the_shop_and_its_apis(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -64,3 +68,41 @@ async def test_one_process_serves_the_shop_and_its_apis(
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=15)
+
+
+def test_a_service_runs_as_the_operator_deploys_it(tmp_path: Path) -> None:
+    """In a pod: port from STOREFLEET_PORT, state under STOREFLEET_DATA_DIR, the
+    API under its public prefix as well as at /, and the operator's probe paths."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = os.environ | {
+        "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+        "STOREFLEET_PORT": str(port),
+        "STOREFLEET_SERVICE": "catalog",
+        "STOREFLEET_DATA_DIR": str(tmp_path),
+        "STOREFLEET_LOG_JSON": "true",
+    }
+    binary = Path(sys.executable).parent / "storefleet"
+    with (tmp_path / "serve.log").open("wb") as log:
+        process = subprocess.Popen(
+            [str(binary), "runtime", "serve", "catalog"], env=env, stderr=log, cwd=tmp_path
+        )
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (tmp_path / "serve.log").read_text()
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{url}/healthz/ready", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.2)
+        assert httpx.get(f"{url}/healthz/live").status_code == 200
+        assert httpx.get(f"{url}/api/catalog/products").json()["total"] == 0
+        assert httpx.get(f"{url}/products").status_code == 200
+        assert (tmp_path / "catalog.db").exists()
+        first_log_line = (tmp_path / "serve.log").read_text().splitlines()[0]
+        assert first_log_line.startswith("{"), "JSON logs"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)

@@ -265,3 +265,19 @@ async def test_read_cache_serves_repeats_until_invalidated() -> None:
     cache.invalidate()
     assert await cache.get_or_load("k", load) == 2
     assert await ReadCache(ttl=0).get_or_load("k", load) == 3, "ttl 0 disables caching"
+
+
+def test_settings_follow_the_pod_and_the_operator_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storefleet.runtime.cart.settings import CartSettings
+    from storefleet.runtime.storefront.settings import StorefrontSettings
+
+    assert CartSettings().catalog_url == "http://127.0.0.1:8001"
+    monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    monkeypatch.setenv("STOREFLEET_DATABASE_URL", "postgresql://shared/db")
+    monkeypatch.setenv("STOREFLEET_CART_CACHE_URL", "redis://cart-only:6379/0")
+    cart = CartSettings()
+    assert cart.catalog_url == "http://catalog:8000"
+    assert str(cart.data_dir) == "/var/lib/storefleet"
+    assert cart.resolved_database_url() == "postgresql://shared/db"
+    assert cart.cache_url == "redis://cart-only:6379/0", "the per-service name wins"
+    assert StorefrontSettings().cart_url == "http://cart:8000"
