@@ -28,7 +28,7 @@ def run(install_crds: bool) -> None:
     """Run the operator against the current kubeconfig (or in-cluster)."""
     import kopf
 
-    from storefleet.operator import logs
+    from storefleet.operator import logs, metrics
     from storefleet.operator.handlers import build_registry
 
     settings = load_settings()
@@ -36,6 +36,9 @@ def run(install_crds: bool) -> None:
     if install_crds:
         asyncio.run(_install_crds(settings))
     registry = build_registry(settings)
+    # Before Kopf: a taken port fails here at once, not in a startup handler Kopf
+    # retries every minute.
+    metrics.serve(settings.metrics_port)
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     kopf.run(
         registry=registry,

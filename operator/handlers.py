@@ -16,7 +16,6 @@ from typing import Any
 import kopf
 from kubernetes_asyncio import client, config
 
-from storefleet.operator import metrics
 from storefleet.operator.desired import GROUP, MANAGED_BY, MANAGED_BY_LABEL, STORE_LABEL, VERSION
 from storefleet.operator.kube import Kube
 from storefleet.operator.reconcile import ReconcileError, Reconciler
@@ -114,7 +113,6 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             discovery_ttl=state.settings.discovery_ttl_seconds,
         )
         state.reconciler = Reconciler(kube, state.settings)
-        metrics.serve(state.settings.metrics_port)
         log.info("operator started", extra={"settings": state.settings.model_dump(mode="json")})
 
     @kopf.on.cleanup(registry=registry)

@@ -65,7 +65,11 @@ class OperatorSettings(BaseSettings):
     watch_owned_objects: bool = Field(
         default=True, description="Reconcile a Store as soon as one of its Deployments changes."
     )
-    worker_limit: int = Field(default=20, gt=0, description="Stores reconciled at once, at most.")
+    worker_limit: int = Field(
+        default=200,
+        gt=0,
+        description="Stores handled by Kopf at once; API writes are bounded separately.",
+    )
     apply_concurrency: int = Field(
         default=16, gt=0, description="Applies in flight at once, across all Stores."
     )
