@@ -203,12 +203,18 @@ class CartService:
 
     # ------------------------------------------------------------------ views
 
-    async def view(self, ref: CartRef, data: CartData | None = None) -> s.Cart:
+    async def view(
+        self,
+        ref: CartRef,
+        data: CartData | None = None,
+        known: dict[str, StockInfo] | None = None,
+    ) -> s.Cart:
+        """``known``: stock the caller just looked up, reused if it covers every line."""
         if data is None:
             _, data = await self._load(ref)
-        stock: dict[str, StockInfo] = {}
+        stock: dict[str, StockInfo] = known or {}
         stock_checked = True
-        if data.lines:
+        if data.lines and not all(line["sku"] in stock for line in data.lines):
             try:
                 stock = await self.catalog.lookup([line["sku"] for line in data.lines])
             except ProblemError:
@@ -276,8 +282,14 @@ class CartService:
 
     # -------------------------------------------------------------- mutations
 
-    async def _check_stock(self, sku: str, quantity: int) -> StockInfo:
-        info = (await self.catalog.lookup([sku])).get(sku)
+    async def _check_stock(
+        self, sku: str, quantity: int, cart: CartData
+    ) -> tuple[StockInfo, dict[str, StockInfo]]:
+        """Check one line, looking up the whole cart in the same call so the
+        answer can be rendered without asking the catalog again."""
+        skus = list(dict.fromkeys([sku, *(line["sku"] for line in cart.lines)]))
+        stock = await self.catalog.lookup(skus)
+        info = stock.get(sku)
         if info is None:
             raise NotFound(f"no product with SKU {sku}")
         if not info.active:
@@ -289,7 +301,7 @@ class CartService:
                 else f"only {info.stock} of {info.product_name} left"
             )
             raise Conflict(detail, title="Insufficient stock", sku=sku, available=info.stock)
-        return info
+        return info, stock
 
     def _check_limits(self, data: CartData, sku: str, quantity: int) -> None:
         limit = self.settings.max_quantity_per_line
@@ -302,28 +314,30 @@ class CartService:
         _, current = await self._load(ref)
         wanted = current.quantity(sku) + quantity
         self._check_limits(current, sku, wanted)
-        info = await self._check_stock(sku, wanted)
+        info, stock = await self._check_stock(sku, wanted, current)
 
         def change(data: CartData) -> None:
             total = data.quantity(sku) + quantity
             self._check_limits(data, sku, total)
             data.set_quantity(sku, total, info.price_minor)
 
-        return await self.view(ref, await self._mutate(ref, change))
+        return await self.view(ref, await self._mutate(ref, change), stock)
 
     async def set_quantity(self, ref: CartRef, sku: str, quantity: int) -> s.Cart:
         _, current = await self._load(ref)
         if current.quantity(sku) == 0:
             raise NotFound(f"{sku} is not in the cart")
         unit: int | None = None
+        stock: dict[str, StockInfo] | None = None
         if quantity > 0:
             self._check_limits(current, sku, quantity)
-            unit = (await self._check_stock(sku, quantity)).price_minor
+            info, stock = await self._check_stock(sku, quantity, current)
+            unit = info.price_minor
 
         def change(data: CartData) -> None:
             data.set_quantity(sku, quantity, unit)
 
-        return await self.view(ref, await self._mutate(ref, change))
+        return await self.view(ref, await self._mutate(ref, change), stock)
 
     async def remove_item(self, ref: CartRef, sku: str) -> s.Cart:
         return await self.set_quantity(ref, sku, 0)
