@@ -3,19 +3,22 @@ browse, search, add to cart, see the total. Screenshots go to test-artifacts/.""
 
 from __future__ import annotations
 
-import shutil
+import os
+import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from playwright.async_api import async_playwright
+
+from storefleet.dev.debian import MissingPackage, ensure_packages
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ProductFactory = Callable[..., Awaitable[dict[str, Any]]]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-HAVE_CHROMIUM = Path(CHROMIUM).exists()
+CHROMIUM = "/usr/bin/chromium"
 # Without these, Chromium spends its start-up calling home on a closed network.
 FLAGS = [
     "--no-sandbox",
@@ -28,14 +31,24 @@ FLAGS = [
 ]
 
 
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed with apt on first use (Playwright's own download
+    of a browser cannot be used: only package registries are reachable)."""
+    try:
+        ensure_packages(["chromium"], CHROMIUM)
+    except (MissingPackage, subprocess.CalledProcessError) as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"Chromium could not be installed: {exc}", pytrace=False)
+        pytest.skip(f"Chromium is not installed: {exc}")
+    return CHROMIUM
+
+
 @pytest_asyncio.fixture(loop_scope="session")
-async def page(shop: Any) -> AsyncIterator[Any]:
-    if not HAVE_CHROMIUM:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as playwright:
+async def page(shop: Any, chromium: str) -> AsyncIterator[Any]:
+    async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=FLAGS
+            executable_path=chromium, headless=True, args=FLAGS
         )
         context = await browser.new_context(
             base_url=shop.storefront.url, viewport={"width": 1280, "height": 900}
