@@ -25,6 +25,7 @@ from storefleet.dev.components.keycloak import Keycloak, KeycloakAccess
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
+from storefleet.dev.components.vault import Vault, VaultAccess
 
 # fixture -> the marker its tests get, so `-m "not kubernetes"` deselects them
 FIXTURE_MARKERS = {
@@ -35,6 +36,7 @@ FIXTURE_MARKERS = {
     "kafka_bootstrap": "kafka",
     "keycloak_admin": "keycloak",
     "platform_crds": "platform_crds",
+    "vault": "vault",
 }
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -133,3 +135,10 @@ def platform_crds(dev_stack: DevStack, kube_api: ApiClient) -> ApiClient:
     """`kube_api`, once Istio's and Argo CD's CRDs are established in the control plane."""
     dev_stack.require("platform-crds")
     return kube_api
+
+
+@pytest.fixture(scope="session")
+def vault(dev_stack: DevStack) -> VaultAccess:
+    """The dev stack's Vault (dev mode): its URL and root token."""
+    dev_stack.require("vault")
+    return Vault().access()

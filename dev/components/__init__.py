@@ -10,6 +10,7 @@ from storefleet.dev.components.kwok import Kwok
 from storefleet.dev.components.platform_crds import PlatformCrds
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
+from storefleet.dev.components.vault import Vault
 
 COMPONENTS: dict[str, type[Component]] = {
     "kubernetes": Kubernetes,
@@ -19,6 +20,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "kafka": Kafka,
     "keycloak": Keycloak,
     "platform-crds": PlatformCrds,
+    "vault": Vault,
 }
 
 __all__ = ["COMPONENTS", "Component", "Status"]
