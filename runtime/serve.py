@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from storefleet.runtime.platform.errors import install_error_handlers
 from storefleet.runtime.platform.events import InProcessEventBus
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ def build_service(name: str) -> FastAPI:
             yield
 
     root = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
+    # Paths no mount matches (a newline in the path defeats Mount's pattern)
+    # still get problem+json.
+    install_error_handlers(root)
     root.mount(f"/api/{name}", app)
     root.mount("/", app)
     return root
