@@ -29,6 +29,7 @@ log = logging.getLogger("storefleet.operator.reconcile")
 
 PAUSE_ANNOTATION: Final = "storefleet.io/paused"
 RECONCILE_REQUEST_ANNOTATION: Final = "storefleet.io/reconcile-request"
+PAUSED_REASON: Final = "ReconcilePaused"
 
 # Which condition reports a failure to apply an object of each kind.
 CONDITION_OF_KIND: Final = {
@@ -154,6 +155,17 @@ class Reconciler:
         previous: Mapping[str, Any] = store.get("status") or {}
         if (meta.get("annotations") or {}).get(PAUSE_ANNOTATION) == "true":
             log.info("reconcile paused by annotation", extra={"store": name})
+            if previous.get("phaseReason") != PAUSED_REASON:
+                # Only the reason: phase and conditions stay as last observed.
+                await self.kube.patch_store_status(name, {"phaseReason": PAUSED_REASON})
+                await events.post(
+                    self.kube,
+                    store,
+                    "Normal",
+                    PAUSED_REASON,
+                    f"annotation {PAUSE_ANNOTATION}=true: objects and status are left alone "
+                    "until it is removed",
+                )
             return Outcome(status=dict(previous), ready=False, paused=True)
 
         features = await self.features()

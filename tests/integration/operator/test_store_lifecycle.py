@@ -330,3 +330,58 @@ def test_the_operator_converges_after_being_killed_mid_reconcile(
     operator.kill()
     operator.start()
     stores.wait_ready(name)
+
+
+def test_a_paused_store_is_left_alone_until_unpaused(stores: Stores) -> None:
+    name = Stores.unique()
+    body = stores.body(name)
+    body["metadata"]["annotations"] = {"storefleet.io/paused": "true"}
+    stores.created.append(name)
+    stores.custom.create_cluster_custom_object("storefleet.io", "v1alpha1", "stores", body)
+    eventually(
+        lambda: stores.get(name).get("status", {}).get("phaseReason") == "ReconcilePaused",
+        "the Store to say it is paused",
+    )
+    from kubernetes.client.exceptions import ApiException
+
+    with pytest.raises(ApiException) as missing:
+        stores.core.read_namespace(f"store-{name}")
+    assert missing.value.status == 404
+
+    stores.patch(name, {"metadata": {"annotations": {"storefleet.io/paused": None}}})
+    stores.wait_ready(name)
+
+
+def test_a_vendor_cannot_move_to_another_store(stores: Stores) -> None:
+    from kubernetes.client.exceptions import ApiException
+
+    name = Stores.unique("vendor")
+    vendor = {
+        "apiVersion": "storefleet.io/v1alpha1",
+        "kind": "Vendor",
+        "metadata": {"name": name},
+        "spec": {
+            "storeRef": "acme",
+            "displayName": "Trail Gear Co",
+            "contactEmail": "sales@trailgear.example",
+        },
+    }
+    created = stores.custom.create_namespaced_custom_object(
+        "storefleet.io", "v1alpha1", "default", "vendors", vendor
+    )
+    try:
+        assert created["spec"]["commissionPercent"] == 10
+        assert created["spec"]["payout"] == {
+            "currency": "USD",
+            "schedule": "Weekly",
+            "minimumAmount": 0,
+        }
+        with pytest.raises(ApiException) as refused:
+            stores.custom.patch_namespaced_custom_object(
+                "storefleet.io", "v1alpha1", "default", "vendors", name, {"spec": {"storeRef": "x"}}
+            )
+        assert "spec.storeRef is immutable" in refusal(refused.value)
+    finally:
+        stores.custom.delete_namespaced_custom_object(
+            "storefleet.io", "v1alpha1", "default", "vendors", name
+        )
