@@ -41,6 +41,8 @@ class State:
     # store name -> whether the pending reconcile must apply (True) or only observe
     pending: dict[str, bool] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Set by the cleanup handler: Kopf still fires timers while it shuts down.
+    stopping: bool = False
 
     def require(self) -> Reconciler:
         if self.reconciler is None:
@@ -117,13 +119,14 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
 
     @kopf.on.cleanup(registry=registry)
     async def cleanup(**_: Any) -> None:
+        state.stopping = True
         for task in list(state.tasks):
             task.cancel()
         if state.api is not None:
             await state.api.close()
 
     async def run(body: Mapping[str, Any], trigger: str) -> None:
-        if body["metadata"].get("deletionTimestamp"):
+        if body["metadata"].get("deletionTimestamp") or state.stopping:
             return
         try:
             await state.require().reconcile(body, trigger)
