@@ -8,9 +8,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -26,6 +26,8 @@ from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcn
 from storefleet.runtime.platform.settings import StoreSettings
 
 log = logging.getLogger(__name__)
+ACTIVITY = cast(Table, CartActivity.__table__)
+PROMOS = cast(Table, PromoCode.__table__)
 
 
 def as_utc(value: datetime | None) -> datetime | None:
@@ -177,7 +179,7 @@ class CartService:
             log.exception("recording cart activity failed", extra={"cart": ref.key})
 
     async def _write_activity(self, ref: CartRef, data: CartData) -> None:
-        table = CartActivity.__table__
+        table = ACTIVITY
         async with self.db.write() as session:
             if not data.lines:
                 await session.execute(delete(table).where(table.c.cart_key == ref.key))
@@ -455,7 +457,7 @@ class CartService:
     async def redeem(self, code: str, order_id: str) -> s.PromoOut:
         """Count one use for an order; the usage limit holds under concurrency
         (a conditional increment) and a retried redemption counts once."""
-        table = PromoCode.__table__
+        table = PROMOS
         try:
             async with self.db.write() as session:
                 row = await session.get(PromoCode, code.upper())
@@ -495,7 +497,7 @@ class CartService:
         """Announce each cart idle for ``abandoned_after_hours``, once per idle spell."""
         now = now or utcnow()
         cutoff = now - timedelta(hours=self.settings.abandoned_after_hours)
-        table = CartActivity.__table__
+        table = ACTIVITY
         async with self.db.write() as session:
             rows = (
                 (

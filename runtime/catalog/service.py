@@ -7,12 +7,13 @@ import time
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     ColumnElement,
     FromClause,
     Integer,
+    Table,
     and_,
     case,
     exists,
@@ -53,11 +54,14 @@ from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
 from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
 from storefleet.runtime.platform.readcache import ReadCache
 
-P = Product.__table__
-V = Variant.__table__
-B = Brand.__table__
-C = Category.__table__
-IMG = Image.__table__
+# Core tables for the queries the ORM would make slow or awkward.
+P = cast(Table, Product.__table__)
+V = cast(Table, Variant.__table__)
+B = cast(Table, Brand.__table__)
+C = cast(Table, Category.__table__)
+IMG = cast(Table, Image.__table__)
+COP = cast(Table, CoPurchase.__table__)
+R = cast(Table, Reservation.__table__)
 
 
 def as_utc(value: datetime) -> datetime:
@@ -256,7 +260,7 @@ class CatalogService:
         """(condition, ordering, FTS5 match) from strictest to loosest; the first
         that finds anything is used."""
         if self.db.is_postgres:
-            vector = literal_column("products.search_vector")
+            vector: ColumnElement[Any] = literal_column("products.search_vector")
             every = func.to_tsquery("english", tsquery(words))
             some = func.to_tsquery("english", tsquery(words, any_word=True))
             phrase = " ".join(tokenize(q))
@@ -285,7 +289,7 @@ class CatalogService:
     async def _fts_page(
         self, session: AsyncSession, match: str, where: Any, offset: int, limit: int
     ) -> list[int]:
-        ranks = dict(
+        ranks: dict[int, float] = dict(
             (
                 await session.execute(
                     text(
@@ -340,10 +344,9 @@ class CatalogService:
         bucket = case(
             *[
                 (
-                    and_(
-                        P.c.min_price_minor >= low,
-                        P.c.min_price_minor < high if high is not None else True,
-                    ),
+                    and_(P.c.min_price_minor >= low, P.c.min_price_minor < high)
+                    if high is not None
+                    else P.c.min_price_minor >= low,
                     index,
                 )
                 for index, (low, high) in enumerate(PRICE_BUCKETS)
@@ -697,7 +700,7 @@ class CatalogService:
                 value += 2.0 if row.brand_id and row.brand_id == product.brand_id else 0.0
                 value += len(own & set((row.attributes or {}).items()))
                 value += max(0.0, 1.0 - abs(row.min_price_minor - price) / price)
-                return value
+                return float(value)
 
             ranked = sorted(candidates, key=lambda row: (-score(row), row.id))[:limit]
             return await self._summaries(session, [row.id for row in ranked])
@@ -737,11 +740,11 @@ class CatalogService:
                 ]
                 if pairs:
                     dialect = postgresql if self.db.is_postgres else sqlite
-                    insert = dialect.insert(CoPurchase.__table__)
+                    insert = dialect.insert(COP)
                     await session.execute(
                         insert.on_conflict_do_update(
                             index_elements=["product_id", "other_product_id"],
-                            set_={"count": CoPurchase.__table__.c.count + 1},
+                            set_={"count": COP.c.count + 1},
                         ),
                         pairs,
                     )
@@ -1125,7 +1128,6 @@ class CatalogService:
     ) -> bool:
         """Move an active reservation to ``status``; only the caller who wins the
         conditional update restocks, so stock is returned exactly once."""
-        R = Reservation.__table__
         conditions = [R.c.id == reservation_id, R.c.status == "active"]
         if status == "committed":
             conditions.append(R.c.expires_at > utcnow())
@@ -1174,7 +1176,6 @@ class CatalogService:
         return current
 
     async def sweep_expired(self, batch: int = 500) -> int:
-        R = Reservation.__table__
         async with self.db.write() as session:
             expired = list(
                 (
