@@ -19,7 +19,7 @@ from pathlib import Path
 from storefleet.dev.components.base import Component
 from storefleet.dev.java import java
 from storefleet.dev.mavenresolve import MavenArtifacts
-from storefleet.dev.processes import port_open, wait_until
+from storefleet.dev.processes import ensure_port_free, port_open, wait_until
 
 PORT = int(os.environ.get("STOREFLEET_KAFKA_PORT", "19092"))
 CONTROLLER_PORT = PORT + 1
@@ -123,6 +123,8 @@ class Kafka(Component):
         proc = self.process("kafka")
         if proc.running():
             return
+        for port in (PORT, CONTROLLER_PORT):
+            ensure_port_free(port, proc)
         config = self._write_config()
         self._format(config)
         proc.start(self._java("kafka.Kafka", str(config), jvm=JVM_OPTIONS))

@@ -22,7 +22,7 @@ import httpx
 from storefleet.dev.components.base import Component
 from storefleet.dev.java import java_home
 from storefleet.dev.mavenresolve import MavenArtifacts
-from storefleet.dev.processes import port_open, wait_until
+from storefleet.dev.processes import ensure_port_free, port_open, wait_until
 from storefleet.dev.secrets_file import generated_password
 
 if TYPE_CHECKING:
@@ -89,6 +89,8 @@ class Keycloak(Component):
         proc = self.process("keycloak")
         if proc.running():
             return
+        for port in (PORT, MANAGEMENT_PORT):
+            ensure_port_free(port, proc)
         argv = [
             str(self.home / "bin" / "kc.sh"),
             "start-dev",

@@ -18,7 +18,7 @@ import httpx
 
 from storefleet.dev.components.base import Component
 from storefleet.dev.gobuild import GoTool
-from storefleet.dev.processes import port_open, wait_until
+from storefleet.dev.processes import ensure_port_free, port_open, wait_until
 from storefleet.dev.secrets_file import generated_password
 from storefleet.dev.vaultbuild import build_vault
 
@@ -59,6 +59,7 @@ class Vault(Component):
         proc = self.process("vault")
         if proc.running():
             return
+        ensure_port_free(PORT, proc)
         proc.start(
             [
                 str(TOOL.binary("vault")),
