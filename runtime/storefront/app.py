@@ -27,7 +27,7 @@ from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.errors import ProblemError, UpstreamUnavailable
 from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
 from storefleet.runtime.platform.settings import StoreSettings
-from storefleet.runtime.storefront.formatting import money, placeholder_svg
+from storefleet.runtime.storefront.formatting import money, placeholder_svg, readable_on
 from storefleet.runtime.storefront.settings import StorefrontSettings
 
 HERE = Path(__file__).parent
@@ -95,6 +95,7 @@ def create_app(
     cart = client("cart", settings.cart_url)
     templates = Jinja2Templates(directory=HERE / "templates")
     templates.env.filters["money"] = money
+    templates.env.filters["readable_on"] = readable_on
     templates.env.globals.update(store=store, sorts=SORTS, problems=PROBLEM_MESSAGES)
     navigation: dict[str, Any] = {"at": 0.0, "tree": []}
 

@@ -30,3 +30,17 @@ def placeholder_svg(slug: str, label: str) -> str:
         '<text x="200" y="225" font-family="sans-serif" font-size="80" text-anchor="middle" '
         f'fill="hsl({hue},45%,25%)">{escape(initials)}</text></svg>'
     )
+
+
+def _luminance(hex_color: str) -> float:
+    channels = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def readable_on(hex_color: str) -> str:
+    """Black or white, whichever contrasts more with a store's brand colour (WCAG)."""
+    luminance = _luminance(hex_color)
+    on_white = (1.05) / (luminance + 0.05)
+    on_black = (luminance + 0.05) / 0.05
+    return "#ffffff" if on_white >= on_black else "#111111"
