@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from storefleet.dev.components.base import Component, Status
+from storefleet.dev.components.helm import Helm
 from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.keycloak import Keycloak
 from storefleet.dev.components.kubernetes import Kubernetes
@@ -21,6 +22,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "keycloak": Keycloak,
     "platform-crds": PlatformCrds,
     "vault": Vault,
+    "helm": Helm,
 }
 
 __all__ = ["COMPONENTS", "Component", "Status"]

@@ -1,0 +1,138 @@
+"""The operator's Helm chart: it lints, its schema refuses bad values, and once
+installed into the local control plane its replicas become Ready with exactly the
+permissions the operator needs."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiClient
+
+from storefleet.dev.components.helm import Helm
+from storefleet.dev.components.kubernetes import Kubernetes
+
+CHART = Path(__file__).resolve().parents[3] / "charts" / "storefleet-operator"
+KUBE_VERSION = "1.35.4"
+
+
+@pytest.fixture(scope="module")
+def helm(dev_stack: object) -> str:
+    dev_stack.require("helm")  # type: ignore[attr-defined]
+    return Helm().binary
+
+
+def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
+    # `template` assumes an old Kubernetes unless told; the chart needs 1.28+.
+    extra = ["--kube-version", KUBE_VERSION] if args[0] == "template" else []
+    return subprocess.run(
+        [helm, *args, *extra], capture_output=True, text=True, check=False, timeout=120
+    )
+
+
+def test_the_chart_lints_clean(helm: str) -> None:
+    result = run_helm(helm, "lint", "--strict", str(CHART))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 chart(s) failed" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        (["--set", "replicas=0"], "at '/replicas': minimum: got 0, want 1"),
+        (["--set", "operator.logLevel=LOUD"], "at '/operator/logLevel': value must be one of"),
+        (["--set", "integrations.postgres.enabled=true"], "a Secret name is required"),
+        (["--set", "integrations.kafka.enabled=true"], "bootstrapServers is required"),
+        (["--set", "unknownSetting=1"], "additional properties 'unknownSetting' not allowed"),
+    ],
+)
+def test_bad_values_are_refused_with_a_message_that_says_what_to_fix(
+    helm: str, values: list[str], message: str
+) -> None:
+    result = run_helm(helm, "template", "sf", str(CHART), *values)
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+def test_an_integration_with_its_secret_reaches_the_operator(helm: str) -> None:
+    rendered = run_helm(
+        helm,
+        "template",
+        "sf",
+        str(CHART),
+        "--set",
+        "integrations.postgres.enabled=true",
+        "--set",
+        "integrations.postgres.dsnSecret.name=platform-postgres",
+        "--show-only",
+        "templates/statefulset.yaml",
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    assert "name: STOREFLEET_OPERATOR_POSTGRES_DSN" in rendered.stdout
+    assert "name: platform-postgres" in rendered.stdout
+
+
+@pytest.fixture
+def release(helm: str, kube_api: ApiClient) -> Iterator[tuple[str, str]]:
+    name, namespace = f"sf{secrets.token_hex(3)}", f"storefleet-{secrets.token_hex(3)}"
+    cluster = Kubernetes()
+    client.CoreV1Api(kube_api).create_namespace({"metadata": {"name": namespace}})
+    rendered = run_helm(
+        helm, "template", name, str(CHART), "--namespace", namespace, "--include-crds"
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    # Server-side, forcing ownership of the CRDs other tests may have applied already.
+    applied = cluster.kubectl(
+        "apply", "--server-side", "--force-conflicts", "--field-manager=helm-test", "-f", "-",
+        input=rendered.stdout,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    yield name, namespace
+    client.CoreV1Api(kube_api).delete_namespace(namespace)
+    rbac = client.RbacAuthorizationV1Api(kube_api)
+    rbac.delete_cluster_role_binding(f"{name}-storefleet-operator")
+    rbac.delete_cluster_role(f"{name}-storefleet-operator")
+
+
+def test_installed_chart_runs_two_replicas_with_least_privilege(
+    release: tuple[str, str], kube_api: ApiClient
+) -> None:
+    name, namespace = release
+    apps = client.AppsV1Api(kube_api)
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        status = apps.read_namespaced_stateful_set(f"{name}-storefleet-operator", namespace).status
+        if status.ready_replicas == 2:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail(f"the operator's StatefulSet is not ready: {status}")
+
+    pods = client.CoreV1Api(kube_api).list_namespaced_pod(namespace).items
+    # Each replica's Kopf peering priority comes from this label: they must differ.
+    assert sorted(p.metadata.labels["apps.kubernetes.io/pod-index"] for p in pods) == ["0", "1"]
+
+    account = f"system:serviceaccount:{namespace}:{name}-storefleet-operator"
+    expected = {
+        ("create", "namespaces", ""): True,
+        ("patch", "stores.storefleet.io/status", ""): True,
+        ("create", "deployments.apps", "store-acme"): True,
+        ("create", "virtualservices.networking.istio.io", "store-acme"): True,
+        ("create", "pods", "store-acme"): False,
+        ("delete", "nodes", ""): False,
+        ("create", "clusterrolebindings.rbac.authorization.k8s.io", ""): False,
+        ("create", "customresourcedefinitions.apiextensions.k8s.io", ""): False,
+    }
+    cluster = Kubernetes()
+    answers = {}
+    for verb, resource, where in expected:
+        scope = ["-n", where] if where else []
+        asked = cluster.kubectl("auth", "can-i", verb, resource, f"--as={account}", *scope)
+        answers[(verb, resource, where)] = asked.stdout.strip() == "yes"
+    assert answers == expected, json.dumps({" ".join(k): v for k, v in answers.items()}, indent=1)
