@@ -1,0 +1,181 @@
+"""Vault (or OpenBao): the Store's secrets under its own KV path, a policy for that
+path alone, and a Kubernetes-auth role through which only the tenant namespace's
+runtime ServiceAccount logs in and gets that policy.
+
+hvac is a blocking client; calls run in a worker thread so the operator's event
+loop keeps serving other Stores while Vault answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
+from typing import Any, Final, TypeVar
+
+import hvac
+import requests
+from hvac.exceptions import InvalidPath, VaultError
+
+from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant
+from storefleet.operator.status import Condition
+
+CONDITION = "SecretsReady"
+RUNTIME_SERVICE_ACCOUNT: Final = "runtime"
+# What the runtime presents as the audience of its projected token.
+AUDIENCE: Final = "vault"
+T = TypeVar("T")
+
+
+def secret_path(tenant: Tenant) -> str:
+    return f"stores/{tenant.store}"
+
+
+def policy_name(tenant: Tenant) -> str:
+    return f"store-{tenant.store}"
+
+
+def policy_for(tenant: Tenant, mount: str) -> str:
+    """Read-only on the tenant's own path; the operator, not the runtime, writes it."""
+    path = secret_path(tenant)
+    return (
+        f'path "{mount}/data/{path}/*" {{\n  capabilities = ["read"]\n}}\n'
+        f'path "{mount}/metadata/{path}/*" {{\n  capabilities = ["read", "list"]\n}}\n'
+    )
+
+
+class VaultProvisioner:
+    condition_type = CONDITION
+
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        *,
+        kv_mount: str = "secret",
+        auth_mount: str = "kubernetes",
+        timeout: float = 10.0,
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.kv_mount = kv_mount
+        self.auth_mount = auth_mount
+        self.timeout = timeout
+
+    def _client(self) -> hvac.Client:
+        return hvac.Client(url=self.url, token=self.token, timeout=self.timeout)
+
+    async def _call(self, work: Callable[[hvac.Client], T]) -> T:
+        return await asyncio.to_thread(work, self._client())
+
+    async def ensure(
+        self, tenant: Tenant, password: str = "", *, secrets: Mapping[str, Mapping[str, str]]
+    ) -> Result:
+        """Write each named secret (e.g. {"database": {...}}) and the policy and role."""
+        path, policy = secret_path(tenant), policy_name(tenant)
+
+        def work(client: hvac.Client) -> None:
+            for name, values in secrets.items():
+                current = _read(client, f"{path}/{name}", self.kv_mount)
+                # Only a change makes a new version: reconciles do not pile up history.
+                if current != dict(values):
+                    client.secrets.kv.v2.create_or_update_secret(
+                        f"{path}/{name}", secret=dict(values), mount_point=self.kv_mount
+                    )
+            client.sys.create_or_update_policy(policy, policy_for(tenant, self.kv_mount))
+            client.auth.kubernetes.create_role(
+                policy,
+                bound_service_account_names=[RUNTIME_SERVICE_ACCOUNT],
+                bound_service_account_namespaces=[tenant.namespace],
+                policies=[policy],
+                audience=AUDIENCE,
+                ttl="1h",
+                mount_point=self.auth_mount,
+            )
+
+        try:
+            await self._call(work)
+        except (VaultError, requests.RequestException) as exc:
+            return _unavailable(exc)
+        message = (
+            f"{len(secrets)} secrets under {self.kv_mount}/{path}; role {policy} "
+            f"for ServiceAccount {tenant.namespace}/{RUNTIME_SERVICE_ACCOUNT}"
+        )
+        return Result(
+            Condition(CONDITION, "True", "Provisioned", message),
+            {
+                "VAULT_ADDR": self.url,
+                "VAULT_ROLE": policy,
+                "VAULT_AUTH_MOUNT": self.auth_mount,
+                "VAULT_SECRET_PATH": f"{self.kv_mount}/{path}",
+            },
+        )
+
+    async def describe(self, tenant: Tenant) -> Result:
+        def work(client: hvac.Client) -> bool:
+            try:
+                client.auth.kubernetes.read_role(policy_name(tenant), mount_point=self.auth_mount)
+            except InvalidPath:
+                return False
+            return True
+
+        try:
+            present = await self._call(work)
+        except (VaultError, requests.RequestException) as exc:
+            return _unavailable(exc)
+        if present:
+            return Result(
+                Condition(CONDITION, "True", "Provisioned", f"role {policy_name(tenant)}")
+            )
+        return Result(Condition(CONDITION, "False", "Missing", f"no role {policy_name(tenant)}"))
+
+    async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
+        path, name = secret_path(tenant), policy_name(tenant)
+        if policy == "Retain":
+            return Result(
+                Condition(
+                    CONDITION,
+                    "True",
+                    "Retained",
+                    f"deletionPolicy Retain: secrets under {self.kv_mount}/{path} kept",
+                )
+            )
+
+        def work(client: hvac.Client) -> int:
+            try:
+                listed = client.secrets.kv.v2.list_secrets(path, mount_point=self.kv_mount)
+                keys: list[str] = listed["data"]["keys"]
+            except InvalidPath:
+                keys = []
+            for key in keys:
+                client.secrets.kv.v2.delete_metadata_and_all_versions(
+                    f"{path}/{key}", mount_point=self.kv_mount
+                )
+            with contextlib.suppress(InvalidPath):
+                client.auth.kubernetes.delete_role(name, self.auth_mount)
+            with contextlib.suppress(InvalidPath):
+                client.sys.delete_policy(name)
+            return len(keys)
+
+        try:
+            removed = await self._call(work)
+        except (VaultError, requests.RequestException) as exc:
+            return _unavailable(exc)
+        message = f"{removed} secrets under {self.kv_mount}/{path}, policy and role {name} deleted"
+        return Result(Condition(CONDITION, "False", "Deleted", message))
+
+
+def _read(client: hvac.Client, path: str, mount: str) -> dict[str, Any] | None:
+    try:
+        response = client.secrets.kv.v2.read_secret_version(
+            path, mount_point=mount, raise_on_deleted_version=True
+        )
+    except InvalidPath:
+        return None
+    data: dict[str, Any] = response["data"]["data"]
+    return data
+
+
+def _unavailable(exc: Exception) -> Result:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return Result(Condition(CONDITION, "False", "VaultUnavailable", detail[:500]))
