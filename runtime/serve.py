@@ -96,7 +96,7 @@ def build_all(*, demo: bool = True) -> FastAPI:
             for sub in (catalog, cart, storefront):
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
             if demo:
-                log.warning("loading the demo catalog if the shop is empty (first start: ~20 s)")
+                log.info("loading the demo catalog if the shop is empty (first start: ~20 s)")
                 imported = await import_demo(catalog.state.catalog)
                 if imported:
                     log.info("imported the demo catalog", extra={"products": imported})
