@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import aiohttp
+
 from storefleet.operator.kube import Kube, KubeError
 
 log = logging.getLogger("storefleet.operator.events")
@@ -66,5 +68,5 @@ async def post(
     )
     try:
         await kube.post_event(build_event(store, event_type, reason, message))
-    except (KubeError, OSError) as exc:
+    except (KubeError, OSError, aiohttp.ClientError) as exc:
         log.warning("could not post event %s: %s", reason, exc)

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
+import aiohttp
+
 from storefleet.operator import desired, events, metrics, status
 from storefleet.operator.apply import Applier, ApplyReport, prunable_kinds
 from storefleet.operator.kinds import ISTIO_API_VERSIONS, KINDS
@@ -94,6 +96,14 @@ class Reconciler:
                 result = "ready" if outcome.ready else "progressing"
                 result = "paused" if outcome.paused else result
                 return outcome
+            except (KubeError, OSError, TimeoutError, aiohttp.ClientError) as exc:
+                # Apply failures have their own Events; this is everything else the API did.
+                await events.post(
+                    self.kube, store, "Warning", "ReconcileFailed", f"{type(exc).__name__}: {exc}"
+                )
+                raise ReconcileError(
+                    str(exc), retriable=not isinstance(exc, KubeError) or exc.retriable
+                ) from exc
             finally:
                 elapsed = time.monotonic() - started
                 metrics.RECONCILES.labels(trigger, result).inc()
