@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-from storefleet.operator.status import Condition
+from storefleet.operator.status import Condition, ConditionStatus
 
 DeletionPolicy = Literal["Retain", "Delete"]
 
@@ -60,3 +60,16 @@ class Provisioner(Protocol):
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         """Remove the tenant's share, or keep it when policy is Retain."""
         ...
+
+
+# Reasons under which the tenant's share is there to use; any other reason
+# (Missing, Deleted, <System>Unavailable, ...) is a False condition.
+AVAILABLE_REASONS = frozenset({"Provisioned", "Retained"})
+
+
+def outcome(
+    condition_type: str, reason: str, message: str, outputs: Mapping[str, str] | None = None
+) -> Result:
+    """A Result whose condition status follows from its reason."""
+    status: ConditionStatus = "True" if reason in AVAILABLE_REASONS else "False"
+    return Result(Condition(condition_type, status, reason, message), outputs or {})

@@ -18,8 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewPartitions, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
-from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant
-from storefleet.operator.status import Condition
+from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
 
 CONDITION = "EventsReady"
 # One topic per stream of events the runtime publishes, plus where poison goes.
@@ -116,8 +115,10 @@ class KafkaProvisioner:
         )
         if kept:
             message += f"; {', '.join(kept)} keep more partitions (Kafka cannot remove them)"
-        return Result(
-            Condition(CONDITION, "True", "Provisioned", message),
+        return outcome(
+            CONDITION,
+            "Provisioned",
+            message,
             {
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
                 "KAFKA_TOPIC_PREFIX": topic_prefix(tenant),
@@ -178,20 +179,13 @@ class KafkaProvisioner:
             return _unavailable(exc)
         missing = [name for name in topic_names(tenant) if name not in existing]
         if missing:
-            return Result(Condition(CONDITION, "False", "Missing", f"missing topics {missing}"))
-        return Result(
-            Condition(CONDITION, "True", "Provisioned", f"topics {topic_prefix(tenant)}* exist")
-        )
+            return outcome(CONDITION, "Missing", f"missing topics {missing}")
+        return outcome(CONDITION, "Provisioned", f"topics {topic_prefix(tenant)}* exist")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         if policy == "Retain":
-            return Result(
-                Condition(
-                    CONDITION,
-                    "True",
-                    "Retained",
-                    f"deletionPolicy Retain: topics {topic_prefix(tenant)}* kept",
-                )
+            return outcome(
+                CONDITION, "Retained", f"deletionPolicy Retain: topics {topic_prefix(tenant)}* kept"
             )
         try:
             admin = await self._admin()
@@ -205,7 +199,7 @@ class KafkaProvisioner:
                 await admin.close()
         except (KafkaError, TimeoutError, OSError) as exc:
             return _unavailable(exc)
-        return Result(Condition(CONDITION, "False", "Deleted", f"{len(doomed)} topics deleted"))
+        return outcome(CONDITION, "Deleted", f"{len(doomed)} topics deleted")
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
@@ -215,4 +209,4 @@ async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> di
 
 def _unavailable(exc: Any) -> Result:
     detail = str(exc) or type(exc).__name__
-    return Result(Condition(CONDITION, "False", "KafkaUnavailable", detail))
+    return outcome(CONDITION, "KafkaUnavailable", detail)

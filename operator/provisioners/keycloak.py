@@ -14,8 +14,7 @@ from typing import Any, Final
 from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
-from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant
-from storefleet.operator.status import Condition
+from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
 
 CONDITION = "IdentityReady"
 REALM_ROLES: Final = ("customer", "store-admin", "vendor-admin", "vendor-staff")
@@ -89,13 +88,13 @@ class KeycloakProvisioner:
         except KeycloakError as exc:
             return _failed(exc)
         except OSError as exc:
-            return Result(Condition(CONDITION, "False", "KeycloakUnavailable", str(exc)))
+            return outcome(CONDITION, "KeycloakUnavailable", str(exc))
         outputs = {
             "OIDC_ISSUER": f"{self.url.rstrip('/')}/realms/{realm}",
             **{f"OIDC_{cid.upper().replace('-', '_')}_SECRET": s for cid, s in secrets.items()},
         }
         message = f"realm {realm} with {len(CLIENTS)} clients, {len(REALM_ROLES)} roles, OTP {otp}"
-        return Result(Condition(CONDITION, "True", "Provisioned", message), outputs)
+        return outcome(CONDITION, "Provisioned", message, outputs)
 
     async def _roles(self, admin: KeycloakAdmin) -> None:
         present = {role["name"] for role in await admin.a_get_realm_roles()}
@@ -164,21 +163,15 @@ class KeycloakProvisioner:
         except KeycloakError as exc:
             return _failed(exc)
         except OSError as exc:
-            return Result(Condition(CONDITION, "False", "KeycloakUnavailable", str(exc)))
+            return outcome(CONDITION, "KeycloakUnavailable", str(exc))
         if realm_name(tenant) in realms:
-            return Result(
-                Condition(CONDITION, "True", "Provisioned", f"realm {realm_name(tenant)}")
-            )
-        return Result(Condition(CONDITION, "False", "Missing", f"no realm {realm_name(tenant)}"))
+            return outcome(CONDITION, "Provisioned", f"realm {realm_name(tenant)}")
+        return outcome(CONDITION, "Missing", f"no realm {realm_name(tenant)}")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         realm = realm_name(tenant)
         if policy == "Retain":
-            return Result(
-                Condition(
-                    CONDITION, "True", "Retained", f"deletionPolicy Retain: realm {realm} kept"
-                )
-            )
+            return outcome(CONDITION, "Retained", f"deletionPolicy Retain: realm {realm} kept")
         try:
             master = self._admin("master")
             if realm in {r["realm"] for r in await master.a_get_realms()}:
@@ -186,8 +179,8 @@ class KeycloakProvisioner:
         except KeycloakError as exc:
             return _failed(exc)
         except OSError as exc:
-            return Result(Condition(CONDITION, "False", "KeycloakUnavailable", str(exc)))
-        return Result(Condition(CONDITION, "False", "Deleted", f"realm {realm} deleted"))
+            return outcome(CONDITION, "KeycloakUnavailable", str(exc))
+        return outcome(CONDITION, "Deleted", f"realm {realm} deleted")
 
 
 def _failed(exc: KeycloakError) -> Result:
@@ -196,4 +189,4 @@ def _failed(exc: KeycloakError) -> Result:
     detail = getattr(exc, "error_message", "") or str(exc)
     if isinstance(detail, bytes):
         detail = detail.decode(errors="replace")
-    return Result(Condition(CONDITION, "False", reason, str(detail)[:500]))
+    return outcome(CONDITION, reason, str(detail)[:500])

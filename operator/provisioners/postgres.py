@@ -13,8 +13,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import psycopg
 from psycopg import sql
 
-from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant
-from storefleet.operator.status import Condition
+from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
 
 CONDITION = "DatabaseReady"
 # ALTER on every pass converges a rotated password or a changed limit.
@@ -69,13 +68,10 @@ class PostgresProvisioner:
                 )
         except psycopg.Error as exc:
             return _unavailable(exc)
-        return Result(
-            Condition(
-                CONDITION,
-                "True",
-                "Provisioned",
-                f"database {tenant.ident} owned by role {tenant.ident} (connection limit {limit})",
-            ),
+        return outcome(
+            CONDITION,
+            "Provisioned",
+            f"database {tenant.ident} owned by role {tenant.ident} (connection limit {limit})",
             {"DATABASE_URL": self.tenant_dsn(tenant, password)},
         )
 
@@ -92,18 +88,15 @@ class PostgresProvisioner:
         except psycopg.Error as exc:
             return _unavailable(exc)
         if present:
-            return Result(Condition(CONDITION, "True", "Provisioned", f"database {tenant.ident}"))
-        return Result(Condition(CONDITION, "False", "Missing", f"no database {tenant.ident}"))
+            return outcome(CONDITION, "Provisioned", f"database {tenant.ident}")
+        return outcome(CONDITION, "Missing", f"no database {tenant.ident}")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         if policy == "Retain":
-            return Result(
-                Condition(
-                    CONDITION,
-                    "True",
-                    "Retained",
-                    f"deletionPolicy Retain: database and role {tenant.ident} kept",
-                )
+            return outcome(
+                CONDITION,
+                "Retained",
+                f"deletionPolicy Retain: database and role {tenant.ident} kept",
             )
         name = sql.Identifier(tenant.ident)
         try:
@@ -112,9 +105,7 @@ class PostgresProvisioner:
                 await admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(name))
         except psycopg.Error as exc:
             return _unavailable(exc)
-        return Result(
-            Condition(CONDITION, "False", "Deleted", f"database and role {tenant.ident} dropped")
-        )
+        return outcome(CONDITION, "Deleted", f"database and role {tenant.ident} dropped")
 
 
 def _connection_limit(spec: Mapping[str, object]) -> int:
@@ -131,4 +122,4 @@ async def _exists(
 
 def _unavailable(exc: psycopg.Error) -> Result:
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return Result(Condition(CONDITION, "False", "PostgresUnavailable", detail))
+    return outcome(CONDITION, "PostgresUnavailable", detail)

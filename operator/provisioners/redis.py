@@ -13,8 +13,7 @@ from urllib.parse import quote, urlsplit, urlunsplit
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant
-from storefleet.operator.status import Condition
+from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
 
 CONDITION = "CacheReady"
 # Reads, writes, transactions and scripts on its own keys; nothing server-wide.
@@ -76,13 +75,10 @@ class RedisProvisioner:
                 )
         except RedisError as exc:
             return _unavailable(exc)
-        return Result(
-            Condition(
-                CONDITION,
-                "True",
-                "Provisioned",
-                f"ACL user {username(tenant)} confined to keys {prefix}*",
-            ),
+        return outcome(
+            CONDITION,
+            "Provisioned",
+            f"ACL user {username(tenant)} confined to keys {prefix}*",
             {"REDIS_URL": self.tenant_url(tenant, password), "REDIS_KEY_PREFIX": prefix},
         )
 
@@ -95,21 +91,16 @@ class RedisProvisioner:
         except RedisError as exc:
             return _unavailable(exc)
         if username(tenant) in users:
-            return Result(
-                Condition(CONDITION, "True", "Provisioned", f"ACL user {username(tenant)}")
-            )
-        return Result(Condition(CONDITION, "False", "Missing", f"no ACL user {username(tenant)}"))
+            return outcome(CONDITION, "Provisioned", f"ACL user {username(tenant)}")
+        return outcome(CONDITION, "Missing", f"no ACL user {username(tenant)}")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         prefix = key_prefix(tenant)
         if policy == "Retain":
-            return Result(
-                Condition(
-                    CONDITION,
-                    "True",
-                    "Retained",
-                    f"deletionPolicy Retain: ACL user {username(tenant)} and keys {prefix}* kept",
-                )
+            return outcome(
+                CONDITION,
+                "Retained",
+                f"deletionPolicy Retain: ACL user {username(tenant)} and keys {prefix}* kept",
             )
         removed = 0
         try:
@@ -120,8 +111,8 @@ class RedisProvisioner:
         except RedisError as exc:
             return _unavailable(exc)
         message = f"ACL user {username(tenant)} and {removed} keys under {prefix} removed"
-        return Result(Condition(CONDITION, "False", "Deleted", message))
+        return outcome(CONDITION, "Deleted", message)
 
 
 def _unavailable(exc: RedisError) -> Result:
-    return Result(Condition(CONDITION, "False", "RedisUnavailable", str(exc) or type(exc).__name__))
+    return outcome(CONDITION, "RedisUnavailable", str(exc) or type(exc).__name__)

@@ -17,8 +17,7 @@ import hvac
 import requests
 from hvac.exceptions import InvalidPath, VaultError
 
-from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant
-from storefleet.operator.status import Condition
+from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
 
 CONDITION = "SecretsReady"
 RUNTIME_SERVICE_ACCOUNT: Final = "runtime"
@@ -101,8 +100,10 @@ class VaultProvisioner:
             f"{len(secrets)} secrets under {self.kv_mount}/{path}; role {policy} "
             f"for ServiceAccount {tenant.namespace}/{RUNTIME_SERVICE_ACCOUNT}"
         )
-        return Result(
-            Condition(CONDITION, "True", "Provisioned", message),
+        return outcome(
+            CONDITION,
+            "Provisioned",
+            message,
             {
                 "VAULT_ADDR": self.url,
                 "VAULT_ROLE": policy,
@@ -124,21 +125,16 @@ class VaultProvisioner:
         except (VaultError, requests.RequestException) as exc:
             return _unavailable(exc)
         if present:
-            return Result(
-                Condition(CONDITION, "True", "Provisioned", f"role {policy_name(tenant)}")
-            )
-        return Result(Condition(CONDITION, "False", "Missing", f"no role {policy_name(tenant)}"))
+            return outcome(CONDITION, "Provisioned", f"role {policy_name(tenant)}")
+        return outcome(CONDITION, "Missing", f"no role {policy_name(tenant)}")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         path, name = secret_path(tenant), policy_name(tenant)
         if policy == "Retain":
-            return Result(
-                Condition(
-                    CONDITION,
-                    "True",
-                    "Retained",
-                    f"deletionPolicy Retain: secrets under {self.kv_mount}/{path} kept",
-                )
+            return outcome(
+                CONDITION,
+                "Retained",
+                f"deletionPolicy Retain: secrets under {self.kv_mount}/{path} kept",
             )
 
         def work(client: hvac.Client) -> int:
@@ -162,7 +158,7 @@ class VaultProvisioner:
         except (VaultError, requests.RequestException) as exc:
             return _unavailable(exc)
         message = f"{removed} secrets under {self.kv_mount}/{path}, policy and role {name} deleted"
-        return Result(Condition(CONDITION, "False", "Deleted", message))
+        return outcome(CONDITION, "Deleted", message)
 
 
 def _read(client: hvac.Client, path: str, mount: str) -> dict[str, Any] | None:
@@ -178,4 +174,4 @@ def _read(client: hvac.Client, path: str, mount: str) -> dict[str, Any] | None:
 
 def _unavailable(exc: Exception) -> Result:
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return Result(Condition(CONDITION, "False", "VaultUnavailable", detail[:500]))
+    return outcome(CONDITION, "VaultUnavailable", detail[:500])
