@@ -5,7 +5,6 @@ An anonymous cart is named by the ``sf_cart`` cookie (browsers) or the
 shopper's cart by the bearer token.
 """
 
-import hmac
 import re
 from typing import Annotated
 
@@ -15,6 +14,7 @@ from storefleet.runtime.cart import schemas as s
 from storefleet.runtime.cart.service import CartRef, CartService, new_anonymous
 from storefleet.runtime.cart.settings import CartSettings
 from storefleet.runtime.platform import auth
+from storefleet.runtime.platform.auth import admin_guard
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
 
 _CART_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -125,12 +125,7 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         response.delete_cookie(settings.cookie_name)
         return await service.merge(guest, CartRef("user", user))
 
-    async def require_admin(authorization: Annotated[str | None, Header()] = None) -> None:
-        if not settings.admin_token:
-            return
-        expected = f"Bearer {settings.admin_token}"
-        if authorization is None or not hmac.compare_digest(authorization, expected):
-            raise ProblemError(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+    require_admin = admin_guard(settings.admin_token)
 
     admin = APIRouter(
         prefix="/admin",

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Path, Query, status
+from fastapi import APIRouter, Depends, Path, Query, status
 
 from storefleet.runtime.catalog import schemas as s
 from storefleet.runtime.catalog.service import CatalogService
 from storefleet.runtime.catalog.settings import CatalogSettings
+from storefleet.runtime.platform.auth import admin_guard
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
 
 ProductKey = Annotated[str, Path(min_length=1, max_length=120, description="Slug or id")]
@@ -122,14 +122,7 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     async def commit(reservation_id: ReservationId) -> s.ReservationOut:
         return await service.commit(reservation_id)
 
-    async def require_admin(
-        authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
-    ) -> None:
-        if not settings.admin_token:
-            return
-        expected = f"Bearer {settings.admin_token}"
-        if authorization is None or not hmac.compare_digest(authorization, expected):
-            raise ProblemError(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
+    require_admin = admin_guard(settings.admin_token)
 
     admin = APIRouter(
         prefix="/admin",

@@ -169,5 +169,5 @@ PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": HTTPStatus(status).phrase,
         "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
     }
-    for status in (400, 401, 404, 409, 422, 503)
+    for status in (400, 401, 403, 404, 409, 422, 503)
 }

@@ -281,3 +281,34 @@ def test_settings_follow_the_pod_and_the_operator_env(monkeypatch: pytest.Monkey
     assert cart.resolved_database_url() == "postgresql://shared/db"
     assert cart.cache_url == "redis://cart-only:6379/0", "the per-service name wins"
     assert StorefrontSettings().cart_url == "http://cart:8000"
+
+
+@pytest.mark.parametrize(
+    ("token", "pod", "sent", "status"),
+    [
+        ("", False, None, 200),  # a laptop demo: open
+        ("", True, None, 403),  # a pod without a token: closed
+        ("s3cret", True, None, 401),
+        ("s3cret", True, "Bearer wrong", 401),
+        ("s3cret", True, "Bearer s3cret", 200),
+    ],
+)
+async def test_admin_guard(
+    monkeypatch: pytest.MonkeyPatch, token: str, pod: bool, sent: str | None, status: int
+) -> None:
+    from fastapi import Depends
+
+    from storefleet.runtime.platform.auth import admin_guard
+
+    if pod:
+        monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
+    app = create_service_app("test", title="test", log_requests=False)
+
+    @app.get("/admin/thing", dependencies=[Depends(admin_guard(token))])
+    async def thing() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        headers = {"Authorization": sent} if sent else {}
+        assert (await client.get("/admin/thing", headers=headers)).status_code == status
