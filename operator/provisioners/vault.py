@@ -68,10 +68,15 @@ class VaultProvisioner:
         return await asyncio.to_thread(work, self._client())
 
     async def ensure(
-        self, tenant: Tenant, password: str = "", *, secrets: Mapping[str, Mapping[str, str]]
+        self,
+        tenant: Tenant,
+        password: str = "",
+        *,
+        secrets: Mapping[str, Mapping[str, str]] | None = None,
     ) -> Result:
         """Write each named secret (e.g. {"database": {...}}) and the policy and role."""
         path, policy = secret_path(tenant), policy_name(tenant)
+        secrets = secrets or {}
 
         def work(client: hvac.Client) -> None:
             for name, values in secrets.items():
