@@ -173,6 +173,10 @@ class Kubernetes(Component):
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
                 "--secure-port=0",
+                # The default 20 requests/s throttles the Deployment, ReplicaSet and
+                # pod churn of many Stores created at once; loopback can take more.
+                "--kube-api-qps=100",
+                "--kube-api-burst=200",
             ]
         )
         self.process("kube-scheduler").start(
@@ -184,6 +188,8 @@ class Kubernetes(Component):
                 "--leader-elect=false",
                 "--bind-address=127.0.0.1",
                 "--secure-port=0",
+                "--kube-api-qps=100",
+                "--kube-api-burst=200",
             ]
         )
         # The controller manager is working once it has made the default namespace's
