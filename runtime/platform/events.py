@@ -12,12 +12,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol, cast
 
 from sqlalchemy import (
     JSON,
@@ -28,9 +29,11 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    delete,
     select,
     update,
 )
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.runtime.platform.db import Database
@@ -135,7 +138,10 @@ class OutboxRelay:
         *,
         interval: float = 1.0,
         batch_size: int = 100,
+        retention: timedelta = timedelta(days=7),
     ) -> None:
+        self._retention = retention
+        self._purged_at = time.monotonic()
         self._db = db
         self._table = table
         self._bus = bus
@@ -183,6 +189,19 @@ class OutboxRelay:
                 )
             return len(published)
 
+    async def purge(self, now: datetime | None = None) -> int:
+        """Forget events published longer ago than the retention; returns how many.
+
+        The outbox is a hand-over point, not an archive: without this it grows
+        by one row per state change for ever."""
+        t = self._table
+        cutoff = (now or utcnow()) - self._retention
+        async with self._db.write() as session:
+            result = await session.execute(
+                delete(t).where(t.c.published_at.is_not(None), t.c.published_at < cutoff)
+            )
+            return int(cast(CursorResult[Any], result).rowcount)
+
     def wake(self) -> None:
         self._wakeup.set()
 
@@ -195,6 +214,12 @@ class OutboxRelay:
                 raise
             except Exception:
                 log.exception("outbox relay pass failed")
+            if time.monotonic() - self._purged_at > 3600:
+                self._purged_at = time.monotonic()
+                try:
+                    await self.purge()
+                except Exception:
+                    log.exception("outbox purge failed")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wakeup.wait(), timeout=self._interval)
             self._wakeup.clear()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import httpx
@@ -20,6 +21,7 @@ from storefleet.runtime.platform.events import (
     OutboxRelay,
     enqueue,
     outbox_table,
+    utcnow,
 )
 from storefleet.runtime.platform.resilience import (
     BreakerState,
@@ -119,6 +121,8 @@ async def test_outbox_publishes_committed_events_only(tmp_path: Path) -> None:
     assert await relay.run_once() == 1
     assert await relay.run_once() == 0, "published events are not sent again"
     assert [event.payload for event in received] == [{"n": 1}]
+    assert await relay.purge() == 0, "recent events are kept"
+    assert await relay.purge(now=utcnow() + timedelta(days=8)) == 1
     await db.dispose()
 
 
