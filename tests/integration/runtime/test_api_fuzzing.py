@@ -125,6 +125,9 @@ def test_schemathesis_finds_no_server_errors_or_schema_violations(
             BUDGET_SECONDS,
             "--workers",
             "1",
+            # Generous: CI runs this beside the whole suite on two cores.
+            "--request-timeout",
+            "30",
             "--seed",
             "20261125",
             "--report-dir",
