@@ -62,6 +62,11 @@ class Vocabulary:
 
     def __post_init__(self) -> None:
         self._sorted = sorted(self.counts)
+        # Only terms of about the typed length can be within the allowed typos.
+        self._by_length: dict[int, list[str]] = {}
+        for term in self.counts:
+            self._by_length.setdefault(len(term), []).append(term)
+        self._corrections: dict[str, str] = {}
 
     def has_prefix(self, word: str) -> bool:
         i = bisect.bisect_left(self._sorted, word)
@@ -73,14 +78,17 @@ class Vocabulary:
         limit = allowed_typos(word)
         if limit == 0:
             return word
+        if word in self._corrections:
+            return self._corrections[word]
         best, best_key = word, (limit + 1, 0)
-        for term in self.counts:
-            if abs(len(term) - len(word)) > limit:
-                continue
-            distance = edit_distance(word, term, limit)
-            key = (distance, -self.counts[term])
-            if distance <= limit and key < best_key:
-                best, best_key = term, key
+        for length in range(len(word) - limit, len(word) + limit + 1):
+            for term in self._by_length.get(length, ()):
+                distance = edit_distance(word, term, limit)
+                key = (distance, -self.counts[term])
+                if distance <= limit and key < best_key:
+                    best, best_key = term, key
+        if len(self._corrections) < 10_000:
+            self._corrections[word] = best
         return best
 
     def correct_all(self, words: list[str]) -> list[str]:
