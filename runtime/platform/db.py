@@ -51,6 +51,10 @@ class Database:
             else:
                 Path(database).parent.mkdir(parents=True, exist_ok=True)
             kwargs["connect_args"] = {"timeout": 30, "check_same_thread": False}
+            if "poolclass" not in kwargs:
+                # Keep connections open for the usual concurrency: an overflow
+                # connection is opened (a thread, the PRAGMAs) and closed per use.
+                kwargs.update(pool_size=pool_size * 2, max_overflow=pool_size * 2)
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
