@@ -38,7 +38,7 @@ lint: $(STAMP) typecheck
 typecheck: $(STAMP)
 	@mkdir -p build/typecheck/storefleet
 	@for part in operator runtime dev; do ln -sfn ../../../$$part build/typecheck/storefleet/$$part; done
-	MYPYPATH=build/typecheck $(BIN)/mypy --explicit-package-bases -p storefleet.operator -p storefleet.runtime.platform -p storefleet.dev
+	MYPYPATH=build/typecheck $(BIN)/mypy --explicit-package-bases -p storefleet.operator -p storefleet.runtime -p storefleet.dev
 
 ## stack-install: build or install the dev stack's servers once (cached)
 stack-install: $(STAMP)
