@@ -12,7 +12,7 @@ _APT_ENV = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 
 
 class MissingPackage(RuntimeError):
-    pass
+    """A Debian package is needed and cannot be installed by us."""
 
 
 def ensure_packages(packages: list[str], present: Path | str) -> None:

@@ -23,7 +23,7 @@ from storefleet.dev.paths import cache_dir, cache_lock, go_module_dir
 
 
 class BuildError(RuntimeError):
-    pass
+    """A Go build failed; the message names the package."""
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 class DownloadError(RuntimeError):
-    pass
+    """`go mod download` could not fetch a module."""
 
 
 def module_dir(module: str, version: str) -> Path:

@@ -16,7 +16,7 @@ JVM_ROOTS = (Path("/usr/lib/jvm"), Path("/opt/java"))
 
 
 class JavaNotFound(RuntimeError):
-    pass
+    """No installed JDK is new enough."""
 
 
 def _major(home: Path) -> int | None:

@@ -24,7 +24,7 @@ _POM = "{http://maven.apache.org/POM/4.0.0}"
 
 
 class ResolveError(RuntimeError):
-    pass
+    """Maven could not resolve what a pom asks for."""
 
 
 @dataclass(frozen=True)

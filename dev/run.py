@@ -9,6 +9,7 @@ Ctrl-C stops everything this command started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -34,7 +35,7 @@ CONDITIONS = (
 
 
 class RunError(RuntimeError):
-    pass
+    """`make run` could not bring the example Store up."""
 
 
 def storefleet_command() -> str:
@@ -70,9 +71,10 @@ def run(store_file: Path, shop_port: int, report: Callable[[str], None]) -> None
             env=shop_env,
         )
         report(f"\nThe shop of store {name}: http://localhost:{shop_port}  (Ctrl-C stops all)")
-        shop.wait()
+        with contextlib.suppress(KeyboardInterrupt):
+            shop.wait()
     except KeyboardInterrupt:
-        pass
+        report("interrupted")
     finally:
         if shop is not None and shop.poll() is None:
             shop.terminate()

@@ -9,7 +9,7 @@ from storefleet.dev.components import COMPONENTS, Component, Status
 
 
 class UnknownComponent(ValueError):
-    pass
+    """A component name the stack does not know."""
 
 
 def resolve(names: Iterable[str] = (), *, with_dependents: bool = False) -> list[Component]:

@@ -113,6 +113,7 @@ class Kubernetes(Component):
         etcd = self.process("etcd")
         if not etcd.running():
             ensure_port_free(ETCD_PORT, etcd)
+            ensure_port_free(ETCD_PEER_PORT, etcd)
             peer = f"http://127.0.0.1:{ETCD_PEER_PORT}"
             client = f"http://127.0.0.1:{ETCD_PORT}"
             etcd.start(

@@ -66,11 +66,8 @@ def fresh_backend(request: pytest.FixtureRequest, directory: Path, kind: str) ->
             "",
         )
         return
-    try:
-        dsn: str = request.getfixturevalue("postgres_dsn")
-        redis_url: str = request.getfixturevalue("redis_url")
-    except pytest.FixtureLookupError:
-        pytest.skip("the dev stack's postgres_dsn/redis_url fixtures are not defined")
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    redis_url: str = request.getfixturevalue("redis_url")
     run = uuid.uuid4().hex[:10]
     names = {"catalog": f"sf_test_{run}_catalog", "cart": f"sf_test_{run}_cart"}
     with psycopg.connect(dsn, autocommit=True) as connection:
