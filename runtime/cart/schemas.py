@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 
 from storefleet.runtime.cart.pricing import PromoKind
 from storefleet.runtime.platform.schema import Input
@@ -67,6 +67,17 @@ class SetQuantity(Input):
     quantity: int = Field(ge=0, le=1000, description="0 removes the line")
 
 
+def _date_time_text(value: object) -> object:
+    """Lax mode would read a number as seconds since 1970; the schema says a string."""
+    if value is not None and not isinstance(value, str):
+        raise ValueError("a date-time must be an RFC 3339 string, e.g. 2026-01-01T00:00:00Z")
+    return value
+
+
+# Strict mode wants datetime objects and JSON brings strings: lax, but text only.
+DateTimeText = Annotated[datetime, BeforeValidator(_date_time_text), Field(strict=False)]
+
+
 class ApplyPromo(Input):
     code: Code
 
@@ -78,8 +89,8 @@ class PromoIn(Input):
     value: int = Field(default=0, ge=0, le=1_000_000_000)
     description: str = Field(default="", max_length=300)
     min_subtotal_minor: int = Field(default=0, ge=0, le=1_000_000_000)
-    starts_at: datetime | None = Field(default=None, strict=False)
-    expires_at: datetime | None = Field(default=None, strict=False)
+    starts_at: DateTimeText | None = None
+    expires_at: DateTimeText | None = None
     usage_limit: int | None = Field(default=None, ge=1, le=100_000_000)
     active: bool = True
 
@@ -116,7 +127,7 @@ class PromoPatch(Input):
     active: bool | None = None
     description: str | None = Field(default=None, max_length=300)
     usage_limit: int | None = Field(default=None, ge=1, le=100_000_000)
-    expires_at: datetime | None = Field(default=None, strict=False)
+    expires_at: DateTimeText | None = None
 
     @model_validator(mode="after")
     def _aware(self) -> PromoPatch:
