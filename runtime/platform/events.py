@@ -52,6 +52,11 @@ class Event:
     source: str = ""
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     occurred_at: datetime = field(default_factory=utcnow)
+    # The version of this type's payload schema (``dataversion`` on the wire).
+    version: int = 1
+    # The aggregate id (Kafka record key); empty: taken from the payload
+    # (order_id, cart_id, ...), see events_envelope.partition_key.
+    key: str = ""
 
 
 Handler = Callable[[Event], Awaitable[None]]
@@ -73,6 +78,8 @@ class InProcessEventBus:
     def __init__(self, history: int = 1000) -> None:
         self._handlers: dict[str, list[Handler]] = defaultdict(list)
         self.recent: deque[Event] = deque(maxlen=history)
+        # (consumer, event, error) of events a consumer gave up on.
+        self.dead_letters: deque[tuple[str, Event, str]] = deque(maxlen=history)
 
     def subscribe(self, event_type: str, handler: Handler) -> None:
         self._handlers[event_type].append(handler)
@@ -86,10 +93,29 @@ class InProcessEventBus:
                 log.exception("event handler failed", extra={"event_type": event.type})
 
 
-def create_event_bus(kind: str) -> EventBus:
+def create_event_bus(kind: str = "auto") -> EventBus:
+    """``inprocess``; ``kafka``; or ``auto``: Kafka when
+    ``STOREFLEET_EVENTS_BOOTSTRAP_SERVERS`` is set, else in-process."""
+    if kind not in ("auto", "inprocess", "kafka"):
+        raise ValueError(f"unsupported event bus: {kind!r}")
     if kind == "inprocess":
         return InProcessEventBus()
-    raise ValueError(f"unsupported event bus: {kind!r}")
+    from storefleet.runtime.platform.settings import EventsSettings
+
+    events = EventsSettings()
+    if kind == "kafka" or events.bootstrap_servers:
+        from storefleet.runtime.platform.kafka_bus import KafkaEventBus
+
+        return KafkaEventBus(events)
+    return InProcessEventBus()
+
+
+class StartableBus(Protocol):
+    """A bus with connections to open and close (Kafka); the relay drives them."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
 
 
 def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
@@ -150,6 +176,9 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        # A bus with its own connections (Kafka) keeps order per key, so a
+        # failed send holds back the rest of the batch.
+        self._ordered = hasattr(bus, "start")
 
     async def run_once(self) -> int:
         """Publish one batch; returns how many events went out."""
@@ -181,6 +210,10 @@ class OutboxRelay:
                     await session.execute(
                         update(t).where(t.c.id == row["id"]).values(attempts=t.c.attempts + 1)
                     )
+                    if self._ordered:
+                        # A later event of the same aggregate must not overtake
+                        # this one: the rest waits for the next pass.
+                        break
                     continue
                 published.append(row["id"])
             if published:
@@ -226,7 +259,14 @@ class OutboxRelay:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._loop(), name="outbox-relay")
+            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def _run(self) -> None:
+        if self._ordered:
+            # Kafka: open the bus's connections (and its subscribers' consumers)
+            # with the service; the bus retries a broker that is not up yet.
+            await cast(StartableBus, self._bus).start()
+        await self._loop()
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -234,3 +274,5 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            if self._ordered:
+                await cast(StartableBus, self._bus).stop()

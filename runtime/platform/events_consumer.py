@@ -1,0 +1,226 @@
+"""Consuming events: at least once from the bus, applied exactly once in effect.
+
+A consumer names itself (its Kafka consumer group), registers handlers per
+event type and is handed each event. An *idempotent* consumer runs the
+handler inside a database transaction that also records ``(event id,
+consumer)`` in its processed-events table: a redelivered event finds its row
+and is skipped, and a handler that fails rolls the row back with its own
+writes, so the retry starts clean. A failing handler is retried with
+exponential backoff; after the last attempt the event is dead-lettered (on
+Kafka: the store's ``dead-letter`` topic, with the error) and the consumer
+moves on. :class:`PermanentError` skips the retries: the event can never succeed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.events import Event, EventBus, InProcessEventBus, utcnow
+from storefleet.runtime.platform.events_envelope import DEAD_LETTER, STREAMS, stream_for
+
+log = logging.getLogger(__name__)
+
+TransactionalHandler = Callable[[Event, AsyncSession], Awaitable[None]]
+
+
+class PermanentError(Exception):
+    """Raised by a handler for an event that no retry can fix (dead-letter it now)."""
+
+
+class DeadLettered(Exception):
+    """An event that failed every attempt; carries the last error."""
+
+    def __init__(self, event: Event | None, error: BaseException, attempts: int) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.event = event
+        self.error = error
+        self.attempts = attempts
+
+
+class Consumer(Protocol):
+    """What a bus adapter needs from a consumer."""
+
+    @property
+    def name(self) -> str: ...
+
+    def handles(self, event_type: str) -> bool: ...
+
+    def streams(self) -> list[str]: ...
+
+    async def handle(self, event: Event) -> bool:
+        """Apply the event (True), or skip a duplicate (False); raise DeadLettered."""
+        ...
+
+
+def processed_events_table(metadata: MetaData, name: str = "processed_events") -> Table:
+    """Which events each consumer has applied; declared in the context's own metadata."""
+    return Table(
+        name,
+        metadata,
+        Column("event_id", String(64), nullable=False),
+        Column("consumer", String(100), nullable=False),
+        Column("event_type", String(200), nullable=False),
+        Column("processed_at", DateTime(timezone=True), nullable=False),
+        PrimaryKeyConstraint("event_id", "consumer", name=f"pk_{name}"),
+    )
+
+
+def backoff_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential: base, 2*base, 4*base, ... never above cap (attempt counts from 1)."""
+    return float(min(cap, base * 2 ** (attempt - 1)))
+
+
+@dataclass
+class _Retry:
+    max_attempts: int = 5
+    backoff: float = 0.5
+    backoff_max: float = 10.0
+
+    async def run(self, event: Event, attempt_once: Callable[[], Awaitable[bool]]) -> bool:
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                return await attempt_once()
+            except PermanentError as exc:
+                raise DeadLettered(event, exc, attempt) from exc
+            except Exception as exc:
+                if attempt == self.max_attempts:
+                    raise DeadLettered(event, exc, attempt) from exc
+                log.warning(
+                    "event handler failed; retrying",
+                    extra={"event_id": event.id, "event_type": event.type, "attempt": attempt},
+                )
+                await asyncio.sleep(backoff_delay(attempt, self.backoff, self.backoff_max))
+        raise AssertionError("unreachable")
+
+
+def _streams(types: list[str]) -> list[str]:
+    if "*" in types:
+        return [stream for stream in STREAMS if stream != DEAD_LETTER]
+    return sorted({stream_for(event_type) for event_type in types})
+
+
+@dataclass
+class IdempotentConsumer:
+    """Handlers run in one transaction with the processed-event row."""
+
+    name: str
+    db: Database
+    table: Table
+    max_attempts: int = 5
+    backoff: float = 0.5
+    backoff_max: float = 10.0
+    handlers: dict[str, list[TransactionalHandler]] = field(default_factory=dict)
+
+    def on(self, event_type: str, handler: TransactionalHandler) -> None:
+        self.handlers.setdefault(event_type, []).append(handler)
+
+    def handles(self, event_type: str) -> bool:
+        return event_type in self.handlers or "*" in self.handlers
+
+    def streams(self) -> list[str]:
+        return _streams(list(self.handlers))
+
+    async def apply(self, event: Event) -> bool:
+        """One attempt: False if this consumer already applied the event."""
+        t = self.table
+        try:
+            async with self.db.write() as session:
+                seen = await session.execute(
+                    select(t.c.event_id).where(t.c.event_id == event.id, t.c.consumer == self.name)
+                )
+                if seen.first() is not None:
+                    return False
+                for handler in [*self.handlers.get(event.type, ()), *self.handlers.get("*", ())]:
+                    await handler(event, session)
+                await session.execute(
+                    t.insert().values(
+                        event_id=event.id,
+                        consumer=self.name,
+                        event_type=event.type,
+                        processed_at=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            # A concurrent delivery of the same event committed first; if this
+            # was not that, the handler's own constraint failed: let it retry.
+            async with self.db.read() as session:
+                seen = await session.execute(
+                    select(t.c.event_id).where(t.c.event_id == event.id, t.c.consumer == self.name)
+                )
+                if seen.first() is not None:
+                    return False
+            raise
+        return True
+
+    async def handle(self, event: Event) -> bool:
+        retry = _Retry(self.max_attempts, self.backoff, self.backoff_max)
+        return await retry.run(event, lambda: self.apply(event))
+
+
+@dataclass
+class PlainConsumer:
+    """Handlers without a database (the bus's ``subscribe``): at least once, retried."""
+
+    name: str
+    max_attempts: int = 5
+    backoff: float = 0.5
+    backoff_max: float = 10.0
+    handlers: dict[str, list[Callable[[Event], Awaitable[None]]]] = field(default_factory=dict)
+
+    def on(self, event_type: str, handler: Callable[[Event], Awaitable[None]]) -> None:
+        self.handlers.setdefault(event_type, []).append(handler)
+
+    def handles(self, event_type: str) -> bool:
+        return event_type in self.handlers or "*" in self.handlers
+
+    def streams(self) -> list[str]:
+        return _streams(list(self.handlers))
+
+    async def _apply(self, event: Event) -> bool:
+        for handler in [*self.handlers.get(event.type, ()), *self.handlers.get("*", ())]:
+            await handler(event)
+        return True
+
+    async def handle(self, event: Event) -> bool:
+        retry = _Retry(self.max_attempts, self.backoff, self.backoff_max)
+        return await retry.run(event, lambda: self._apply(event))
+
+
+class ConsumerHost(Protocol):
+    """A bus that runs consumers itself (Kafka: one consumer group each)."""
+
+    def add_consumer(self, consumer: Consumer) -> None: ...
+
+
+def attach_consumer(bus: EventBus, consumer: Consumer) -> None:
+    """Feed a consumer from a bus: its own consumer group on Kafka; on the
+    in-process bus, a subscription (dead letters are logged and kept in
+    ``dead_letters`` for inspection)."""
+    add = getattr(bus, "add_consumer", None)
+    if add is not None:
+        add(consumer)
+        return
+
+    async def deliver(event: Event) -> None:
+        if not consumer.handles(event.type):
+            return
+        try:
+            await consumer.handle(event)
+        except DeadLettered as dead:
+            log.error(
+                "event dead-lettered",
+                extra={"event_id": event.id, "consumer": consumer.name, "error": str(dead)},
+            )
+            if isinstance(bus, InProcessEventBus):
+                bus.dead_letters.append((consumer.name, event, str(dead)))
+
+    bus.subscribe("*", deliver)

@@ -1,0 +1,334 @@
+"""The Kafka event bus (aiokafka): the store's topics, consumer groups, dead letters.
+
+Publishing: the record key is the aggregate id, so one order's events share a
+partition and stay in order; the topic is the stream of the event's context
+(``order.*`` -> ``store.<store>.orders``). The producer is idempotent with
+``acks=all``: a retried send is not written twice by the broker, and a send
+is acknowledged only once every in-sync replica has it. The outbox relay
+marks an event published only after that acknowledgement.
+
+Consuming: each consumer is its own consumer group, commits an offset only
+after handling the record (at least once), retries a failing handler with
+backoff and then writes the record, its original headers and the error to
+``store.<store>.dead-letter`` before moving on. Duplicates (a retried publish,
+a redelivery after a rebalance or a crash) are made harmless by the consumer
+(see :mod:`events_consumer`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from storefleet.runtime.platform.events import Event
+from storefleet.runtime.platform.events_consumer import (
+    Consumer,
+    DeadLettered,
+    PlainConsumer,
+    backoff_delay,
+)
+from storefleet.runtime.platform.events_envelope import (
+    DEAD_LETTER,
+    STREAMS,
+    EnvelopeError,
+    decode,
+    encode,
+    headers_for,
+    partition_key,
+    stream_for,
+)
+from storefleet.runtime.platform.events_envelope import utcnow_iso as _now
+from storefleet.runtime.platform.settings import EventsSettings
+
+log = logging.getLogger(__name__)
+
+
+async def ensure_topics(
+    bootstrap_servers: str, names: list[str], *, partitions: int = 3, request_timeout: float = 10.0
+) -> list[str]:
+    """Create the topics that are missing; returns those created."""
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(request_timeout * 1000)
+    )
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(
+                    [
+                        NewTopic(name, num_partitions=partitions, replication_factor=1)
+                        for name in missing
+                    ]
+                )
+        return missing
+    finally:
+        await admin.close()
+
+
+def _handler_context(handler: Callable[..., Any]) -> str:
+    """``storefleet.runtime.catalog.app`` -> ``catalog``: the subscriber's context."""
+    parts = getattr(handler, "__module__", "").split(".")
+    if len(parts) >= 3 and parts[:2] == ["storefleet", "runtime"]:
+        return parts[2]
+    return parts[-1] or "subscriber"
+
+
+class KafkaEventBus:
+    def __init__(self, settings: EventsSettings) -> None:
+        if not settings.bootstrap_servers:
+            raise ValueError("the Kafka event bus needs STOREFLEET_EVENTS_BOOTSTRAP_SERVERS")
+        self.settings = settings
+        self._producer: AIOKafkaProducer | None = None
+        self._producer_lock = asyncio.Lock()
+        self._consumers: list[Consumer] = []
+        self._plain: dict[str, PlainConsumer] = {}
+        self._runners: dict[str, KafkaConsumerRunner] = {}
+        self._users = 0
+        self._topics_ready = False
+
+    def topic(self, stream: str) -> str:
+        return f"{self.settings.topic_prefix}{stream}"
+
+    # -- publishing ---------------------------------------------------------
+
+    async def _ensure_producer(self) -> AIOKafkaProducer:
+        async with self._producer_lock:
+            if self._producer is None:
+                await self._ensure_topics()
+                producer = AIOKafkaProducer(
+                    bootstrap_servers=self.settings.bootstrap_servers,
+                    client_id=self.settings.client_id,
+                    acks="all",
+                    enable_idempotence=True,
+                    request_timeout_ms=int(self.settings.request_timeout_seconds * 1000),
+                    retry_backoff_ms=200,
+                )
+                try:
+                    await producer.start()
+                except BaseException:
+                    await producer.stop()
+                    raise
+                self._producer = producer
+            return self._producer
+
+    async def _ensure_topics(self) -> None:
+        if self._topics_ready or not self.settings.create_topics:
+            return
+        await ensure_topics(
+            self.settings.bootstrap_servers,
+            [self.topic(stream) for stream in STREAMS],
+            partitions=self.settings.topic_partitions,
+            request_timeout=self.settings.request_timeout_seconds,
+        )
+        self._topics_ready = True
+
+    async def publish(self, event: Event) -> None:
+        producer = await self._ensure_producer()
+        await producer.send_and_wait(
+            self.topic(stream_for(event.type)),
+            value=encode(event, store=self.settings.store),
+            key=partition_key(event).encode(),
+            headers=headers_for(event),
+        )
+
+    async def send_raw(
+        self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
+    ) -> None:
+        producer = await self._ensure_producer()
+        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+    # -- consuming ----------------------------------------------------------
+
+    def subscribe(self, event_type: str, handler: Callable[[Event], Awaitable[None]]) -> None:
+        """A handler without a database; its context is its consumer group."""
+        group = _handler_context(handler)
+        consumer = self._plain.get(group)
+        if consumer is None:
+            consumer = PlainConsumer(
+                group,
+                max_attempts=self.settings.max_attempts,
+                backoff=self.settings.retry_backoff_seconds,
+                backoff_max=self.settings.retry_backoff_max_seconds,
+            )
+            self._plain[group] = consumer
+            self.add_consumer(consumer)
+        consumer.on(event_type, handler)
+
+    def add_consumer(self, consumer: Consumer) -> None:
+        self._consumers.append(consumer)
+        if self._users:
+            self._start_runner(consumer)
+
+    def _start_runner(self, consumer: Consumer) -> None:
+        if consumer.name not in self._runners:
+            runner = KafkaConsumerRunner(self, consumer)
+            self._runners[consumer.name] = runner
+            runner.start()
+
+    def runner(self, name: str) -> KafkaConsumerRunner:
+        return self._runners[name]
+
+    # -- lifecycle ----------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the consumers; the producer connects on first publish.
+
+        Never raises for a broker that is down: consumers keep trying, and a
+        publish that fails leaves its event in the outbox for the next pass."""
+        self._users += 1
+        if self._users > 1:
+            return
+        for consumer in self._consumers:
+            self._start_runner(consumer)
+        try:
+            await self._ensure_producer()
+        except (KafkaError, OSError) as exc:
+            log.warning("Kafka is not reachable yet: %s", exc)
+
+    async def stop(self) -> None:
+        self._users = max(0, self._users - 1)
+        if self._users:
+            return
+        runners, self._runners = list(self._runners.values()), {}
+        for runner in runners:
+            await runner.stop()
+        if self._producer is not None:
+            producer, self._producer = self._producer, None
+            await producer.stop()
+
+
+class KafkaConsumerRunner:
+    """One consumer group reading the streams its consumer handles."""
+
+    def __init__(self, bus: KafkaEventBus, consumer: Consumer) -> None:
+        self.bus = bus
+        self.consumer = consumer
+        self.settings = bus.settings
+        self.group_id = f"{self.settings.topic_prefix}{consumer.name}"
+        self.topics = [bus.topic(stream) for stream in consumer.streams()]
+        self._task: asyncio.Task[None] | None = None
+        self.assigned = asyncio.Event()
+        self.dead_lettered = 0
+        self.applied = 0
+        self.duplicates = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"kafka-consumer-{self.group_id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _connect(self) -> AIOKafkaConsumer:
+        attempt = 0
+        while True:
+            attempt += 1
+            consumer = AIOKafkaConsumer(
+                *self.topics,
+                bootstrap_servers=self.settings.bootstrap_servers,
+                group_id=self.group_id,
+                client_id=f"{self.settings.client_id}-{self.consumer.name}",
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                metadata_max_age_ms=30_000,
+                request_timeout_ms=int(self.settings.request_timeout_seconds * 1000) + 30_000,
+            )
+            try:
+                await self.bus._ensure_topics()
+                await consumer.start()
+                return consumer
+            except (KafkaError, OSError) as exc:
+                await consumer.stop()
+                delay = backoff_delay(attempt, 0.5, 10.0)
+                log.warning("Kafka consumer %s cannot start (%s); retrying", self.group_id, exc)
+                await asyncio.sleep(delay)
+
+    async def _run(self) -> None:
+        consumer = await self._connect()
+        try:
+            while True:
+                batches = await consumer.getmany(timeout_ms=500, max_records=100)
+                if consumer.assignment():
+                    self.assigned.set()
+                for partition, records in batches.items():
+                    for record in records:
+                        await self._process(record)
+                        await self._commit(consumer, partition, record.offset + 1)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Kafka consumer %s stopped on an unexpected error", self.group_id)
+            raise
+        finally:
+            await consumer.stop()
+
+    async def _commit(
+        self, consumer: AIOKafkaConsumer, partition: TopicPartition, offset: int
+    ) -> None:
+        try:
+            await consumer.commit({partition: offset})
+        except KafkaError as exc:
+            # The next commit covers this offset; if the partition moved to
+            # another member it redelivers, and the consumer skips duplicates.
+            log.warning("committing offset %s of %s failed: %s", offset, partition, exc)
+
+    async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
+        try:
+            event = decode(record.value)
+        except EnvelopeError as exc:
+            await self._dead_letter(record, exc, attempts=1)
+            return
+        if not self.consumer.handles(event.type):
+            return
+        try:
+            applied = await self.consumer.handle(event)
+        except DeadLettered as dead:
+            await self._dead_letter(record, dead.error, attempts=dead.attempts)
+            return
+        if applied:
+            self.applied += 1
+        else:
+            self.duplicates += 1
+
+    async def _dead_letter(
+        self, record: ConsumerRecord[bytes, bytes], error: BaseException, *, attempts: int
+    ) -> None:
+        headers = [
+            *[(name, bytes(value)) for name, value in (record.headers or ())],
+            ("dlq_error", f"{type(error).__name__}: {error}"[:2000].encode()),
+            ("dlq_consumer", self.consumer.name.encode()),
+            ("dlq_attempts", str(attempts).encode()),
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_failed_at", _now().encode()),
+        ]
+        log.error(
+            "event dead-lettered",
+            extra={"consumer": self.consumer.name, "topic": record.topic, "error": str(error)},
+        )
+        attempt = 0
+        while True:
+            # The record is only let go once the dead-letter topic has it.
+            attempt += 1
+            try:
+                await self.bus.send_raw(
+                    self.bus.topic(DEAD_LETTER), record.value, record.key, headers
+                )
+                self.dead_lettered += 1
+                return
+            except (KafkaError, OSError) as exc:
+                log.warning("writing to the dead-letter topic failed (%s); retrying", exc)
+                await asyncio.sleep(backoff_delay(attempt, 0.5, 10.0))
