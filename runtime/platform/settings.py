@@ -53,7 +53,8 @@ class ServiceSettings(BaseSettings):
     # "memory://" is the embedded default; "redis://..." in cluster mode.
     cache_url: str = Field(default_factory=lambda: _shared("CACHE_URL", "memory://"))
     cache_prefix: str = Field(default_factory=lambda: _shared("CACHE_PREFIX", ""))
-    event_bus: Literal["inprocess"] = "inprocess"
+    # "auto": Kafka when STOREFLEET_EVENTS_BOOTSTRAP_SERVERS is set, else in-process.
+    event_bus: Literal["auto", "inprocess", "kafka"] = "auto"
     data_dir: Path = Field(default_factory=_data_dir)
     log_level: str = Field(default_factory=lambda: _shared("LOG_LEVEL", "INFO"))
     log_json: bool = True
@@ -93,3 +94,30 @@ class StoreSettings(BaseSettings):
     @classmethod
     def _upper(cls, value: str) -> str:
         return value.upper()
+
+
+def _default_topic_prefix() -> str:
+    return f"store.{os.environ.get('STOREFLEET_STORE_ID') or 'demo'}."
+
+
+class EventsSettings(BaseSettings):
+    """Where events travel in cluster mode: the store's Kafka topics.
+
+    Topics are ``<topic_prefix><stream>`` (``store.<store>.orders``), the names
+    the operator's Kafka provisioner creates."""
+
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_EVENTS_", extra="ignore")
+
+    # Empty: the in-process bus (embedded mode).
+    bootstrap_servers: str = ""
+    topic_prefix: str = Field(default_factory=_default_topic_prefix)
+    store: str = Field(default_factory=lambda: os.environ.get("STOREFLEET_STORE_ID", ""))
+    client_id: str = "storefleet"
+    # Consumers: attempts per event (with exponential backoff) before dead-letter.
+    max_attempts: int = Field(default=5, ge=1, le=100)
+    retry_backoff_seconds: float = Field(default=0.5, gt=0, le=60)
+    retry_backoff_max_seconds: float = Field(default=10.0, gt=0, le=600)
+    request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    # Create missing topics at start (the operator does it in a cluster).
+    create_topics: bool = Field(default_factory=lambda: not in_kubernetes())
+    topic_partitions: int = Field(default=3, ge=1, le=1000)
