@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 
 import click
 
@@ -13,7 +14,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("service", type=click.Choice(["catalog", "cart", "storefront", "all"]))
+@click.argument("service", type=click.Choice(["catalog", "cart", "storefront", "accounts", "all"]))
 @click.option(
     "--host",
     envvar="STOREFLEET_HOST",
@@ -25,7 +26,7 @@ def cli() -> None:
     envvar="STOREFLEET_PORT",
     type=int,
     default=None,
-    help="Default: 8000 (all, storefront), 8001 (catalog), 8002 (cart)",
+    help="Default: 8000 (all, storefront), 8001 (catalog), 8002 (cart), 8003 (accounts)",
 )
 @click.option(
     "--demo/--no-demo",
@@ -39,12 +40,22 @@ def serve(service: str, host: str | None, port: int | None, demo: bool) -> None:
 
     from storefleet.runtime.platform.observability import configure_logging
     from storefleet.runtime.platform.settings import ServiceSettings, in_kubernetes
+    from storefleet.runtime.platform.vaultenv import SecretsUnavailableError, load_secret_env
     from storefleet.runtime.serve import DEFAULT_PORTS, build_all, build_service
 
+    try:
+        # Before any settings are read: they may come from Vault.
+        from_vault = load_secret_env()
+    except SecretsUnavailableError as exc:
+        raise click.ClickException(str(exc)) from exc
     port = port or DEFAULT_PORTS[service]
     host = host or ("0.0.0.0" if in_kubernetes() else "127.0.0.1")
     base = ServiceSettings()
     configure_logging(f"storefleet-{service}", base.log_level, base.log_json)
+    if from_vault:
+        logging.getLogger("storefleet.runtime").info(
+            "read %d settings from Vault", len(from_vault), extra={"names": from_vault}
+        )
     app = build_all(demo=demo) if service == "all" else build_service(service)
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
 

@@ -13,7 +13,13 @@ from storefleet.runtime.platform.events import InProcessEventBus
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORTS = {"all": 8000, "storefront": 8000, "catalog": 8001, "cart": 8002}
+DEFAULT_PORTS = {
+    "all": 8000,
+    "storefront": 8000,
+    "catalog": 8001,
+    "cart": 8002,
+    "accounts": 8003,
+}
 
 
 def _service_app(name: str) -> FastAPI:
@@ -29,6 +35,10 @@ def _service_app(name: str) -> FastAPI:
         from storefleet.runtime.storefront.app import create_app as storefront_app
 
         return storefront_app()
+    if name == "accounts":
+        from storefleet.runtime.accounts.app import create_app as accounts_app
+
+        return accounts_app()
     raise ValueError(f"unknown service {name!r}")
 
 

@@ -6,16 +6,17 @@ shopper's cart by the bearer token.
 """
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Cookie, Depends, Header, Path, Response
+from fastapi import APIRouter, Cookie, Depends, Header, Path, Request, Response
 
 from storefleet.runtime.cart import schemas as s
 from storefleet.runtime.cart.service import CartRef, CartService, new_anonymous
 from storefleet.runtime.cart.settings import CartSettings
 from storefleet.runtime.platform import auth
-from storefleet.runtime.platform.auth import admin_guard
+from storefleet.runtime.platform.auth_tokens import authenticator_of
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
+from storefleet.runtime.platform.permissions import public, require
 
 _CART_ID = re.compile(r"^[0-9a-f]{32}$")
 SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
@@ -23,18 +24,22 @@ CodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
 
 
 def build_router(service: CartService, settings: CartSettings) -> APIRouter:
-    def user_of(authorization: str | None) -> str | None:
+    async def user_of(request: Request, authorization: str | None) -> str | None:
         token = auth.bearer(authorization)
         if token is None:
             return None
         principal = auth.verify(token, settings.auth_secret)
-        if principal is None:
+        if principal is not None:
+            return principal.user_id
+        # An access token from the accounts service or the store's Keycloak realm.
+        signed_in = await authenticator_of(request.app).authenticate(token)
+        if signed_in is None:
             raise ProblemError(
                 401,
                 "the sign-in token is invalid or expired",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return principal.user_id
+        return signed_in.subject
 
     def anonymous_ref(header_id: str | None, cookie_id: str | None) -> CartRef | None:
         for candidate in (header_id, cookie_id):
@@ -43,13 +48,14 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         return None
 
     async def current_cart(
+        request: Request,
         authorization: Annotated[str | None, Header()] = None,
         # Not length-checked here: a stale or mangled cookie means "no cart yet",
         # never an error page.
         x_cart_id: Annotated[str | None, Header()] = None,
         sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name)] = None,
     ) -> CartRef:
-        user = user_of(authorization)
+        user = await user_of(request, authorization)
         if user is not None:
             return CartRef("user", user)
         return anonymous_ref(x_cart_id, sf_cart) or CartRef("anonymous", None)
@@ -73,7 +79,13 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         response.headers["X-Cart-Id"] = created.ident
         return created
 
-    router = APIRouter(prefix="/cart", tags=["cart"], responses=PROBLEM_RESPONSES)
+    # The shopper's own cart: anonymous (cookie) or signed in (bearer token).
+    router = APIRouter(
+        prefix="/cart",
+        tags=["cart"],
+        responses=PROBLEM_RESPONSES,
+        dependencies=[Depends(public)],
+    )
 
     @router.get("", response_model=s.Cart)
     async def get_cart(ref: Current) -> s.Cart:
@@ -106,6 +118,7 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
 
     @router.post("/merge", response_model=s.Cart)
     async def merge(
+        request: Request,
         response: Response,
         authorization: Annotated[str | None, Header()] = None,
         # Not length-checked here: a stale or mangled cookie means "no cart yet",
@@ -114,7 +127,7 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name)] = None,
     ) -> s.Cart:
         """After sign-in: move the anonymous cart's items into the user's cart."""
-        user = user_of(authorization)
+        user = await user_of(request, authorization)
         if user is None:
             raise ProblemError(
                 401, "sign in to merge carts", headers={"WWW-Authenticate": "Bearer"}
@@ -125,37 +138,48 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         response.delete_cookie(settings.cookie_name)
         return await service.merge(guest, CartRef("user", user))
 
-    require_admin = admin_guard(settings.admin_token)
+    def rule(permission: str) -> list[Any]:
+        return [Depends(require(permission, admin_token=settings.admin_token))]
 
-    admin = APIRouter(
-        prefix="/admin",
-        tags=["admin"],
-        dependencies=[Depends(require_admin)],
-        responses=PROBLEM_RESPONSES,
+    admin = APIRouter(prefix="/admin", tags=["admin"], responses=PROBLEM_RESPONSES)
+
+    @admin.post(
+        "/promos",
+        response_model=s.PromoOut,
+        status_code=201,
+        dependencies=rule("promotions:manage"),
     )
-
-    @admin.post("/promos", response_model=s.PromoOut, status_code=201)
     async def create_promo(body: s.PromoIn) -> s.PromoOut:
         return await service.create_promo(body)
 
-    @admin.get("/promos", response_model=list[s.PromoOut])
+    @admin.get("/promos", response_model=list[s.PromoOut], dependencies=rule("promotions:read"))
     async def list_promos() -> list[s.PromoOut]:
         return await service.list_promos()
 
-    @admin.get("/promos/{code}", response_model=s.PromoOut)
+    @admin.get("/promos/{code}", response_model=s.PromoOut, dependencies=rule("promotions:read"))
     async def get_promo(code: CodePath) -> s.PromoOut:
         return await service.get_promo(code)
 
-    @admin.patch("/promos/{code}", response_model=s.PromoOut)
+    @admin.patch(
+        "/promos/{code}", response_model=s.PromoOut, dependencies=rule("promotions:manage")
+    )
     async def update_promo(code: CodePath, body: s.PromoPatch) -> s.PromoOut:
         return await service.update_promo(code, body)
 
-    @admin.post("/promos/{code}/redemptions", response_model=s.PromoOut)
+    @admin.post(
+        "/promos/{code}/redemptions",
+        response_model=s.PromoOut,
+        dependencies=rule("promotions:redeem"),
+    )
     async def redeem(code: CodePath, body: s.Redemption) -> s.PromoOut:
         """Count a use when an order is placed; repeating it for one order is harmless."""
         return await service.redeem(code, body.order_id)
 
-    @admin.post("/abandoned-carts/sweep", response_model=s.AbandonedSweep)
+    @admin.post(
+        "/abandoned-carts/sweep",
+        response_model=s.AbandonedSweep,
+        dependencies=rule("carts:manage"),
+    )
     async def sweep() -> s.AbandonedSweep:
         """Run abandoned-cart detection now (it also runs periodically)."""
         return s.AbandonedSweep(notified=await service.sweep_abandoned())

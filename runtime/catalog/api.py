@@ -9,8 +9,9 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from storefleet.runtime.catalog import schemas as s
 from storefleet.runtime.catalog.service import CatalogService
 from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform.auth import admin_guard
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
+from storefleet.runtime.platform.permissions import public as public_rule
+from storefleet.runtime.platform.permissions import require
 
 ProductKey = Annotated[str, Path(min_length=1, max_length=120, description="Slug or id")]
 SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
@@ -20,7 +21,7 @@ Limit = Annotated[int, Query(ge=1, le=50)]
 
 
 def build_router(service: CatalogService, settings: CatalogSettings) -> APIRouter:
-    public = APIRouter(responses=PROBLEM_RESPONSES)
+    public = APIRouter(responses=PROBLEM_RESPONSES, dependencies=[Depends(public_rule)])
 
     @public.get("/products", response_model=s.SearchResult, tags=["browse"])
     async def search_products(
@@ -122,12 +123,10 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     async def commit(reservation_id: ReservationId) -> s.ReservationOut:
         return await service.commit(reservation_id)
 
-    require_admin = admin_guard(settings.admin_token)
-
     admin = APIRouter(
         prefix="/admin",
         tags=["admin"],
-        dependencies=[Depends(require_admin)],
+        dependencies=[Depends(require("catalog:write", admin_token=settings.admin_token))],
         responses=PROBLEM_RESPONSES,
     )
 

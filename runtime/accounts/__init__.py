@@ -1,0 +1,1 @@
+"""Accounts: sign-up, sign-in, MFA, tokens, profiles, addresses, privacy."""

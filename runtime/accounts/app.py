@@ -1,0 +1,76 @@
+"""Builds the accounts service's ASGI app."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from storefleet.runtime.accounts.api import build_router
+from storefleet.runtime.accounts.models import outbox
+from storefleet.runtime.accounts.service import AccountsService
+from storefleet.runtime.accounts.settings import AccountsSettings
+from storefleet.runtime.platform.app import create_service_app
+from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings, ensure_secret
+from storefleet.runtime.platform.cache import create_cache
+from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.settings import StoreSettings, in_kubernetes
+
+MIGRATIONS = "storefleet.runtime.accounts:migrations"
+VERSION_TABLE = "accounts_alembic_version"
+
+
+def create_app(
+    settings: AccountsSettings | None = None,
+    auth: AuthSettings | Authenticator | None = None,
+    store: StoreSettings | None = None,
+    bus: EventBus | None = None,
+) -> FastAPI:
+    settings = settings or AccountsSettings()
+    store = store or StoreSettings()
+    if isinstance(auth, Authenticator):
+        authenticator = auth
+    else:
+        configured = auth or AuthSettings()
+        if not configured.jwt_secret and in_kubernetes():
+            raise RuntimeError("STOREFLEET_AUTH_JWT_SECRET must be set in a cluster")
+        # Without a configured secret, tokens verify only within this process.
+        authenticator = Authenticator(ensure_secret(configured))
+    if in_kubernetes() and "log_links" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"log_links": False})
+    db = Database(settings.resolved_database_url(), pool_size=settings.database_pool_size)
+    cache = create_cache(settings.cache_url, settings.cache_prefix)
+    bus = bus or create_event_bus(settings.event_bus)
+    relay = OutboxRelay(db, outbox, bus, interval=settings.outbox_poll_seconds)
+    service = AccountsService(db, cache, settings, authenticator, relay, store.name)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.run_migrations:
+            await db.migrate(MIGRATIONS, VERSION_TABLE)
+        relay.start()
+        try:
+            yield
+        finally:
+            await relay.stop()
+            await authenticator.close()
+            await cache.close()
+            await db.dispose()
+
+    app = create_service_app(
+        "accounts",
+        title="Storefleet Accounts",
+        description="Sign-up, sign-in, MFA, tokens, profiles, addresses, privacy requests.",
+        lifespan=lifespan,
+        log_requests=settings.access_log,
+    )
+    app.state.readiness_checks["database"] = db.ping
+    app.state.readiness_checks["cache"] = cache.ping
+    app.state.accounts = service
+    app.state.authenticator = authenticator
+    app.state.settings = settings
+    app.state.bus = bus
+    app.include_router(build_router(service))
+    return app

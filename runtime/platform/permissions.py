@@ -1,0 +1,152 @@
+"""Roles, what each may do, and the one FastAPI dependency that enforces it.
+
+Every route of every service declares a rule: ``Depends(require("catalog:write"))``
+for a permission from :data:`PERMISSIONS`, or ``Depends(public)`` for a route
+anyone may call. ``tests/integration/runtime/test_route_permissions.py`` walks
+every service's OpenAPI routes and fails for a route without a rule.
+
+The same roles come from an embedded JWT (accounts service) or a Keycloak
+token (the realm's roles), so the same code authorizes in both modes.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Annotated, Any, Final
+
+from fastapi import Header, Request
+
+from storefleet.runtime.platform.errors import ProblemError
+
+CUSTOMER: Final = "customer"
+STORE_ADMIN: Final = "store-admin"
+VENDOR_ADMIN: Final = "vendor-admin"
+VENDOR_STAFF: Final = "vendor-staff"
+SUPPORT: Final = "support"
+ROLES: Final = (CUSTOMER, STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT)
+STAFF: Final = frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT})
+EVERYONE: Final = frozenset(ROLES)
+
+PUBLIC: Final = "public"
+MFA_ENROL: Final = "account:mfa-enrol"
+
+# permission -> the roles granted it. A service asks for a permission, never a role.
+PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
+    # a signed-in person's own account, addresses, preferences, export, deletion
+    "account:self": EVERYONE,
+    # what a person who must still set up a second factor may do: that, and read
+    # their profile
+    "account:mfa-enrol": EVERYONE,
+    # catalog
+    "catalog:write": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
+    "catalog:read-unpublished": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT}),
+    "inventory:adjust": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
+    # promotions and carts
+    "promotions:manage": frozenset({STORE_ADMIN}),
+    "promotions:read": frozenset({STORE_ADMIN, SUPPORT}),
+    "promotions:redeem": frozenset({STORE_ADMIN}),
+    "carts:manage": frozenset({STORE_ADMIN}),
+    # customers and their accounts, as staff see them
+    "customers:read": frozenset({STORE_ADMIN, SUPPORT}),
+    "customers:manage": frozenset({STORE_ADMIN}),
+    "audit:read": frozenset({STORE_ADMIN, SUPPORT}),
+    # orders, payments, notifications (their services declare these)
+    "orders:place": frozenset({CUSTOMER, STORE_ADMIN}),
+    "orders:read-own": EVERYONE,
+    "orders:read": frozenset({STORE_ADMIN, SUPPORT, VENDOR_ADMIN, VENDOR_STAFF}),
+    "orders:manage": frozenset({STORE_ADMIN, SUPPORT}),
+    "orders:fulfil": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
+    "payments:read": frozenset({STORE_ADMIN, SUPPORT}),
+    "payments:refund": frozenset({STORE_ADMIN}),
+    "notifications:read": frozenset({STORE_ADMIN, SUPPORT}),
+    "notifications:manage": frozenset({STORE_ADMIN}),
+    # vendors and the store itself
+    "vendors:manage": frozenset({STORE_ADMIN}),
+    "vendor:manage-own": frozenset({VENDOR_ADMIN}),
+    "settings:manage": frozenset({STORE_ADMIN}),
+}
+
+
+def roles_for(permission: str) -> frozenset[str]:
+    try:
+        return PERMISSIONS[permission]
+    except KeyError:
+        raise ValueError(
+            f"unknown permission {permission!r}; add it to PERMISSIONS in "
+            "runtime/platform/permissions.py with the roles it is granted to"
+        ) from None
+
+
+def allows(roles: frozenset[str] | set[str], permission: str) -> bool:
+    return bool(roles & roles_for(permission))
+
+
+def rule_of(dependency: Any) -> str | None:
+    """The rule a dependency declares (a permission or ``public``), if any."""
+    rule = getattr(dependency, "storefleet_rule", None)
+    return rule if isinstance(rule, str) else None
+
+
+async def public() -> None:
+    """The rule of a route anyone may call, signed in or not."""
+
+
+public.storefleet_rule = PUBLIC  # type: ignore[attr-defined]
+
+
+def require(permission: str, *, admin_token: str = "") -> Callable[..., Awaitable[Any]]:
+    """A dependency that admits a caller whose roles grant ``permission``.
+
+    It answers 401 (with ``WWW-Authenticate``) without valid credentials and
+    403 for a valid principal whose roles don't grant it, and returns the
+    :class:`~storefleet.runtime.platform.auth_tokens.Principal` to the route.
+
+    ``admin_token`` is a service's static bearer token (the operator's
+    ``..._ADMIN_TOKEN``): it acts as a store admin, for other services and scripts.
+    """
+    from storefleet.runtime.platform.auth_tokens import Principal, authenticator_of
+
+    granted = roles_for(permission)
+    staff_only = CUSTOMER not in granted
+
+    async def dependency(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> Principal:
+        auth = authenticator_of(request.app)
+        token = _bearer(authorization)
+        if token is None:
+            if staff_only and not admin_token and auth.open_for_development():
+                # A laptop with no credentials configured: the demo's admin API is open.
+                return Principal.development()
+            raise ProblemError(
+                401, "sign in to do this", headers={"WWW-Authenticate": 'Bearer realm="store"'}
+            )
+        principal: Principal | None
+        if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
+            principal = Principal.service()
+        else:
+            principal = await auth.authenticate(token)
+        if principal is None:
+            raise ProblemError(
+                401,
+                "the access token is invalid or expired",
+                headers={"WWW-Authenticate": 'Bearer realm="store", error="invalid_token"'},
+            )
+        if principal.mfa_pending and permission != MFA_ENROL:
+            raise ProblemError(
+                403, "set up two-factor authentication first", type_="mfa_enrolment_required"
+            )
+        if not principal.roles & granted:
+            raise ProblemError(403, f"your role may not do this (needs permission {permission})")
+        return principal
+
+    dependency.storefleet_rule = permission  # type: ignore[attr-defined]
+    return dependency
+
+
+def _bearer(header: str | None) -> str | None:
+    if header and header[:7].lower() == "bearer ":
+        token = header[7:].strip()
+        return token or None
+    return None
