@@ -1,0 +1,183 @@
+"""Real accounts servers for the accounts, permission and storefront-account tests."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pyotp
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from storefleet.runtime.accounts.app import create_app as accounts_app
+from storefleet.runtime.accounts.settings import AccountsSettings
+from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
+from storefleet.runtime.platform.events import Event, InProcessEventBus
+from storefleet.runtime.platform.settings import StoreSettings
+
+PASSWORD = "correct horse battery"
+
+
+class Server:
+    """A uvicorn server on a free port, in the test's event loop."""
+
+    def __init__(self, app: FastAPI) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = app
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_config=None, access_log=False)
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._server.serve())
+        for _ in range(600):
+            if self._server.started:
+                return
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"server on {self.url} did not start")
+
+    async def stop(self) -> None:
+        self._server.should_exit = True
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(self._task, timeout=15)
+
+
+@contextlib.contextmanager
+def accounts_database(request: pytest.FixtureRequest, directory: Path, kind: str) -> Iterator[str]:
+    """A fresh, empty database URL of the given kind (embedded or postgres)."""
+    if kind == "embedded":
+        yield f"sqlite:///{directory / f'accounts-{uuid.uuid4().hex[:6]}.db'}"
+        return
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    name = f"sf_test_{uuid.uuid4().hex[:10]}_accounts"
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{dsn.rsplit('/', 1)[0]}/{name}"
+    finally:
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class Accounts:
+    """A running accounts service of one store, and a way to read its mail."""
+
+    server: Server
+    bus: InProcessEventBus
+    auth: Authenticator
+    store: str
+    cache_url: str = "memory://"
+    sent: list[Event] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(base_url=self.url, timeout=30)
+
+    def last_link(self, kind: str, email: str) -> str:
+        for event in reversed(self.bus.recent):
+            if event.type == f"account.{kind}" and event.payload.get("email") == email:
+                link: str = event.payload["link"]
+                return link
+        raise AssertionError(f"no {kind} event for {email}")
+
+    def token_of(self, kind: str, email: str) -> str:
+        return self.last_link(kind, email).split("token=", 1)[1]
+
+    async def wait_link(self, kind: str, email: str) -> str:
+        for _ in range(100):
+            with contextlib.suppress(AssertionError):
+                return self.last_link(kind, email)
+            await asyncio.sleep(0.05)
+        return self.last_link(kind, email)
+
+    def issue(self, subject: str, *roles: str, **kwargs: Any) -> str:
+        return self.auth.issue_access(subject, frozenset(roles), **kwargs)
+
+    def bearer(self, subject: str, *roles: str, **kwargs: Any) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.issue(subject, *roles, **kwargs)}"}
+
+    async def sign_up(
+        self, client: httpx.AsyncClient, email: str | None = None, password: str = PASSWORD
+    ) -> tuple[str, dict[str, Any]]:
+        """Register, follow the e-mailed link, sign in: (email, tokens)."""
+        email = email or f"shopper-{uuid.uuid4().hex[:8]}@example.test"
+        response = await client.post(
+            "/register", json={"email": email, "password": password, "name": "Ada Shopper"}
+        )
+        assert response.status_code == 202, response.text
+        link = await self.wait_link("verification_requested", email)
+        verified = await client.post("/verify-email", json={"token": link.split("token=")[1]})
+        assert verified.status_code == 200, verified.text
+        signed_in = await client.post("/sign-in", json={"email": email, "password": password})
+        assert signed_in.status_code == 200, signed_in.text
+        tokens: dict[str, Any] = signed_in.json()
+        return email, tokens
+
+
+@contextlib.asynccontextmanager
+async def running_accounts(
+    database_url: str,
+    *,
+    store: str | None = None,
+    cache_url: str = "memory://",
+    cache_prefix: str = "",
+    secret: str | None = None,
+    **overrides: Any,
+) -> AsyncIterator[Accounts]:
+    store = store or f"shop-{uuid.uuid4().hex[:6]}"
+    bus = InProcessEventBus(history=10_000)
+    auth = Authenticator(
+        AuthSettings(
+            jwt_secret=secret or secrets.token_urlsafe(32),
+            issuer=f"storefleet:{store}",
+            required=True,
+        )
+    )
+    settings = AccountsSettings(
+        database_url=database_url,
+        cache_url=cache_url,
+        cache_prefix=cache_prefix,
+        access_log=False,
+        outbox_poll_seconds=0.2,
+        log_links=False,
+        **overrides,
+    )
+    app = accounts_app(settings, auth=auth, store=StoreSettings(name="Test Shop"), bus=bus)
+    server = Server(app)
+    await server.start()
+    try:
+        yield Accounts(server, bus, auth, store, cache_url)
+    finally:
+        await server.stop()
+
+
+def totp_now(secret: str) -> str:
+    return pyotp.TOTP(secret).now()
+
+
+def totp_next(secret: str) -> str:
+    """The next 30-second code: still accepted (one step of drift) and unused."""
+    import time
+
+    return pyotp.TOTP(secret).at(time.time() + 30)
