@@ -14,7 +14,10 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("service", type=click.Choice(["catalog", "cart", "storefront", "accounts", "all"]))
+@click.argument(
+    "service",
+    type=click.Choice(["catalog", "cart", "storefront", "accounts", "orders", "payments", "all"]),
+)
 @click.option(
     "--host",
     envvar="STOREFLEET_HOST",
@@ -26,7 +29,8 @@ def cli() -> None:
     envvar="STOREFLEET_PORT",
     type=int,
     default=None,
-    help="Default: 8000 (all, storefront), 8001 (catalog), 8002 (cart), 8003 (accounts)",
+    help="Default: 8000 (all, storefront), 8001 (catalog), 8002 (cart), 8003 (accounts), "
+    "8004 (orders), 8005 (payments)",
 )
 @click.option(
     "--demo/--no-demo",

@@ -19,6 +19,8 @@ DEFAULT_PORTS = {
     "catalog": 8001,
     "cart": 8002,
     "accounts": 8003,
+    "orders": 8004,
+    "payments": 8005,
 }
 
 
@@ -39,6 +41,14 @@ def _service_app(name: str) -> FastAPI:
         from storefleet.runtime.accounts.app import create_app as accounts_app
 
         return accounts_app()
+    if name == "orders":
+        from storefleet.runtime.orders.app import create_app as orders_app
+
+        return orders_app()
+    if name == "payments":
+        from storefleet.runtime.payments.app import create_app as payments_app
+
+        return payments_app()
     raise ValueError(f"unknown service {name!r}")
 
 
@@ -92,18 +102,38 @@ def build_all(*, demo: bool = True) -> FastAPI:
         bus=bus,
         catalog_transport=httpx.ASGITransport(app=catalog),
     )
+    from storefleet.runtime.orders.app import create_app as orders_app
+    from storefleet.runtime.orders.settings import OrdersSettings
+    from storefleet.runtime.payments.app import create_app as payments_app
+
+    payments = payments_app(bus=bus)
+    orders = orders_app(
+        OrdersSettings(
+            catalog_url="http://catalog",
+            cart_url="http://cart",
+            payments_url="http://payments",
+            auth_secret=cart.state.settings.auth_secret,
+        ),
+        bus=bus,
+        transports={
+            "catalog": httpx.ASGITransport(app=catalog),
+            "cart": httpx.ASGITransport(app=cart),
+            "payments": httpx.ASGITransport(app=payments),
+        },
+    )
     storefront = storefront_app(
         StorefrontSettings(catalog_url="http://catalog", cart_url="http://cart"),
         transports={
             "catalog": httpx.ASGITransport(app=catalog),
             "cart": httpx.ASGITransport(app=cart),
+            "orders": httpx.ASGITransport(app=orders),
         },
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            for sub in (catalog, cart, storefront):
+            for sub in (catalog, cart, payments, orders, storefront):
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
             if demo:
                 log.info("loading the demo catalog if the shop is empty (first start: ~20 s)")
@@ -115,5 +145,7 @@ def build_all(*, demo: bool = True) -> FastAPI:
     root = FastAPI(lifespan=lifespan, openapi_url=None, docs_url=None, redoc_url=None)
     root.mount("/api/catalog", catalog)
     root.mount("/api/cart", cart)
+    root.mount("/api/orders", orders)
+    root.mount("/api/payments", payments)
     root.mount("/", storefront)
     return root

@@ -151,6 +151,11 @@ class ReservationItem(Input):
 
 class ReservationIn(Input):
     items: list[ReservationItem] = Field(min_length=1, max_length=100)
+    id: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{32}$",
+        description="Name the reservation to make the request idempotent",
+    )
     reference: str = Field(default="", max_length=200)
     ttl_seconds: int | None = Field(default=None, ge=1, le=86_400)
 

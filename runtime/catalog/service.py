@@ -1045,6 +1045,21 @@ class CatalogService:
     # -------------------------------------------------------------- inventory
 
     async def reserve(self, data: s.ReservationIn) -> s.ReservationOut:
+        """Idempotent when the caller names the reservation (``id``, e.g. a checkout
+        saga's): a repeat, after a timeout or a crash, answers with the first one."""
+        if data.id is None:
+            return await self._reserve(data)
+        try:
+            return await self.reservation(data.id)
+        except NotFound:
+            pass
+        try:
+            return await self._reserve(data)
+        except IntegrityError:
+            # The same id, concurrently: the other request's reservation stands.
+            return await self.reservation(data.id)
+
+    async def _reserve(self, data: s.ReservationIn) -> s.ReservationOut:
         """All or nothing. Each line is one conditional UPDATE (stock >= quantity),
         so concurrent reservers can never take stock below zero on either engine."""
         ttl = data.ttl_seconds or self.settings.reservation_ttl_seconds
@@ -1083,7 +1098,7 @@ class CatalogService:
                         available=available,
                     )
             reservation = Reservation(
-                id=uuid.uuid4().hex,
+                id=data.id or uuid.uuid4().hex,
                 reference=data.reference,
                 status="active",
                 expires_at=utcnow() + timedelta(seconds=ttl),

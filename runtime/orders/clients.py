@@ -1,0 +1,52 @@
+"""The orders context's view of the catalog, cart and payments: their HTTP APIs only."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from storefleet.runtime.platform.errors import UpstreamUnavailable
+from storefleet.runtime.platform.resilience import ServiceClient
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An upstream's answer, or ``status`` 0 if it could not be reached."""
+
+    status: int
+    body: dict[str, Any]
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def transient(self) -> bool:
+        return self.status == 0 or self.status >= 500
+
+
+async def call(
+    client: ServiceClient,
+    method: str,
+    path: str,
+    *,
+    json: Any = None,
+    headers: dict[str, str] | None = None,
+) -> Answer:
+    """One call through the client's timeout, retries and breaker, never raising
+    for a failed upstream: the saga decides what a failure means."""
+    try:
+        response: httpx.Response = await client.request(method, path, json=json, headers=headers)
+    except UpstreamUnavailable as exc:
+        return Answer(0, {}, exc.detail)
+    try:
+        body = response.json() if response.content else {}
+    except ValueError:
+        body = {}
+    if not isinstance(body, dict):
+        body = {"items": body}
+    detail = str(body.get("detail", "")) if response.status_code >= 400 else ""
+    return Answer(response.status_code, body, detail)

@@ -1,0 +1,710 @@
+"""Orders use cases: checkout, shopper views, fulfilment, returns and refunds.
+
+Every status change goes through ``_transition`` (the table in states.py) and
+writes its event to the outbox in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storefleet.runtime.orders import schemas as s
+from storefleet.runtime.orders.clients import call
+from storefleet.runtime.orders.models import (
+    Order,
+    OrderHistory,
+    OrderLine,
+    Refund,
+    ReturnRequest,
+    Saga,
+    outbox,
+)
+from storefleet.runtime.orders.saga import SagaRunner
+from storefleet.runtime.orders.settings import OrdersSettings
+from storefleet.runtime.orders.states import LABELS, Status, can_transition
+from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
+from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.resilience import ServiceClient
+
+log = logging.getLogger(__name__)
+
+
+def as_utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def order_payload(
+    order: Order, lines: list[OrderLine] | None = None, **extra: Any
+) -> dict[str, Any]:
+    """What every order event carries; amounts in minor units."""
+    payload: dict[str, Any] = {
+        "order_id": order.id,
+        "store": order.store,
+        "customer_id": order.customer_id,
+        "email": order.email,
+        "status": order.status,
+        "currency": order.currency,
+        "subtotal_minor": order.subtotal_minor,
+        "discount_minor": order.discount_minor,
+        "shipping_minor": order.shipping_minor,
+        "tax_minor": order.tax_minor,
+        "total_minor": order.total_minor,
+        "authorized_minor": order.authorized_minor,
+        "captured_minor": order.captured_minor,
+        "refunded_minor": order.refunded_minor,
+    }
+    if lines is not None:
+        payload["lines"] = [
+            {
+                "sku": line.sku,
+                "product_slug": line.product_slug,
+                "product_name": line.product_name,
+                "variant_name": line.variant_name,
+                "quantity": line.quantity,
+                "unit_price_minor": line.unit_price_minor,
+                "line_total_minor": line.line_total_minor,
+            }
+            for line in lines
+        ]
+    payload.update(extra)
+    return payload
+
+
+class OrderService:
+    def __init__(
+        self,
+        db: Database,
+        settings: OrdersSettings,
+        catalog: ServiceClient,
+        cart: ServiceClient,
+        payments: ServiceClient,
+        relay: OutboxRelay | None = None,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.catalog = catalog
+        self.cart = cart
+        self.payments = payments
+        self.relay = relay
+        self.saga = SagaRunner(self)
+
+    def payment_headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        if self.settings.payments_token:
+            headers["Authorization"] = f"Bearer {self.settings.payments_token}"
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    def after_commit(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    # ------------------------------------------------------------ plumbing
+
+    async def lines_of(self, session: AsyncSession, order_id: str) -> list[OrderLine]:
+        return list(
+            (
+                await session.execute(
+                    select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
+                )
+            ).scalars()
+        )
+
+    async def locked(self, session: AsyncSession, order_id: str) -> Order:
+        order = (
+            await session.execute(select(Order).where(Order.id == order_id).with_for_update())
+        ).scalar_one_or_none()
+        if order is None:
+            raise NotFound(f"no order '{order_id}'")
+        return order
+
+    async def transition(
+        self,
+        session: AsyncSession,
+        order: Order,
+        target: Status,
+        note: str = "",
+        *,
+        with_lines: bool = False,
+        **extra: Any,
+    ) -> None:
+        """The one way an order's status changes: checked against the table, logged
+        in the history and announced through the outbox, in the caller's transaction."""
+        current = Status(order.status)
+        if not can_transition(current, target):
+            raise Conflict(
+                f"an order that is {current.value} cannot become {target.value}",
+                status=current.value,
+            )
+        from storefleet.runtime.orders.states import EVENTS
+
+        order.status = target.value
+        order.updated_at = utcnow()
+        session.add(
+            OrderHistory(
+                order_id=order.id,
+                from_status=current.value,
+                to_status=target.value,
+                note=note[:500],
+                at=utcnow(),
+            )
+        )
+        event_type = EVENTS.get(target)
+        if event_type is not None:
+            lines = await self.lines_of(session, order.id) if with_lines else None
+            await enqueue(
+                session,
+                outbox,
+                Event(event_type, order_payload(order, lines, **extra), source="orders"),
+            )
+
+    # ------------------------------------------------------------ checkout
+
+    async def checkout(
+        self,
+        data: s.CheckoutIn,
+        idempotency_key: str,
+        *,
+        customer_id: str | None,
+        cart_headers: dict[str, str],
+    ) -> tuple[s.OrderOut, bool]:
+        """Place an order from the cart and run its saga; returns (order, created)."""
+        async with self.db.read() as session:
+            existing = (
+                await session.execute(
+                    select(Order.id).where(Order.idempotency_key == idempotency_key)
+                )
+            ).scalar_one_or_none()
+        if existing is not None:
+            return await self.order(existing), False
+        cart = await call(self.cart, "GET", "/cart", headers=cart_headers)
+        if cart.transient:
+            raise ProblemError(
+                503, "the cart is unavailable; try again shortly", headers={"Retry-After": "5"}
+            )
+        if not cart.ok:
+            raise ProblemError(cart.status if cart.status < 500 else 503, cart.detail)
+        lines = cart.body.get("lines") or []
+        if not lines:
+            raise ProblemError(422, "the cart is empty", title="Empty cart")
+        if not cart.body.get("stock_checked", False):
+            raise ProblemError(
+                503, "stock could not be checked; try again shortly", headers={"Retry-After": "5"}
+            )
+        problems = [line["sku"] for line in lines if line.get("problem")]
+        if problems:
+            raise Conflict(
+                f"some items can't be bought as they are: {', '.join(problems)}",
+                title="Cart needs attention",
+                skus=problems,
+            )
+        surcharge = (
+            self.settings.express_surcharge_minor if data.shipping_method == "express" else 0
+        )
+        order_id = uuid.uuid4().hex
+        now = utcnow()
+        promo = cart.body.get("promo") or {}
+        order = Order(
+            id=order_id,
+            idempotency_key=idempotency_key,
+            store=self.settings.store,
+            customer_id=customer_id,
+            email=data.email,
+            status=Status.PENDING.value,
+            currency=str(cart.body["currency"]),
+            subtotal_minor=int(cart.body["subtotal_minor"]),
+            discount_minor=int(cart.body["discount_minor"]),
+            shipping_minor=int(cart.body["shipping_minor"]) + surcharge,
+            tax_minor=int(cart.body["tax_minor"]),
+            total_minor=int(cart.body["total_minor"]) + surcharge,
+            promo_code=promo.get("code") if promo.get("applied") else None,
+            shipping_method=data.shipping_method,
+            shipping_address=data.shipping_address.model_dump(),
+            billing_country=data.billing_country or data.shipping_address.country,
+            hold_reasons=[],
+            created_at=now,
+            updated_at=now,
+        )
+        order_lines = [
+            OrderLine(
+                order_id=order_id,
+                sku=line["sku"],
+                product_slug=line["product_slug"],
+                product_name=line["product_name"],
+                variant_name=line.get("variant_name", ""),
+                quantity=int(line["quantity"]),
+                unit_price_minor=int(line["unit_price_minor"]),
+                line_total_minor=int(line["line_total_minor"]),
+                returned_quantity=0,
+            )
+            for line in lines
+        ]
+        try:
+            async with self.db.write() as session:
+                session.add(order)
+                await session.flush()
+                session.add_all(order_lines)
+                session.add(
+                    OrderHistory(
+                        order_id=order_id,
+                        from_status=None,
+                        to_status=Status.PENDING.value,
+                        note="order placed",
+                        at=now,
+                    )
+                )
+                session.add(
+                    Saga(
+                        order_id=order_id,
+                        step="reserve",
+                        state="running",
+                        token=data.payment.token or "",
+                        payment_method_id=data.payment.payment_method_id or "",
+                        save_payment_method=data.payment.save,
+                        reservation_id=order_id,
+                        next_attempt_at=now,
+                        step_started_at=now,
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+                await session.flush()
+                await enqueue(
+                    session,
+                    outbox,
+                    Event(
+                        "order.placed",
+                        order_payload(
+                            order,
+                            order_lines,
+                            shipping_method=order.shipping_method,
+                            shipping_country=data.shipping_address.country,
+                        ),
+                        source="orders",
+                    ),
+                )
+        except IntegrityError:
+            # The same key, concurrently: answer with the order the other request made.
+            async with self.db.read() as session:
+                existing = (
+                    await session.execute(
+                        select(Order.id).where(Order.idempotency_key == idempotency_key)
+                    )
+                ).scalar_one_or_none()
+            if existing is None:
+                raise
+            return await self.order(existing), False
+        self.after_commit()
+        task = asyncio.ensure_future(self.saga.drive(order_id))
+        # The saga goes on if this request stops waiting (or is cancelled).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.shield(task), timeout=self.settings.checkout_wait_seconds
+            )
+        result = await self.order(order_id)
+        if result.status != Status.CANCELLED.value:
+            with contextlib.suppress(Exception):
+                await call(self.cart, "DELETE", "/cart", headers=cart_headers)
+        return result, True
+
+    # ------------------------------------------------------------- reading
+
+    async def order(self, order_id: str) -> s.OrderOut:
+        async with self.db.read() as session:
+            order = await session.get(Order, order_id)
+            if order is None:
+                raise NotFound(f"no order '{order_id}'")
+            lines = await self.lines_of(session, order_id)
+            history = (
+                await session.execute(
+                    select(OrderHistory)
+                    .where(OrderHistory.order_id == order_id)
+                    .order_by(OrderHistory.id)
+                )
+            ).scalars()
+            returns = (
+                await session.execute(
+                    select(ReturnRequest)
+                    .where(ReturnRequest.order_id == order_id)
+                    .order_by(ReturnRequest.created_at)
+                )
+            ).scalars()
+            saga = await session.get(Saga, order_id)
+            return s.OrderOut(
+                id=order.id,
+                store=order.store,
+                status=order.status,
+                status_label=LABELS[Status(order.status)],
+                customer_id=order.customer_id,
+                email=order.email,
+                currency=order.currency,
+                lines=[
+                    s.OrderLineOut(
+                        sku=line.sku,
+                        product_slug=line.product_slug,
+                        product_name=line.product_name,
+                        variant_name=line.variant_name,
+                        quantity=line.quantity,
+                        unit_price_minor=line.unit_price_minor,
+                        line_total_minor=line.line_total_minor,
+                        returned_quantity=line.returned_quantity,
+                    )
+                    for line in lines
+                ],
+                subtotal_minor=order.subtotal_minor,
+                discount_minor=order.discount_minor,
+                shipping_minor=order.shipping_minor,
+                tax_minor=order.tax_minor,
+                total_minor=order.total_minor,
+                shipping_method=order.shipping_method,
+                shipping_address={k: str(v) for k, v in order.shipping_address.items()},
+                billing_country=order.billing_country,
+                card_brand=order.card_brand,
+                card_last4=order.card_last4,
+                payment_id=order.payment_id,
+                next_action_url=order.payment_action_url,
+                authorized_minor=order.authorized_minor,
+                captured_minor=order.captured_minor,
+                refunded_minor=order.refunded_minor,
+                cancel_reason=order.cancel_reason,
+                failure_detail=order.failure_detail,
+                hold_reasons=list(order.hold_reasons or []),
+                carrier=order.carrier,
+                tracking_number=order.tracking_number,
+                checkout_step=saga.step if saga else "",
+                checkout_state=saga.state if saga else "",
+                history=[
+                    s.HistoryEntry(
+                        status=entry.to_status,
+                        label=LABELS[Status(entry.to_status)],
+                        note=entry.note,
+                        at=as_utc(entry.at),
+                    )
+                    for entry in history
+                ],
+                returns=[
+                    s.ReturnOut(
+                        id=r.id,
+                        status=cast(Any, r.status),
+                        lines=[s.ReturnLine(**line) for line in r.lines],
+                        reason=r.reason,
+                        value_minor=r.value_minor,
+                        created_at=as_utc(r.created_at),
+                    )
+                    for r in returns
+                ],
+                created_at=as_utc(order.created_at),
+                updated_at=as_utc(order.updated_at),
+            )
+
+    async def orders(
+        self,
+        *,
+        customer_id: str | None = None,
+        status: str | None = None,
+        page: int = 1,
+        per_page: int = 20,
+    ) -> s.OrderPage:
+        conditions = []
+        if customer_id is not None:
+            conditions.append(Order.customer_id == customer_id)
+        if status is not None:
+            conditions.append(Order.status == status)
+        async with self.db.read() as session:
+            total = (
+                await session.execute(select(func.count()).select_from(Order).where(*conditions))
+            ).scalar_one()
+            counts = (
+                select(OrderLine.order_id, func.sum(OrderLine.quantity).label("quantity"))
+                .group_by(OrderLine.order_id)
+                .subquery()
+            )
+            rows = (
+                await session.execute(
+                    select(Order, counts.c.quantity)
+                    .join(counts, counts.c.order_id == Order.id)
+                    .where(*conditions)
+                    .order_by(Order.created_at.desc(), Order.id)
+                    .offset((page - 1) * per_page)
+                    .limit(per_page)
+                )
+            ).all()
+        return s.OrderPage(
+            total=int(total),
+            items=[
+                s.OrderSummary(
+                    id=order.id,
+                    status=order.status,
+                    status_label=LABELS[Status(order.status)],
+                    currency=order.currency,
+                    total_minor=order.total_minor,
+                    item_count=int(items or 0),
+                    created_at=as_utc(order.created_at),
+                )
+                for order, items in rows
+            ],
+        )
+
+    async def owner_of(self, order_id: str) -> tuple[str | None, str]:
+        async with self.db.read() as session:
+            row = (
+                await session.execute(
+                    select(Order.customer_id, Order.email).where(Order.id == order_id)
+                )
+            ).one_or_none()
+        if row is None:
+            raise NotFound(f"no order '{order_id}'")
+        return row[0], row[1]
+
+    # -------------------------------------------------------- fulfilment
+
+    async def _simple(self, order_id: str, target: Status, note: str, **changes: Any) -> s.OrderOut:
+        async with self.db.write() as session:
+            order = await self.locked(session, order_id)
+            for key, value in changes.items():
+                setattr(order, key, value)
+            await self.transition(session, order, target, note, **changes)
+        self.after_commit()
+        return await self.order(order_id)
+
+    async def start_fulfilment(self, order_id: str) -> s.OrderOut:
+        return await self._simple(order_id, Status.FULFILLING, "packing started")
+
+    async def ship(self, order_id: str, data: s.ShipIn) -> s.OrderOut:
+        return await self._simple(
+            order_id,
+            Status.SHIPPED,
+            f"shipped with {data.carrier}, tracking {data.tracking_number}",
+            carrier=data.carrier,
+            tracking_number=data.tracking_number,
+        )
+
+    async def deliver(self, order_id: str) -> s.OrderOut:
+        return await self._simple(order_id, Status.DELIVERED, "delivered")
+
+    async def approve(self, order_id: str, note: str) -> s.OrderOut:
+        await self.saga.review(order_id, approve=True, note=note)
+        return await self.order(order_id)
+
+    async def reject(self, order_id: str, note: str) -> s.OrderOut:
+        await self.saga.review(order_id, approve=False, note=note)
+        return await self.order(order_id)
+
+    async def payment_returned(self, order_id: str) -> s.OrderOut:
+        """The shopper is back from 3-D Secure: look at the payment now."""
+        await self.saga.poke(order_id)
+        return await self.order(order_id)
+
+    async def cancel(self, order_id: str, reason: str) -> s.OrderOut:
+        """Before payment, the saga undoes its work; after it, the capture is refunded."""
+        async with self.db.read() as session:
+            order = await session.get(Order, order_id)
+            if order is None:
+                raise NotFound(f"no order '{order_id}'")
+            status = Status(order.status)
+        if status in {Status.PENDING, Status.AWAITING_PAYMENT, Status.ON_HOLD}:
+            await self.saga.abort(order_id, "cancelled", reason)
+            return await self.order(order_id)
+        if not can_transition(status, Status.CANCELLED):
+            raise Conflict(f"an order that is {status.value} cannot be cancelled", status=status)
+        left = order.captured_minor - order.refunded_minor
+        if left > 0:
+            await self._refund_payment(order_id, left, f"cancel:{order_id}", reason)
+        async with self.db.write() as session:
+            order = await self.locked(session, order_id)
+            if order.status != Status.CANCELLED.value:
+                order.cancel_reason = "cancelled"
+                order.failure_detail = reason
+                await self.transition(session, order, Status.CANCELLED, reason, reason="cancelled")
+        self.after_commit()
+        return await self.order(order_id)
+
+    # ----------------------------------------------------- returns, refunds
+
+    async def request_return(self, order_id: str, data: s.ReturnIn) -> s.OrderOut:
+        async with self.db.write() as session:
+            order = await self.locked(session, order_id)
+            lines = {line.sku: line for line in await self.lines_of(session, order_id)}
+            value = 0
+            for wanted in data.lines:
+                line = lines.get(wanted.sku)
+                if line is None:
+                    raise ProblemError(422, f"'{wanted.sku}' is not in this order", sku=wanted.sku)
+                if wanted.quantity > line.quantity - line.returned_quantity:
+                    raise ProblemError(
+                        422,
+                        f"only {line.quantity - line.returned_quantity} of {wanted.sku} "
+                        "can be returned",
+                        sku=wanted.sku,
+                    )
+                value += line.unit_price_minor * wanted.quantity
+            request = ReturnRequest(
+                id=uuid.uuid4().hex,
+                order_id=order_id,
+                status="requested",
+                lines=[line.model_dump() for line in data.lines],
+                reason=data.reason,
+                value_minor=value,
+                created_at=utcnow(),
+            )
+            await self.transition(
+                session,
+                order,
+                Status.RETURN_REQUESTED,
+                data.reason or "return requested",
+                return_id=request.id,
+                return_lines=request.lines,
+                return_value_minor=value,
+            )
+            session.add(request)
+        self.after_commit()
+        return await self.order(order_id)
+
+    async def _open_return(
+        self, session: AsyncSession, order_id: str, return_id: str
+    ) -> ReturnRequest:
+        request = await session.get(ReturnRequest, return_id)
+        if request is None or request.order_id != order_id:
+            raise NotFound(f"no return '{return_id}' for this order")
+        if request.status != "requested":
+            raise Conflict(f"the return is already {request.status}")
+        return request
+
+    async def receive_return(self, order_id: str, return_id: str) -> s.OrderOut:
+        async with self.db.write() as session:
+            order = await self.locked(session, order_id)
+            request = await self._open_return(session, order_id, return_id)
+            request.status = "received"
+            lines = {line.sku: line for line in await self.lines_of(session, order_id)}
+            for item in request.lines:
+                lines[item["sku"]].returned_quantity += int(item["quantity"])
+            await self.transition(
+                session,
+                order,
+                Status.RETURNED,
+                "return received",
+                return_id=return_id,
+                return_lines=request.lines,
+                return_value_minor=request.value_minor,
+            )
+        self.after_commit()
+        return await self.order(order_id)
+
+    async def decline_return(self, order_id: str, return_id: str, note: str) -> s.OrderOut:
+        async with self.db.write() as session:
+            order = await self.locked(session, order_id)
+            request = await self._open_return(session, order_id, return_id)
+            request.status = "declined"
+            await self.transition(
+                session, order, Status.DELIVERED, note or "return declined", return_id=return_id
+            )
+        self.after_commit()
+        return await self.order(order_id)
+
+    async def refund(self, order_id: str, data: s.RefundIn, idempotency_key: str) -> s.OrderOut:
+        """Refund a returned order, in full or in part (several partial refunds add up)."""
+        refund_id = f"{order_id}:{idempotency_key}"
+        async with self.db.read() as session:
+            order = await session.get(Order, order_id)
+            if order is None:
+                raise NotFound(f"no order '{order_id}'")
+            done = await session.get(Refund, refund_id)
+            if done is not None and done.status == "done":
+                return await self.order(order_id)
+            status = Status(order.status)
+            if status not in {Status.RETURNED, Status.PARTIALLY_REFUNDED}:
+                raise Conflict(
+                    f"an order that is {status.value} is not refunded; receive a return first",
+                    status=status.value,
+                )
+            returned_value = (
+                await session.execute(
+                    select(func.coalesce(func.sum(ReturnRequest.value_minor), 0)).where(
+                        ReturnRequest.order_id == order_id, ReturnRequest.status == "received"
+                    )
+                )
+            ).scalar_one()
+            left = order.captured_minor - order.refunded_minor
+            suggested = min(left, max(0, int(returned_value) - order.refunded_minor)) or left
+        amount = done.amount_minor if done is not None else (data.amount_minor or suggested)
+        if amount > left:
+            raise Conflict(f"cannot refund {amount}; {left} is left", refundable_minor=left)
+        if done is None:
+            try:
+                async with self.db.write() as session:
+                    session.add(
+                        Refund(
+                            id=refund_id,
+                            order_id=order_id,
+                            amount_minor=amount,
+                            reason=data.reason,
+                            status="pending",
+                            created_at=utcnow(),
+                        )
+                    )
+            except IntegrityError:
+                pass
+        await self._refund_payment(order_id, amount, refund_id, data.reason)
+        async with self.db.write() as session:
+            order = await self.locked(session, order_id)
+            refund = await session.get(Refund, refund_id)
+            assert refund is not None
+            if refund.status != "done":
+                refund.status = "done"
+                order.refunded_minor += amount
+                full = order.refunded_minor >= order.captured_minor
+                await self.transition(
+                    session,
+                    order,
+                    Status.REFUNDED if full else Status.PARTIALLY_REFUNDED,
+                    f"refunded {amount}" + (f": {data.reason}" if data.reason else ""),
+                    refund_minor=amount,
+                    reason=data.reason,
+                )
+        self.after_commit()
+        return await self.order(order_id)
+
+    async def _refund_payment(self, order_id: str, amount: int, key: str, reason: str) -> None:
+        async with self.db.read() as session:
+            order = await session.get(Order, order_id)
+            assert order is not None
+            payment_id = order.payment_id
+        if payment_id is None:
+            raise Conflict("this order has no payment to refund")
+        answer = await call(
+            self.payments,
+            "POST",
+            f"/payments/{payment_id}/refunds",
+            json={"amount_minor": amount, "reason": reason[:300]},
+            headers=self.payment_headers(key),
+        )
+        if answer.transient:
+            raise ProblemError(
+                503, "the payment service is unavailable; try again", headers={"Retry-After": "5"}
+            )
+        if not answer.ok:
+            raise Conflict(f"the refund was refused: {answer.detail}")
+
+    async def saga_overview(self) -> s.SagaOverview:
+        async with self.db.read() as session:
+            rows = dict(
+                (await session.execute(select(Saga.state, func.count()).group_by(Saga.state))).all()
+            )
+        return s.SagaOverview(
+            running=int(rows.get("running", 0)),
+            waiting=int(rows.get("waiting", 0)),
+            compensating=int(rows.get("compensating", 0)),
+            done=int(rows.get("done", 0)),
+            failed=int(rows.get("failed", 0)),
+        )

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+import os
+
+from pydantic import Field
+from pydantic_settings import SettingsConfigDict
+
+from storefleet.runtime.platform.settings import ServiceSettings, upstream_url
+
+
+class OrdersSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_ORDERS_", extra="ignore")
+
+    service_name: str = "orders"
+    store: str = Field(default_factory=lambda: os.environ.get("STOREFLEET_STORE_ID", "default"))
+    catalog_url: str = Field(default_factory=lambda: upstream_url("catalog", 8001))
+    cart_url: str = Field(default_factory=lambda: upstream_url("cart", 8002))
+    payments_url: str = Field(default_factory=lambda: upstream_url("payments", 8005))
+    admin_token: str = ""
+    # The payments service's token (its STOREFLEET_PAYMENTS_ADMIN_TOKEN), sent on every call.
+    payments_token: str = ""
+    # Verifies signed-in shoppers' tokens (the same secret as the cart's).
+    auth_secret: str = ""
+    express_surcharge_minor: int = Field(default=995, ge=0)
+    # Stock stays held this long for an order waiting for payment or review.
+    reservation_ttl_seconds: int = Field(default=3600, ge=60, le=86_400)
+    # How long a checkout request waits for its saga before answering (it goes on).
+    checkout_wait_seconds: float = Field(default=10.0, ge=0, le=60)
+    # A payment processor that stays unreachable this long fails the checkout.
+    payment_deadline_seconds: float = Field(default=120.0, gt=0)
+    # Waiting for the shopper's 3-D Secure: then the order is cancelled.
+    action_deadline_seconds: float = Field(default=1800.0, gt=0)
+    saga_poll_seconds: float = Field(default=1.0, gt=0)
+    saga_lease_seconds: float = Field(default=30.0, gt=0)
+    saga_retry_base_seconds: float = Field(default=0.5, gt=0)
+    saga_retry_max_seconds: float = Field(default=10.0, gt=0)
+    # Test only: stop the saga after this step's remote call succeeded, before
+    # it is recorded (and touch the file), to test a crash at the worst moment.
+    test_pause_after: str = ""
+    test_pause_file: str = ""
