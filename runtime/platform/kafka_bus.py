@@ -249,6 +249,9 @@ class KafkaConsumerRunner:
                 await self.bus._ensure_topics()
                 await consumer.start()
                 return consumer
+            except asyncio.CancelledError:
+                await consumer.stop()
+                raise
             except (KafkaError, OSError) as exc:
                 await consumer.stop()
                 delay = backoff_delay(attempt, 0.5, 10.0)

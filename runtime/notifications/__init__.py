@@ -1,0 +1,1 @@
+"""Notifications: email, SMS, push and in-app messages sent when events happen."""
