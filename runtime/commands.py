@@ -16,7 +16,9 @@ def cli() -> None:
 @cli.command()
 @click.argument(
     "service",
-    type=click.Choice(["catalog", "cart", "storefront", "accounts", "orders", "payments", "all"]),
+    type=click.Choice(
+        ["catalog", "cart", "storefront", "accounts", "orders", "payments", "notifications", "all"]
+    ),
 )
 @click.option(
     "--host",
@@ -30,7 +32,7 @@ def cli() -> None:
     type=int,
     default=None,
     help="Default: 8000 (all, storefront), 8001 (catalog), 8002 (cart), 8003 (accounts), "
-    "8004 (orders), 8005 (payments)",
+    "8004 (orders), 8005 (payments), 8006 (notifications)",
 )
 @click.option(
     "--demo/--no-demo",

@@ -21,6 +21,7 @@ DEFAULT_PORTS = {
     "accounts": 8003,
     "orders": 8004,
     "payments": 8005,
+    "notifications": 8006,
 }
 
 
@@ -49,6 +50,10 @@ def _service_app(name: str) -> FastAPI:
         from storefleet.runtime.payments.app import create_app as payments_app
 
         return payments_app()
+    if name == "notifications":
+        from storefleet.runtime.notifications.app import create_app as notifications_app
+
+        return notifications_app()
     raise ValueError(f"unknown service {name!r}")
 
 
@@ -121,6 +126,12 @@ def build_all(*, demo: bool = True) -> FastAPI:
             "payments": httpx.ASGITransport(app=payments),
         },
     )
+    from storefleet.runtime.notifications.app import create_app as notifications_app
+    from storefleet.runtime.notifications.settings import NotificationsSettings
+
+    notifications = notifications_app(
+        NotificationsSettings(auth_secret=cart.state.settings.auth_secret), bus=bus
+    )
     storefront = storefront_app(
         StorefrontSettings(catalog_url="http://catalog", cart_url="http://cart"),
         transports={
@@ -133,7 +144,7 @@ def build_all(*, demo: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            for sub in (catalog, cart, payments, orders, storefront):
+            for sub in (catalog, cart, payments, orders, notifications, storefront):
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
             if demo:
                 log.info("loading the demo catalog if the shop is empty (first start: ~20 s)")
@@ -147,5 +158,6 @@ def build_all(*, demo: bool = True) -> FastAPI:
     root.mount("/api/cart", cart)
     root.mount("/api/orders", orders)
     root.mount("/api/payments", payments)
+    root.mount("/api/notifications", notifications)
     root.mount("/", storefront)
     return root
