@@ -1,0 +1,242 @@
+"""Every API route of every service declares who may call it, and means it.
+
+The services are the ones ``runtime/serve.py`` knows (``DEFAULT_PORTS``), so a
+new service is checked as soon as it can be served. A route passes when one of
+its dependencies is the rule ``Depends(require("<permission>"))`` (a permission
+of ``PERMISSIONS`` in runtime/platform/permissions.py) or ``Depends(public)``.
+Then, with credentials required, each permission-guarded route is called
+without a token (401), with a token of every role the permission is not
+granted to (403) and with one it is granted to (admitted).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from storefleet.runtime import serve
+from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
+from storefleet.runtime.platform.permissions import PERMISSIONS, PUBLIC, ROLES, rule_of
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+SERVICES = sorted(name for name in serve.DEFAULT_PORTS if name != "all")
+# Added to every service by create_service_app: probes must answer anyone.
+PLATFORM_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
+HOW_TO_DECLARE = (
+    "add dependencies=[Depends(require('<permission>'))] (a permission from PERMISSIONS in "
+    "runtime/platform/permissions.py; add one there with its roles if none fits) or "
+    "dependencies=[Depends(public)] for a route anyone may call, both from "
+    "storefleet.runtime.platform.permissions"
+)
+REFUSAL = "your role may not do this"
+
+
+def rules_of(dependant: Dependant) -> set[str]:
+    found: set[str] = set()
+    for sub in dependant.dependencies:
+        rule = rule_of(sub.call)
+        if rule is not None:
+            found.add(rule)
+        found |= rules_of(sub)
+    return found
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    service: str
+    method: str
+    path: str
+    rules: frozenset[str]
+
+    def __str__(self) -> str:
+        return f"{self.service}: {self.method} {self.path}"
+
+
+def endpoints(name: str, app: FastAPI) -> list[Endpoint]:
+    """Every operation of the app, as FastAPI routes it (included routers too)."""
+    found = []
+    for context in iter_route_contexts(app.routes):
+        if not isinstance(context.original_route, APIRoute) or not context.include_in_schema:
+            continue
+        path, dependant = str(context.path), context.dependant
+        assert isinstance(dependant, Dependant), f"{name}: {path} has no dependant"
+        for method in sorted(context.methods or ()):
+            if (method, path) in PLATFORM_ROUTES:
+                continue
+            rules = rules_of(dependant)
+            if len(rules) > 1:
+                # A permission on a route inside a public router: the stricter rule
+                # applies (both dependencies run), so the route is guarded.
+                rules.discard(PUBLIC)
+            found.append(Endpoint(name, method, path, frozenset(rules)))
+    return found
+
+
+@dataclass
+class Services:
+    apps: dict[str, FastAPI]
+    auth: Authenticator
+
+
+@contextlib.contextmanager
+def environment(values: dict[str, str]) -> Iterator[None]:
+    saved = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def services(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Services]:
+    directory: Path = tmp_path_factory.mktemp("services")
+    settings = {
+        "STOREFLEET_DATA_DIR": str(directory),
+        "STOREFLEET_AUTH_JWT_SECRET": secrets.token_urlsafe(32),
+        "STOREFLEET_AUTH_ISSUER": "storefleet:permissions-test",
+        "STOREFLEET_AUTH_REQUIRED": "true",
+        "STOREFLEET_LOG_LEVEL": "WARNING",
+    }
+    with environment(settings):
+        apps = {name: serve._service_app(name) for name in SERVICES}
+        async with contextlib.AsyncExitStack() as stack:
+            for app in apps.values():
+                await stack.enter_async_context(app.router.lifespan_context(app))
+            yield Services(apps, Authenticator(AuthSettings()))
+
+
+@pytest.mark.asyncio(loop_scope="session")
+async def test_every_service_is_checked() -> None:
+    assert {"catalog", "cart", "accounts", "storefront"} <= set(SERVICES)
+
+
+async def test_every_route_declares_one_known_rule(services: Services) -> None:
+    missing, conflicting, unknown = [], [], []
+    for name, app in services.apps.items():
+        found = endpoints(name, app)
+        if name in {"catalog", "cart", "accounts"}:
+            assert len(found) > 10, f"{name}: only {len(found)} routes found"
+        for endpoint in found:
+            if not endpoint.rules:
+                missing.append(str(endpoint))
+            elif len(endpoint.rules) > 1:
+                conflicting.append(f"{endpoint} has {sorted(endpoint.rules)}")
+            unknown += [
+                f"{endpoint}: {rule}"
+                for rule in endpoint.rules
+                if rule != PUBLIC and rule not in PERMISSIONS
+            ]
+    assert not missing, f"routes without an access rule: {missing}; {HOW_TO_DECLARE}"
+    assert not conflicting, f"routes with more than one rule: {conflicting}"
+    assert not unknown, f"rules naming unknown permissions: {unknown}"
+
+
+def guarded(services: Services, name: str) -> list[Endpoint]:
+    return [
+        e
+        for e in endpoints(name, services.apps[name])
+        if len(e.rules) == 1 and next(iter(e.rules)) != PUBLIC
+    ]
+
+
+def concrete(path: str) -> str:
+    """Fill path parameters with something that matches the usual patterns."""
+    import re
+
+    return re.sub(r"\{[^}]+\}", "0" * 32, path)
+
+
+async def call(
+    app: FastAPI, endpoint: Endpoint, headers: dict[str, str] | None = None
+) -> httpx.Response:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
+        body: dict[str, Any] = {"json": {}} if endpoint.method in {"POST", "PUT", "PATCH"} else {}
+        return await client.request(
+            endpoint.method, concrete(endpoint.path), headers=headers or {}, **body
+        )
+
+
+@pytest.mark.parametrize("name", SERVICES)
+async def test_every_guarded_route_refuses_the_wrong_role(services: Services, name: str) -> None:
+    app = services.apps[name]
+    checked = 0
+    for endpoint in guarded(services, name):
+        permission = next(iter(endpoint.rules))
+        granted = PERMISSIONS[permission]
+
+        anonymous = await call(app, endpoint)
+        assert anonymous.status_code == 401, f"{endpoint} without a token: {anonymous.text}"
+        assert "www-authenticate" in anonymous.headers
+
+        for role in [*sorted(set(ROLES) - granted), None]:
+            roles = {role} if role else set()
+            token = services.auth.issue_access(f"user-{role}", roles)
+            refused = await call(app, endpoint, {"Authorization": f"Bearer {token}"})
+            assert refused.status_code == 403, f"{endpoint} as {role}: {refused.text}"
+            assert REFUSAL in refused.json()["detail"]
+
+        for role in sorted(granted):
+            token = services.auth.issue_access(f"user-{role}", {role})
+            admitted = await call(app, endpoint, {"Authorization": f"Bearer {token}"})
+            assert admitted.status_code != 401, f"{endpoint} as {role}: {admitted.text}"
+            if admitted.status_code == 403:
+                assert REFUSAL not in admitted.json().get("detail", ""), f"{endpoint} as {role}"
+        checked += 1
+    if name in {"catalog", "cart", "accounts"}:
+        assert checked >= 5, f"only {checked} guarded routes in {name}"
+
+
+async def test_the_laptop_default_keeps_the_demo_admin_open_but_not_customer_routes(
+    tmp_path: Path,
+) -> None:
+    """Without configured credentials (not in a pod) staff routes answer anyone,
+    as the demo's admin API always has; a customer's own routes never do."""
+    with environment({"STOREFLEET_DATA_DIR": str(tmp_path), "STOREFLEET_AUTH_REQUIRED": "false"}):
+        from storefleet.runtime.accounts.app import create_app as accounts_app
+        from storefleet.runtime.catalog.app import create_app as catalog_app
+
+        catalog, accounts = catalog_app(), accounts_app()
+        async with (
+            catalog.router.lifespan_context(catalog),
+            accounts.router.lifespan_context(accounts),
+        ):
+            brand = Endpoint("catalog", "POST", "/admin/brands", frozenset())
+            created = await call(catalog, brand)
+            assert created.status_code == 422  # past the guard, to the body's validation
+            me = Endpoint("accounts", "GET", "/me", frozenset())
+            assert (await call(accounts, me)).status_code == 401
+
+
+async def test_a_static_admin_token_acts_as_store_admin(tmp_path: Path) -> None:
+    token = secrets.token_urlsafe(24)
+    with environment(
+        {"STOREFLEET_DATA_DIR": str(tmp_path), "STOREFLEET_CATALOG_ADMIN_TOKEN": token}
+    ):
+        from storefleet.runtime.catalog.app import create_app as catalog_app
+
+        catalog = catalog_app()
+        async with catalog.router.lifespan_context(catalog):
+            brand = Endpoint("catalog", "POST", "/admin/brands", frozenset())
+            assert (await call(catalog, brand)).status_code == 401
+            wrong = await call(catalog, brand, {"Authorization": "Bearer nope"})
+            assert wrong.status_code == 401
+            right = await call(catalog, brand, {"Authorization": f"Bearer {token}"})
+            assert right.status_code == 422
