@@ -9,7 +9,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from fastapi.responses import StreamingResponse
@@ -18,8 +18,9 @@ from storefleet.runtime.notifications import schemas as s
 from storefleet.runtime.notifications.service import NotificationService
 from storefleet.runtime.notifications.settings import NotificationsSettings
 from storefleet.runtime.platform import auth
-from storefleet.runtime.platform.auth import admin_guard
+from storefleet.runtime.platform.auth_tokens import authenticator_of
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
+from storefleet.runtime.platform.permissions import public, require
 
 EventTypePath = Annotated[str, Path(pattern=r"^[a-z]+\.[a-z_]+$", max_length=100)]
 LanguagePath = Annotated[str, Path(pattern=s.LANGUAGE)]
@@ -28,24 +29,40 @@ IdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 
 
 def build_router(service: NotificationService, settings: NotificationsSettings) -> APIRouter:
-    def principal(authorization: str | None, access_token: str | None = None) -> str:
+    async def principal(
+        request: Request, authorization: str | None, access_token: str | None = None
+    ) -> str:
+        """The signed-in shopper: a token signed with the shared secret (as the
+        cart and orders accept) or an access token of the accounts service or
+        the store's Keycloak realm."""
         token = auth.bearer(authorization) or access_token
         if not token:
             raise ProblemError(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
         found = auth.verify(token, settings.auth_secret)
-        if found is None:
+        if found is not None:
+            return found.user_id
+        signed_in = await authenticator_of(request.app).authenticate(token)
+        if signed_in is None or signed_in.mfa_pending:
             raise ProblemError(
                 401,
                 "the sign-in token is invalid or expired",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return found.user_id
+        return signed_in.subject
 
-    async def current_user(authorization: Annotated[str | None, Header()] = None) -> str:
-        return principal(authorization)
+    async def current_user(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> str:
+        return await principal(request, authorization)
+
+    def rule(permission: str) -> list[Any]:
+        return [Depends(require(permission, admin_token=settings.admin_token))]
 
     User = Annotated[str, Depends(current_user)]
-    router = APIRouter(tags=["notifications"], responses=PROBLEM_RESPONSES)
+    # A shopper's own routes: they find the shopper in the token themselves.
+    router = APIRouter(
+        tags=["notifications"], dependencies=[Depends(public)], responses=PROBLEM_RESPONSES
+    )
 
     @router.get("/preferences/me", response_model=s.Preferences)
     async def my_preferences(user: User) -> s.Preferences:
@@ -89,7 +106,7 @@ def build_router(service: NotificationService, settings: NotificationsSettings) 
         ``?access_token=``. A reconnecting client sends ``Last-Event-ID`` and
         gets what it missed; a new one gets its latest ``backlog`` unread first.
         """
-        user = principal(authorization, access_token)
+        user = await principal(request, authorization, access_token)
         if last_event_id is not None:
             if not last_event_id.isdigit():
                 raise ProblemError(400, "Last-Event-ID must be a message seq (digits)")
@@ -102,40 +119,57 @@ def build_router(service: NotificationService, settings: NotificationsSettings) 
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )
 
-    admin = APIRouter(
-        prefix="/admin",
-        tags=["notifications admin"],
-        responses=PROBLEM_RESPONSES,
-        dependencies=[Depends(admin_guard(settings.admin_token))],
-    )
+    admin = APIRouter(prefix="/admin", tags=["notifications admin"], responses=PROBLEM_RESPONSES)
 
-    @admin.get("/templates", response_model=list[s.TemplateOut])
+    @admin.get(
+        "/templates", response_model=list[s.TemplateOut], dependencies=rule("notifications:read")
+    )
     async def list_templates() -> list[s.TemplateOut]:
         """Every notification's wording: the store's own where set, else the default."""
         return await service.templates()
 
-    @admin.get("/templates/{event_type}/{language}", response_model=s.TemplateOut)
+    @admin.get(
+        "/templates/{event_type}/{language}",
+        response_model=s.TemplateOut,
+        dependencies=rule("notifications:read"),
+    )
     async def get_template(event_type: EventTypePath, language: LanguagePath) -> s.TemplateOut:
         return await service.template(event_type, language)
 
-    @admin.put("/templates/{event_type}/{language}", response_model=s.TemplateOut)
+    @admin.put(
+        "/templates/{event_type}/{language}",
+        response_model=s.TemplateOut,
+        dependencies=rule("notifications:manage"),
+    )
     async def put_template(
         event_type: EventTypePath, language: LanguagePath, data: s.TemplateIn
     ) -> s.TemplateOut:
         """The store's own Jinja2 wording (sandboxed); refused if it fails to render."""
         return await service.put_template(event_type, language, data)
 
-    @admin.delete("/templates/{event_type}/{language}", status_code=204)
+    @admin.delete(
+        "/templates/{event_type}/{language}",
+        status_code=204,
+        dependencies=rule("notifications:manage"),
+    )
     async def delete_template(event_type: EventTypePath, language: LanguagePath) -> None:
         """Back to the default wording."""
         await service.delete_template(event_type, language)
 
-    @admin.get("/templates/{event_type}/{language}/preview", response_model=s.Preview)
+    @admin.get(
+        "/templates/{event_type}/{language}/preview",
+        response_model=s.Preview,
+        dependencies=rule("notifications:read"),
+    )
     async def preview(event_type: EventTypePath, language: LanguagePath) -> s.Preview:
         """The message a sample order would get, with the store's branding."""
         return await service.preview(event_type, language)
 
-    @admin.get("/notifications", response_model=list[s.NotificationOut])
+    @admin.get(
+        "/notifications",
+        response_model=list[s.NotificationOut],
+        dependencies=rule("notifications:read"),
+    )
     async def delivery_log(
         event_id: Annotated[str | None, Query(max_length=64)] = None,
         status: Literal["pending", "sent", "failed"] | None = None,
@@ -145,15 +179,27 @@ def build_router(service: NotificationService, settings: NotificationsSettings) 
         """What was sent to whom, newest first."""
         return await service.log(event_id=event_id, status=status, channel=channel, limit=limit)
 
-    @admin.post("/notifications/{notification_id}/retry", response_model=s.NotificationOut)
+    @admin.post(
+        "/notifications/{notification_id}/retry",
+        response_model=s.NotificationOut,
+        dependencies=rule("notifications:manage"),
+    )
     async def retry(notification_id: IdPath) -> s.NotificationOut:
         return await service.retry(notification_id)
 
-    @admin.get("/users/{user_id}/preferences", response_model=s.Preferences)
+    @admin.get(
+        "/users/{user_id}/preferences",
+        response_model=s.Preferences,
+        dependencies=rule("notifications:read"),
+    )
     async def user_preferences(user_id: UserPath) -> s.Preferences:
         return await service.preferences(user_id)
 
-    @admin.patch("/users/{user_id}/preferences", response_model=s.Preferences)
+    @admin.patch(
+        "/users/{user_id}/preferences",
+        response_model=s.Preferences,
+        dependencies=rule("notifications:manage"),
+    )
     async def change_user_preferences(user_id: UserPath, data: s.PreferencesIn) -> s.Preferences:
         return await service.update_preferences(user_id, data)
 

@@ -211,12 +211,20 @@ def _lines(data: dict[str, Any]) -> list[dict[str, Any]]:
             total = unit * quantity
         out.append(
             {
-                "name": str(line.get("name") or line.get("title") or line.get("sku") or ""),
+                "name": _line_name(line),
                 "quantity": quantity,
                 "total_minor": total,
             }
         )
     return out
+
+
+def _line_name(line: dict[str, Any]) -> str:
+    name = str(line.get("product_name") or line.get("name") or line.get("sku") or "")
+    variant = line.get("variant_name")
+    if isinstance(variant, str) and variant and variant.lower() not in ("default", name.lower()):
+        return f"{name} ({variant})"
+    return name
 
 
 def context_for(data: dict[str, Any], store: StoreSettings, language: str) -> dict[str, Any]:
