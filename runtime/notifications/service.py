@@ -54,11 +54,12 @@ from storefleet.runtime.notifications.templates import (
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.errors import NotFound, ProblemError
 from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
-from storefleet.runtime.platform.events_consumer import backoff_delay
+from storefleet.runtime.platform.events_consumer import PermanentError, backoff_delay
 from storefleet.runtime.platform.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(seconds=120)
+SUPPORTED_DATA_VERSION = 1
 
 
 class InboxBroker:
@@ -163,6 +164,10 @@ class NotificationService:
         """The consumer's handler: runs in the processed-event transaction."""
         if event.type not in DEFAULTS:
             return
+        if event.version > SUPPORTED_DATA_VERSION:
+            # A payload shape this code does not know: refuse it (dead letter)
+            # rather than tell a shopper something wrong.
+            raise PermanentError(f"{event.type} dataversion {event.version} is not supported")
         recipient = await self._recipient(session, event.payload)
         rendered = await self._render(session, event, recipient.language)
         pref = recipient.preference
