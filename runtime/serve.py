@@ -132,19 +132,29 @@ def build_all(*, demo: bool = True) -> FastAPI:
     notifications = notifications_app(
         NotificationsSettings(auth_secret=cart.state.settings.auth_secret), bus=bus
     )
+    from storefleet.runtime.accounts.app import create_app as accounts_app
+    from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings, ensure_secret
+
+    # One store, one identity: every service verifies the accounts service's tokens.
+    authenticator = Authenticator(ensure_secret(AuthSettings()))
+    accounts = accounts_app(auth=authenticator, bus=bus)
+    for service in (catalog, cart, payments, orders, notifications):
+        service.state.authenticator = authenticator
     storefront = storefront_app(
         StorefrontSettings(catalog_url="http://catalog", cart_url="http://cart"),
         transports={
             "catalog": httpx.ASGITransport(app=catalog),
             "cart": httpx.ASGITransport(app=cart),
             "orders": httpx.ASGITransport(app=orders),
+            "accounts": httpx.ASGITransport(app=accounts),
         },
     )
+    storefront.state.authenticator = authenticator
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            for sub in (catalog, cart, payments, orders, notifications, storefront):
+            for sub in (catalog, cart, payments, orders, notifications, accounts, storefront):
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
             if demo:
                 log.info("loading the demo catalog if the shop is empty (first start: ~20 s)")
@@ -159,5 +169,6 @@ def build_all(*, demo: bool = True) -> FastAPI:
     root.mount("/api/orders", orders)
     root.mount("/api/payments", payments)
     root.mount("/api/notifications", notifications)
+    root.mount("/api/accounts", accounts)
     root.mount("/", storefront)
     return root

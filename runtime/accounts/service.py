@@ -636,7 +636,10 @@ class AccountsService:
             if body.language is not None:
                 user.language = body.language
             if body.channels is not None:
-                user.channels = {**(user.channels or {}), **{str(k): v for k, v in body.channels.items()}}
+                user.channels = {
+                    **(user.channels or {}),
+                    **{str(k): v for k, v in body.channels.items()},
+                }
             if body.marketing_opt_in is not None:
                 user.marketing_opt_in = body.marketing_opt_in
             await self._event(

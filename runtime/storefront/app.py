@@ -384,4 +384,20 @@ def create_app(
             return redirect("/cart", problem_text(upstream))
         return redirect("/cart", "Code applied.")
 
+    # Account pages and the store-admin console live in their own modules.
+    from storefleet.runtime.storefront.account import install_account_pages
+    from storefleet.runtime.storefront.admin_console import install_admin_console
+
+    accounts = install_account_pages(
+        app, render=render, redirect=redirect, read_form=read_form, client=client
+    )
+    install_admin_console(
+        app,
+        accounts,
+        catalog=catalog,
+        cart=cart,
+        client=client,
+        store=store,
+        has_orders="orders" in (transports or {}),
+    )
     return app
