@@ -7,8 +7,6 @@ tracking link) — their history (signed in), and return requests. Staff:
 ``/admin/orders/...`` for fulfilment, reviews, cancellations and refunds.
 """
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any
 

@@ -138,6 +138,21 @@ class SagaRunner:
             ):
                 return
 
+    async def settle(self, order_id: str, seconds: float) -> None:
+        """Drive the saga, and if another runner (the poller) holds it, wait until
+        it is done, waiting or failed, for at most about ``seconds``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
+        while True:
+            await self.drive(order_id)
+            async with self.db.read() as session:
+                row = await session.get(Saga, order_id)
+            if row is None or row.state not in ("running", "compensating"):
+                return
+            if loop.time() > deadline:
+                return
+            await asyncio.sleep(0.05)
+
     async def _pause_hook(self, step: str) -> None:
         """Test only: stop here, after the remote call and before recording it."""
         if self.settings.test_pause_after != step:

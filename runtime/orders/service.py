@@ -145,7 +145,7 @@ class OrderService:
         if not can_transition(current, target):
             raise Conflict(
                 f"an order that is {current.value} cannot become {target.value}",
-                status=current.value,
+                order_status=current.value,
             )
         from storefleet.runtime.orders.states import EVENTS
 
@@ -306,7 +306,9 @@ class OrderService:
                 raise
             return await self.order(existing), False
         self.after_commit()
-        task = asyncio.ensure_future(self.saga.drive(order_id))
+        task = asyncio.ensure_future(
+            self.saga.settle(order_id, self.settings.checkout_wait_seconds)
+        )
         # The saga goes on if this request stops waiting (or is cancelled).
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
@@ -517,7 +519,9 @@ class OrderService:
             await self.saga.abort(order_id, "cancelled", reason)
             return await self.order(order_id)
         if not can_transition(status, Status.CANCELLED):
-            raise Conflict(f"an order that is {status.value} cannot be cancelled", status=status)
+            raise Conflict(
+                f"an order that is {status.value} cannot be cancelled", order_status=status.value
+            )
         left = order.captured_minor - order.refunded_minor
         if left > 0:
             await self._refund_payment(order_id, left, f"cancel:{order_id}", reason)
@@ -526,7 +530,10 @@ class OrderService:
             if order.status != Status.CANCELLED.value:
                 order.cancel_reason = "cancelled"
                 order.failure_detail = reason
-                await self.transition(session, order, Status.CANCELLED, reason, reason="cancelled")
+                order.refunded_minor += left
+                await self.transition(
+                    session, order, Status.CANCELLED, reason, reason="cancelled", refund_minor=left
+                )
         self.after_commit()
         return await self.order(order_id)
 
@@ -626,7 +633,7 @@ class OrderService:
             if status not in {Status.RETURNED, Status.PARTIALLY_REFUNDED}:
                 raise Conflict(
                     f"an order that is {status.value} is not refunded; receive a return first",
-                    status=status.value,
+                    order_status=status.value,
                 )
             returned_value = (
                 await session.execute(

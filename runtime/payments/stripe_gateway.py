@@ -60,7 +60,8 @@ class StripeGateway:
         return GatewayRejected(str(exc.user_message or exc), exc.code or "invalid_request")
 
     @staticmethod
-    def _intent_result(intent: Any, amount_minor: int) -> GatewayResult:
+    def _intent_result(resource: Any, amount_minor: int) -> GatewayResult:
+        intent: dict[str, Any] = resource.to_dict()
         status = str(intent.get("status") or "")
         outcome = _OUTCOMES.get(status, "declined")
         action_url = ""
@@ -69,6 +70,8 @@ class StripeGateway:
         if redirect:
             action_url = str(redirect.get("url") or "")
         error = intent.get("last_payment_error") or {}
+        response = getattr(resource, "last_response", None)
+        echoed = response.headers.get("Idempotency-Key", "") if response is not None else ""
         return GatewayResult(
             outcome=outcome,
             reference=str(intent["id"]),
@@ -78,6 +81,7 @@ class StripeGateway:
             else "",
             message=status,
             action_url=action_url,
+            extra={"idempotency_key": str(echoed)} if echoed else {},
         )
 
     async def authorize(
