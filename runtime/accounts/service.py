@@ -553,7 +553,8 @@ class AccountsService:
             user = await self._account(session, principal)
             if user.mfa_enabled:
                 raise ProblemError(409, "two-factor authentication is already on")
-            secret = pyotp.random_base32()
+            # Until confirmed, enrolling again shows the same secret (a reloaded page).
+            secret = user.mfa_secret or pyotp.random_base32()
             user.mfa_secret = secret
             await self._audit(session, "mfa_enrolment_started", user.id, client)
             label = user.email or user.id
