@@ -80,7 +80,7 @@ def create_app(
     )
     for event_type in service.event_types():
         consumer.on(event_type, service.handle_event)
-    attach_consumer(bus, consumer)
+    feed = attach_consumer(bus, consumer)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -95,6 +95,8 @@ def create_app(
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
             await relay.stop()
+            if feed is not None:
+                await feed.close()
             for sender in senders.values():
                 if isinstance(sender, WebhookSender):
                     await sender.close()
@@ -112,5 +114,6 @@ def create_app(
     app.state.settings = settings
     app.state.bus = bus
     app.state.consumer = consumer
+    app.state.feed = feed
     app.include_router(build_router(service, settings))
     return app

@@ -14,6 +14,7 @@ moves on. :class:`PermanentError` skips the retries: the event can never succeed
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -201,26 +202,69 @@ class ConsumerHost(Protocol):
     def add_consumer(self, consumer: Consumer) -> None: ...
 
 
-def attach_consumer(bus: EventBus, consumer: Consumer) -> None:
-    """Feed a consumer from a bus: its own consumer group on Kafka; on the
-    in-process bus, a subscription (dead letters are logged and kept in
-    ``dead_letters`` for inspection)."""
+class InProcessFeed:
+    """Feeds one consumer from the in-process bus, through a queue of its own.
+
+    The bus calls subscribers inline, from inside the publishing relay's
+    transaction; handling there could wait on that very transaction (two
+    contexts sharing one SQLite file). So delivery only enqueues, and a worker
+    task applies events in order once the relay has moved on."""
+
+    def __init__(self, bus: InProcessEventBus, consumer: Consumer) -> None:
+        self.bus = bus
+        self.consumer = consumer
+        self._queue: asyncio.Queue[Event] = asyncio.Queue()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def deliver(self, event: Event) -> None:
+        if not self.consumer.handles(event.type):
+            return
+        if self._worker is None or self._worker.done():
+            self._worker = asyncio.create_task(self._work(), name=f"consumer-{self.consumer.name}")
+        self._queue.put_nowait(event)
+
+    async def _work(self) -> None:
+        while True:
+            event = await self._queue.get()
+            try:
+                await self.consumer.handle(event)
+            except DeadLettered as dead:
+                log.error(
+                    "event dead-lettered",
+                    extra={
+                        "event_id": event.id,
+                        "consumer": self.consumer.name,
+                        "error": str(dead),
+                    },
+                )
+                self.bus.dead_letters.append((self.consumer.name, event, str(dead)))
+            except Exception:
+                log.exception("consumer %s failed on %s", self.consumer.name, event.id)
+            finally:
+                self._queue.task_done()
+
+    async def drain(self) -> None:
+        """Wait until every delivered event has been handled."""
+        await self._queue.join()
+
+    async def close(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._worker
+            self._worker = None
+
+
+def attach_consumer(bus: EventBus, consumer: Consumer) -> InProcessFeed | None:
+    """Feed a consumer from a bus: its own consumer group on Kafka (returns
+    None; the bus runs it); on the in-process bus a queued subscription (dead
+    letters are logged and kept in ``bus.dead_letters``)."""
     add = getattr(bus, "add_consumer", None)
     if add is not None:
         add(consumer)
-        return
-
-    async def deliver(event: Event) -> None:
-        if not consumer.handles(event.type):
-            return
-        try:
-            await consumer.handle(event)
-        except DeadLettered as dead:
-            log.error(
-                "event dead-lettered",
-                extra={"event_id": event.id, "consumer": consumer.name, "error": str(dead)},
-            )
-            if isinstance(bus, InProcessEventBus):
-                bus.dead_letters.append((consumer.name, event, str(dead)))
-
-    bus.subscribe("*", deliver)
+        return None
+    if not isinstance(bus, InProcessEventBus):
+        raise TypeError(f"cannot feed a consumer from {type(bus).__name__}")
+    feed = InProcessFeed(bus, consumer)
+    bus.subscribe("*", feed.deliver)
+    return feed
