@@ -226,7 +226,7 @@ def build_router(service: PaymentsService, settings: PaymentsSettings) -> APIRou
             )
         except (ValueError, stripe.SignatureVerificationError) as exc:
             raise ProblemError(400, "the webhook signature is missing, wrong or too old") from exc
-        reference = str(event.data.object.get("id", ""))
+        reference = str(getattr(event.data.object, "id", "") or "")
         return {"applied": await service.apply_webhook(event.id, event.type, reference)}
 
     # --------------------------------------------------- sandbox 3-D Secure

@@ -457,6 +457,13 @@ class PaymentsService:
         self, payment_id: str, amount_minor: int | None, idempotency_key: str
     ) -> s.PaymentOut:
         key = f"{payment_id}:capture:{idempotency_key}"
+        try:
+            return await self._capture(payment_id, amount_minor, key)
+        except IntegrityError:
+            # The same capture, concurrently: the other request recorded it first.
+            return await self._capture(payment_id, amount_minor, key)
+
+    async def _capture(self, payment_id: str, amount_minor: int | None, key: str) -> s.PaymentOut:
         async with self.db.write() as session:
             row = await session.get(Payment, payment_id)
             if row is None:

@@ -63,9 +63,10 @@ class Shop:
     async def ready(self) -> None:
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
             for _ in range(600):
-                assert self.process is not None and self.process.poll() is None, (
-                    (self.data / "serve.log").read_text()[-3000:]
-                )
+                assert self.process is not None
+                if self.process.poll() is not None:
+                    log = await asyncio.to_thread((self.data / "serve.log").read_text)
+                    raise AssertionError(f"the shop exited: {log[-3000:]}")
                 try:
                     if (await client.get("/api/orders/readyz")).status_code == 200:
                         return
@@ -98,7 +99,7 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
 
 async def wait_for(path: Path, process: subprocess.Popen[bytes]) -> None:
     for _ in range(600):
-        if path.exists():
+        if await asyncio.to_thread(path.exists):
             return
         assert process.poll() is None, "the shop exited before reaching the step"
         await asyncio.sleep(0.05)
