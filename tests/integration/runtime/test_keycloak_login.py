@@ -7,12 +7,14 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import pyotp
 import pytest
 import pytest_asyncio
 from accounts_harness import Server, free_port
@@ -130,8 +132,10 @@ async def cluster_shop(
     storefront_port = free_port()
     base_url = f"http://127.0.0.1:{storefront_port}"
     realms: list[Realm] = []
+    google = [{"alias": "google", "type": "google", "clientId": "shop.apps.example"}]
     for store in (f"acme-{secrets.token_hex(3)}", f"globex-{secrets.token_hex(3)}"):
-        tenant = Tenant(store=store, namespace="unused", spec={"otp": "Off"})
+        spec = {"otp": "Off", "identityProviders": google if store.startswith("acme") else []}
+        tenant = Tenant(store=store, namespace="unused", spec=spec)
         result = await provisioner.ensure(tenant, base_url=base_url, display_name=store)
         assert result.ok, result.condition
         name = realm_name(tenant)
@@ -161,17 +165,22 @@ async def cluster_shop(
         )
     )
     await accounts.start()
-    saved = os.environ.get("STOREFLEET_STOREFRONT_ACCOUNTS_URL")
-    os.environ["STOREFLEET_STOREFRONT_ACCOUNTS_URL"] = accounts.url
+    page_settings = {
+        "STOREFLEET_STOREFRONT_ACCOUNTS_URL": accounts.url,
+        "STOREFLEET_STOREFRONT_SOCIAL_PROVIDERS": '["google"]',
+    }
+    saved = {key: os.environ.get(key) for key in page_settings}
+    os.environ.update(page_settings)
     try:
         front = storefront_app(
             StorefrontSettings(catalog_url=catalog.url, cart_url=catalog.url, access_log=False)
         )
     finally:
-        if saved is None:
-            os.environ.pop("STOREFLEET_STOREFRONT_ACCOUNTS_URL", None)
-        else:
-            os.environ["STOREFLEET_STOREFRONT_ACCOUNTS_URL"] = saved
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
     front.state.authenticator = auth
     storefront = Server(front, port=storefront_port)
     await storefront.start()
@@ -275,6 +284,60 @@ async def test_rotated_realm_keys_are_fetched_on_an_unknown_key_id(
     # Forged or unknown key ids don't get through either.
     header, payload, _ = after.split(".")
     assert await cluster_shop.auth.authenticate(f"{header}.{payload}.AAAA") is None
+
+
+async def test_social_login_goes_straight_to_the_realms_identity_provider(
+    cluster_shop: ClusterShop,
+) -> None:
+    async with httpx.AsyncClient(base_url=cluster_shop.storefront.url) as client:
+        start = await client.get("/account/oidc/start", params={"idp": "google"})
+        assert start.status_code == 303
+        authorize = start.headers["location"]
+        assert "kc_idp_hint=google" in authorize
+        # Keycloak skips its own form and hands the browser to the provider's broker.
+        hop = await client.get(authorize, follow_redirects=False)
+        assert hop.status_code in (302, 303), hop.text[:300]
+        assert f"/realms/{cluster_shop.acme.name}/broker/google/login" in hop.headers["location"]
+        unknown = await client.get("/account/oidc/start", params={"idp": "myspace"})
+        assert "kc_idp_hint" not in unknown.headers["location"]
+
+
+async def test_the_realms_otp_policy_makes_a_new_shopper_set_up_a_second_factor(
+    cluster_shop: ClusterShop, keycloak_admin: KeycloakAccess, chromium: str
+) -> None:
+    provisioner = KeycloakProvisioner(
+        keycloak_admin.url, keycloak_admin.username, keycloak_admin.password
+    )
+    strict = Tenant(cluster_shop.acme.tenant.store, "unused", {"otp": "Required"})
+    assert (await provisioner.ensure(strict, base_url=cluster_shop.storefront.url)).ok
+    email = f"grace-{uuid.uuid4().hex[:6]}@acme.test"
+    add_user(cluster_shop.acme, email, cluster_shop.password)
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=FLAGS
+        )
+        for attempt in ("enrol", "challenge"):
+            context = await browser.new_context(base_url=cluster_shop.storefront.url)
+            page = await context.new_page()
+            await page.goto("/account")
+            await page.fill("#username", email)
+            await page.fill("#password", cluster_shop.password)
+            await page.click("#kc-login")
+            if attempt == "enrol":
+                # Keycloak's authenticator setup, required by the realm's policy.
+                await page.click("#mode-manual")
+                key = (await page.locator("#kc-totp-secret-key").inner_text()).replace(" ", "")
+                await page.screenshot(path=ARTIFACTS / "keycloak-otp-setup.png")
+                await page.fill("#totp", pyotp.TOTP(key).now())
+                await page.fill("#userLabel", "phone")
+                await page.click("#saveTOTPBtn")
+            else:
+                await page.fill("#otp", pyotp.TOTP(key).at(time.time() + 30))
+                await page.click("#kc-login")
+            await page.wait_for_url(f"{cluster_shop.storefront.url}/account")
+            assert await page.locator("#account-email").inner_text() == email
+            await context.close()
+        await browser.close()
 
 
 async def _token(shop: ClusterShop, access: KeycloakAccess) -> str:
