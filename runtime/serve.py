@@ -146,6 +146,7 @@ def build_all(*, demo: bool = True) -> FastAPI:
             "catalog": httpx.ASGITransport(app=catalog),
             "cart": httpx.ASGITransport(app=cart),
             "orders": httpx.ASGITransport(app=orders),
+            "payments": httpx.ASGITransport(app=payments),
             "accounts": httpx.ASGITransport(app=accounts),
         },
     )

@@ -400,4 +400,16 @@ def create_app(
         store=store,
         has_orders="orders" in (transports or {}),
     )
+    from storefleet.runtime.storefront.checkout import register as install_checkout_pages
+
+    install_checkout_pages(
+        app,
+        render=render,
+        redirect=redirect,
+        read_form=read_form,
+        cart=cart,
+        cart_headers=cart_headers,
+        settings=settings,
+        transports=transports,
+    )
     return app

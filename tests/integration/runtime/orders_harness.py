@@ -29,7 +29,7 @@ from storefleet.runtime.payments.settings import PaymentsSettings
 from storefleet.runtime.platform.events import Event, InProcessEventBus
 from storefleet.runtime.platform.settings import StoreSettings
 from storefleet.runtime.storefront.app import create_app as storefront_app
-from storefleet.runtime.storefront.settings import StorefrontSettings
+from storefleet.runtime.storefront.checkout import CheckoutSettings
 
 STORE = StoreSettings(
     name="Orders Test Shop",
@@ -201,7 +201,13 @@ async def running_commerce(
     await order_service.start()
     storefront = Server(
         storefront_app(
-            StorefrontSettings(catalog_url=catalog.url, cart_url=cart.url, access_log=False),
+            CheckoutSettings(
+                catalog_url=catalog.url,
+                cart_url=cart.url,
+                orders_url=order_service.url,
+                payments_url=pay.url,
+                access_log=False,
+            ),
             store=STORE,
             transports=None,
         )
