@@ -137,6 +137,7 @@ class OrderService:
         note: str = "",
         *,
         with_lines: bool = False,
+        announce: bool = True,
         **extra: Any,
     ) -> None:
         """The one way an order's status changes: checked against the table, logged
@@ -161,7 +162,7 @@ class OrderService:
             )
         )
         event_type = EVENTS.get(target)
-        if event_type is not None:
+        if event_type is not None and announce:
             lines = await self.lines_of(session, order.id) if with_lines else None
             await enqueue(
                 session,
@@ -613,8 +614,9 @@ class OrderService:
             order = await self.locked(session, order_id)
             request = await self._open_return(session, order_id, return_id)
             request.status = "declined"
+            # Back to delivered, but not announced as a delivery again.
             await self.transition(
-                session, order, Status.DELIVERED, note or "return declined", return_id=return_id
+                session, order, Status.DELIVERED, note or "return declined", announce=False
             )
         self.after_commit()
         return await self.order(order_id)
