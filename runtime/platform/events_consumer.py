@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from prometheus_client import Counter
 from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,6 +32,17 @@ from storefleet.runtime.platform.events_envelope import DEAD_LETTER, STREAMS, st
 log = logging.getLogger(__name__)
 
 TransactionalHandler = Callable[[Event, AsyncSession], Awaitable[None]]
+
+EVENTS_HANDLED = Counter(
+    "storefleet_events_handled_total",
+    "Events a consumer finished with: applied, duplicate (skipped) or dead_letter",
+    ["consumer", "outcome"],
+)
+EVENT_RETRIES = Counter(
+    "storefleet_event_handler_retries_total",
+    "Handler attempts that failed and were retried",
+    ["consumer"],
+)
 
 
 class PermanentError(Exception):
@@ -82,6 +94,7 @@ def backoff_delay(attempt: int, base: float, cap: float) -> float:
 
 @dataclass
 class _Retry:
+    consumer: str
     max_attempts: int = 5
     backoff: float = 0.5
     backoff_max: float = 10.0
@@ -95,12 +108,23 @@ class _Retry:
             except Exception as exc:
                 if attempt == self.max_attempts:
                     raise DeadLettered(event, exc, attempt) from exc
+                EVENT_RETRIES.labels(self.consumer).inc()
                 log.warning(
                     "event handler failed; retrying",
                     extra={"event_id": event.id, "event_type": event.type, "attempt": attempt},
                 )
                 await asyncio.sleep(backoff_delay(attempt, self.backoff, self.backoff_max))
         raise AssertionError("unreachable")
+
+
+async def _counted(consumer: str, outcome: Awaitable[bool]) -> bool:
+    try:
+        applied = await outcome
+    except DeadLettered:
+        EVENTS_HANDLED.labels(consumer, "dead_letter").inc()
+        raise
+    EVENTS_HANDLED.labels(consumer, "applied" if applied else "duplicate").inc()
+    return applied
 
 
 def _streams(types: list[str]) -> list[str]:
@@ -163,8 +187,8 @@ class IdempotentConsumer:
         return True
 
     async def handle(self, event: Event) -> bool:
-        retry = _Retry(self.max_attempts, self.backoff, self.backoff_max)
-        return await retry.run(event, lambda: self.apply(event))
+        retry = _Retry(self.name, self.max_attempts, self.backoff, self.backoff_max)
+        return await _counted(self.name, retry.run(event, lambda: self.apply(event)))
 
 
 @dataclass
@@ -192,8 +216,8 @@ class PlainConsumer:
         return True
 
     async def handle(self, event: Event) -> bool:
-        retry = _Retry(self.max_attempts, self.backoff, self.backoff_max)
-        return await retry.run(event, lambda: self._apply(event))
+        retry = _Retry(self.name, self.max_attempts, self.backoff, self.backoff_max)
+        return await _counted(self.name, retry.run(event, lambda: self._apply(event)))
 
 
 class ConsumerHost(Protocol):

@@ -259,6 +259,20 @@ class KafkaConsumerRunner:
                 await asyncio.sleep(delay)
 
     async def _run(self) -> None:
+        """Consume until cancelled; an unexpected failure restarts the consumer
+        (it resumes from the last committed offset) instead of ending it."""
+        failures = 0
+        while True:
+            try:
+                await self._consume()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.exception("Kafka consumer %s failed; restarting it", self.group_id)
+                await asyncio.sleep(backoff_delay(failures, 1.0, 30.0))
+
+    async def _consume(self) -> None:
         consumer = await self._connect()
         try:
             while True:
@@ -269,11 +283,6 @@ class KafkaConsumerRunner:
                     for record in records:
                         await self._process(record)
                         await self._commit(consumer, partition, record.offset + 1)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("Kafka consumer %s stopped on an unexpected error", self.group_id)
-            raise
         finally:
             await consumer.stop()
 

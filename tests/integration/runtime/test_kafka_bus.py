@@ -239,6 +239,7 @@ async def test_a_poison_event_is_dead_lettered_and_the_consumer_moves_on(
     after = Event("order.placed", {"order_id": "o1", "n": 2})
     for event in (before, poison, hopeless, after):
         await pipeline.enqueue(event)
+    await pipeline.relay.run_once()  # all four are on the topic before the garbage
     # Not an envelope at all: a producer that does not follow the contract.
     producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
     await producer.start()

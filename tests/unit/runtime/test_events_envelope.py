@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -134,7 +135,12 @@ async def test_an_idempotent_consumer_applies_each_event_once(tmp_path: Path) ->
         if event.payload.get("kind") == "bad":
             raise PermanentError("unknown currency")
 
-    consumer = IdempotentConsumer("counter", db, processed, max_attempts=3, backoff=0.001)
+    def handled(outcome: str) -> float:
+        labels = {"consumer": "unit-counter", "outcome": outcome}
+        return REGISTRY.get_sample_value("storefleet_events_handled_total", labels) or 0.0
+
+    before = {outcome: handled(outcome) for outcome in ("applied", "duplicate", "dead_letter")}
+    consumer = IdempotentConsumer("unit-counter", db, processed, max_attempts=3, backoff=0.001)
     consumer.on("order.paid", apply)
     bus = InProcessEventBus()
     feed = attach_consumer(bus, consumer)
@@ -157,9 +163,13 @@ async def test_an_idempotent_consumer_applies_each_event_once(tmp_path: Path) ->
     # The flaky event's failed attempts rolled back their writes with them.
     assert sorted(rows) == sorted([good.id, flaky.id])
     assert marks == 2
-    assert [(name, event.id) for name, event, _ in bus.dead_letters] == [("counter", bad.id)]
+    assert [(name, event.id) for name, event, _ in bus.dead_letters] == [("unit-counter", bad.id)]
     with pytest.raises(DeadLettered) as caught:
         await consumer.handle(bad)
     assert caught.value.attempts == 1
+    # /metrics tells an operator what the consumer did.
+    assert handled("applied") - before["applied"] == 2
+    assert handled("duplicate") - before["duplicate"] == 2
+    assert handled("dead_letter") - before["dead_letter"] == 2
     await feed.close()
     await db.dispose()
