@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration lint typecheck stack-install stack-up stack-down stack-status clean
+.PHONY: run test unit integration lint typecheck bench stack-install stack-up stack-down stack-status clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ typecheck: $(STAMP)
 	@mkdir -p build/typecheck/storefleet
 	@for part in operator runtime dev; do ln -sfn ../../../$$part build/typecheck/storefleet/$$part; done
 	MYPYPATH=build/typecheck $(BIN)/mypy --explicit-package-bases -p storefleet.operator -p storefleet.runtime -p storefleet.dev
+
+## bench: load and checkout figures on this machine (see bench/RESULTS.md)
+bench: $(STAMP)
+	$(BIN)/python bench/load.py
+	$(BIN)/python bench/checkout.py
 
 ## stack-install: build or install the dev stack's servers once (cached)
 stack-install: $(STAMP)

@@ -112,30 +112,23 @@ class SagaRunner:
     # ----------------------------------------------------------- driving
 
     async def drive(self, order_id: str, *, force: bool = False) -> None:
-        """Run the saga's due steps until it waits, finishes, or must retry later."""
-        while True:
-            saga = await self._claim(order_id, force=force)
-            force = False
-            if saga is None:
-                return
+        """Run the saga's due steps until it waits, finishes, or must retry later.
+
+        The lease is taken once and renewed with each recorded step, so a saga
+        running straight through costs no extra claims."""
+        saga = await self._claim(order_id, force=force)
+        while saga is not None:
+            current = saga
             try:
-                if saga.state == "compensating":
-                    await self._compensate(saga)
-                else:
-                    await self._step(saga)
+                if current.state == "compensating":
+                    await self._compensate(current)
+                    return
+                saga = await self._step(current)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("saga step failed unexpectedly", extra={"order_id": order_id})
-                await self._schedule_retry(saga, "unexpected error")
-                return
-            async with self.db.read() as session:
-                current = await session.get(Saga, order_id)
-            if (
-                current is None
-                or current.state not in ("running", "compensating")
-                or as_utc(current.next_attempt_at) > utcnow()
-            ):
+                await self._schedule_retry(current, "unexpected error")
                 return
 
     async def settle(self, order_id: str, seconds: float) -> None:
@@ -162,7 +155,8 @@ class SagaRunner:
         log.warning("saga paused after %s (test hook)", step)
         await asyncio.Event().wait()
 
-    async def _step(self, saga: Saga) -> None:
+    async def _step(self, saga: Saga) -> Saga | None:
+        """Do the saga's step; returns the saga, still leased, if its next step is due now."""
         handler = {
             "reserve": self._reserve,
             "authorize": self._authorize,
@@ -173,11 +167,12 @@ class SagaRunner:
         outcome = await handler(saga)
         if isinstance(outcome, Advance):
             await self._pause_hook(saga.step)
-            await self._record(saga, outcome)
-        elif isinstance(outcome, Retry):
+            return await self._record(saga, outcome)
+        if isinstance(outcome, Retry):
             await self._retry_or_fail(saga, outcome)
         else:
             await self._start_compensation(saga, outcome)
+        return None
 
     # ----------------------------------------------------------- the steps
 
@@ -334,14 +329,15 @@ class SagaRunner:
 
     # ---------------------------------------------------------- recording
 
-    async def _record(self, saga: Saga, outcome: Advance) -> None:
+    async def _record(self, saga: Saga, outcome: Advance) -> Saga | None:
         now = utcnow()
+        go_on = outcome.state == "running" and outcome.wait_seconds == 0
         async with self.db.write() as session:
             order = await self.service.locked(session, saga.order_id)
             row = await session.get(Saga, saga.order_id)
             assert row is not None
             if row.step != saga.step or row.state not in ACTIVE:
-                return  # someone else moved it on (a staff decision, say)
+                return None  # someone else moved it on (a staff decision, say)
             for key, value in (outcome.order_changes or {}).items():
                 setattr(order, key, value)
             order.updated_at = now
@@ -359,13 +355,17 @@ class SagaRunner:
                 row.attempts = 0
             row.step = outcome.step
             row.state = outcome.state
-            row.lease_until = None
+            # Keep (renew) the lease when this runner goes straight on to the next step.
+            row.lease_until = (
+                now + timedelta(seconds=self.settings.saga_lease_seconds) if go_on else None
+            )
             row.updated_at = now
             if outcome.wait_seconds < 0:
                 row.next_attempt_at = FAR_FUTURE
             else:
                 row.next_attempt_at = now + timedelta(seconds=outcome.wait_seconds)
         self.service.after_commit()
+        return row if go_on else None
 
     def _backoff(self, attempts: int) -> float:
         cap = min(
