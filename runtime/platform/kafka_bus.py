@@ -140,6 +140,38 @@ class KafkaEventBus:
             headers=headers_for(event),
         )
 
+    async def publish_many(self, events: list[Event]) -> list[BaseException | None]:
+        """Send a batch without waiting for each acknowledgement in turn; the
+        outcome of each, in order (None: acknowledged)."""
+        try:
+            producer = await self._ensure_producer()
+        except Exception as exc:
+            return [exc for _ in events]
+        futures: list[asyncio.Future[Any] | BaseException] = []
+        for event in events:
+            try:
+                futures.append(
+                    await producer.send(
+                        self.topic(stream_for(event.type)),
+                        value=encode(event, store=self.settings.store),
+                        key=partition_key(event).encode(),
+                        headers=headers_for(event),
+                    )
+                )
+            except Exception as exc:
+                futures.append(exc)
+        outcomes: list[BaseException | None] = []
+        for future in futures:
+            if isinstance(future, BaseException):
+                outcomes.append(future)
+                continue
+            try:
+                await future
+                outcomes.append(None)
+            except Exception as exc:
+                outcomes.append(exc)
+        return outcomes
+
     async def send_raw(
         self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
@@ -282,7 +314,9 @@ class KafkaConsumerRunner:
                 for partition, records in batches.items():
                     for record in records:
                         await self._process(record)
-                        await self._commit(consumer, partition, record.offset + 1)
+                    # Handled, then committed: at least once. (A crash before
+                    # this line redelivers the batch; applied events are skipped.)
+                    await self._commit(consumer, partition, records[-1].offset + 1)
         finally:
             await consumer.stop()
 
