@@ -34,7 +34,7 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
 
 
-outbox = outbox_table(Base.metadata, "notifications_outbox")
+outbox = outbox_table(Base.metadata, "notifications_outbox", envelope=True)
 processed_events = processed_events_table(Base.metadata, "notifications_processed_events")
 
 

@@ -35,6 +35,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.schema import SchemaItem
 
 from storefleet.runtime.platform.db import Database
 
@@ -118,8 +119,19 @@ class StartableBus(Protocol):
     async def stop(self) -> None: ...
 
 
-def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
-    """The outbox table, declared in each context's own metadata and migrations."""
+def outbox_table(metadata: MetaData, name: str = "outbox", *, envelope: bool = False) -> Table:
+    """The outbox table, declared in each context's own metadata and migrations.
+
+    ``envelope=True`` adds ``data_version`` and ``partition_key`` (both
+    nullable), so events with a payload version above 1 or an explicit key
+    keep them on their way to the bus; without them :func:`enqueue` refuses
+    such events rather than publish them as version 1."""
+    extra: list[SchemaItem] = []
+    if envelope:
+        extra += [
+            Column("data_version", Integer, nullable=True),
+            Column("partition_key", String(200), nullable=True),
+        ]
     return Table(
         name,
         metadata,
@@ -130,22 +142,29 @@ def outbox_table(metadata: MetaData, name: str = "outbox") -> Table:
         Column("occurred_at", DateTime(timezone=True), nullable=False),
         Column("published_at", DateTime(timezone=True), nullable=True),
         Column("attempts", Integer, nullable=False, default=0),
+        *extra,
         Index(f"ix_{name}_unpublished", "published_at", "occurred_at"),
     )
 
 
 async def enqueue(session: AsyncSession, table: Table, event: Event) -> None:
     """Record an event in the caller's transaction; it is published after commit."""
-    await session.execute(
-        table.insert().values(
-            id=event.id,
-            event_type=event.type,
-            source=event.source,
-            payload=event.payload,
-            occurred_at=event.occurred_at,
-            attempts=0,
+    values: dict[str, Any] = {
+        "id": event.id,
+        "event_type": event.type,
+        "source": event.source,
+        "payload": event.payload,
+        "occurred_at": event.occurred_at,
+        "attempts": 0,
+    }
+    if "data_version" in table.c:
+        values.update(data_version=event.version, partition_key=event.key or None)
+    elif event.version != 1 or event.key:
+        raise ValueError(
+            f"outbox {table.name!r} cannot carry a payload version or key: "
+            "declare it with outbox_table(..., envelope=True)"
         )
-    )
+    await session.execute(table.insert().values(**values))
 
 
 class OutboxRelay:
@@ -201,6 +220,8 @@ class OutboxRelay:
                     source=row["source"],
                     id=row["id"],
                     occurred_at=row["occurred_at"],
+                    version=row.get("data_version") or 1,
+                    key=row.get("partition_key") or "",
                 )
                 for row in rows
             ]

@@ -173,3 +173,24 @@ async def test_an_idempotent_consumer_applies_each_event_once(tmp_path: Path) ->
     assert handled("dead_letter") - before["dead_letter"] == 2
     await feed.close()
     await db.dispose()
+
+
+async def test_an_envelope_outbox_keeps_the_version_and_key(tmp_path: Path) -> None:
+    db = Database(f"sqlite:///{tmp_path / 'outbox.db'}")
+    metadata = MetaData()
+    plain = outbox_table(metadata, "plain_outbox")
+    versioned = outbox_table(metadata, "versioned_outbox", envelope=True)
+    async with db.engine.begin() as connection:
+        await connection.run_sync(metadata.create_all)
+    v2 = Event("order.paid", {"order_id": "o1"}, version=2, key="customer-7")
+    with pytest.raises(ValueError, match="envelope=True"):
+        async with db.write() as session:
+            await enqueue(session, plain, v2)
+    async with db.write() as session:
+        await enqueue(session, versioned, v2)
+    bus = InProcessEventBus()
+    assert await OutboxRelay(db, versioned, bus).run_once() == 1
+    (sent,) = bus.recent
+    assert (sent.version, sent.key) == (2, "customer-7")
+    assert json.loads(encode(sent))["dataversion"] == 2
+    await db.dispose()
