@@ -16,7 +16,7 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import jwt
@@ -78,6 +78,11 @@ def local_id(principal: Principal) -> str:
     if len(subject) == 32 and all(c in "0123456789abcdef" for c in subject):
         return subject
     return _sha256(f"{principal.realm}|{principal.subject}")[:32]
+
+
+def aware(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; every time we store is UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _rowcount(result: Any) -> int:
@@ -230,7 +235,7 @@ class AccountsService:
             marketing_opt_in=user.marketing_opt_in,
             mfa_enabled=user.mfa_enabled,
             mfa_required=self.mfa_required(user),
-            created_at=user.created_at,
+            created_at=aware(user.created_at),
         )
 
     # ------------------------------------------------------- registration
@@ -434,7 +439,7 @@ class AccountsService:
             ).scalar_one_or_none()
             if row is None or row.revoked_at is not None:
                 raise ProblemError(401, "the refresh token is not valid")
-            if row.expires_at.replace(tzinfo=row.expires_at.tzinfo or utcnow().tzinfo) < utcnow():
+            if aware(row.expires_at) < utcnow():
                 raise ProblemError(401, "the refresh token has expired; sign in again")
             claimed = await session.execute(
                 update(RefreshToken)
@@ -749,13 +754,18 @@ class AccountsService:
                 "profile": self._profile(user).model_dump(mode="json"),
                 "addresses": [self._address(a).model_dump(mode="json") for a in addresses],
                 "security_events": [
-                    {"event": e.event, "at": e.at.isoformat(), "ip": e.ip, "detail": e.detail}
+                    {
+                        "event": e.event,
+                        "at": aware(e.at).isoformat(),
+                        "ip": e.ip,
+                        "detail": e.detail,
+                    }
                     for e in events
                 ],
                 "sign_ins": [
                     {
-                        "issued_at": t.issued_at.isoformat(),
-                        "expires_at": t.expires_at.isoformat(),
+                        "issued_at": aware(t.issued_at).isoformat(),
+                        "expires_at": aware(t.expires_at).isoformat(),
                         "revoked": t.revoked_at is not None,
                     }
                     for t in sessions
@@ -816,7 +826,9 @@ class AccountsService:
                 query = query.where(AuditEvent.user_id == user_id)
             rows = (await session.execute(query.limit(limit))).scalars()
             return [
-                s.AuditEntry(event=r.event, at=r.at, ip=r.ip, user_id=r.user_id, detail=r.detail)
+                s.AuditEntry(
+                    event=r.event, at=aware(r.at), ip=r.ip, user_id=r.user_id, detail=r.detail
+                )
                 for r in rows
             ]
 
@@ -846,7 +858,7 @@ class AccountsService:
             status=user.status,
             email_verified=user.email_verified,
             mfa_enabled=user.mfa_enabled,
-            created_at=user.created_at,
+            created_at=aware(user.created_at),
         )
 
     async def customer(self, user_id: str) -> s.CustomerSummary:
