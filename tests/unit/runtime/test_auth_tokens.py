@@ -1,0 +1,130 @@
+"""Tokens, the role table, PKCE, redirects and CSRF checks, without servers."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import time
+
+import jwt
+import pytest
+from starlette.requests import Request
+
+from storefleet.operator.provisioners.keycloak import REALM_ROLES
+from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
+from storefleet.runtime.platform.oidc import pkce_pair
+from storefleet.runtime.platform.permissions import PERMISSIONS, ROLES, allows, roles_for
+from storefleet.runtime.platform.sessions import Session, csrf_ok
+from storefleet.runtime.storefront.account import safe_next
+
+SECRET = "unit-test-secret-long-enough-for-hs256"
+
+
+def authenticator(**changes: object) -> Authenticator:
+    return Authenticator(AuthSettings(jwt_secret=SECRET, issuer="storefleet:acme", **changes))
+
+
+async def test_an_issued_token_comes_back_as_the_same_principal() -> None:
+    auth = authenticator()
+    token = auth.issue_access("u1", {"customer", "vendor-staff"}, email="a@b.test")
+    principal = await auth.authenticate(token)
+    assert principal is not None
+    assert principal.subject == "u1"
+    assert principal.roles == {"customer", "vendor-staff"}
+    assert principal.realm == "storefleet:acme"
+    assert principal.email == "a@b.test"
+
+
+async def test_forged_foreign_expired_and_unsigned_tokens_are_refused() -> None:
+    auth = authenticator(leeway_seconds=0)
+    good = jwt.decode(
+        auth.issue_access("u1", {"customer"}),
+        SECRET,
+        algorithms=["HS256"],
+        audience="storefleet",
+    )
+    cases = {
+        "other secret": jwt.encode(good, SECRET + "x", algorithm="HS256"),
+        "other store": jwt.encode(good | {"iss": "storefleet:globex"}, SECRET),
+        "expired": jwt.encode(good | {"exp": int(time.time()) - 5}, SECRET),
+        "not an access token": jwt.encode(good | {"typ": "refresh"}, SECRET),
+        "unsigned": jwt.encode(good, key=None, algorithm="none"),  # type: ignore[arg-type]
+        "other audience": jwt.encode(good | {"aud": "elsewhere"}, SECRET),
+        "garbage": "a.b.c",
+    }
+    for name, token in cases.items():
+        assert await auth.authenticate(token) is None, name
+
+
+async def test_unknown_roles_in_a_token_grant_nothing() -> None:
+    auth = authenticator()
+    principal = await auth.authenticate(auth.issue_access("u1", {"root", "customer"}))
+    assert principal is not None
+    assert principal.roles == {"customer"}
+
+
+def test_a_keycloak_token_of_another_client_is_refused() -> None:
+    auth = Authenticator(AuthSettings(oidc_issuer="http://kc/realms/store-acme"))
+    claims = {
+        "sub": "s",
+        "exp": time.time() + 60,
+        "azp": "storefront",
+        "realm_access": {"roles": ["customer", "offline_access"]},
+    }
+    principal = auth.principal_from_oidc(claims)
+    assert principal is not None
+    assert principal.roles == {"customer"}
+    assert principal.realm == "store-acme"
+    assert auth.principal_from_oidc(claims | {"azp": "some-other-app"}) is None
+
+
+def test_the_role_table_covers_the_realm_roles_and_names_only_known_roles() -> None:
+    assert set(REALM_ROLES) <= set(ROLES)
+    for permission, roles in PERMISSIONS.items():
+        assert roles, permission
+        assert roles <= set(ROLES), permission
+    assert allows({"store-admin"}, "catalog:write")
+    assert not allows({"customer"}, "catalog:write")
+    assert not allows({"support"}, "customers:manage")
+    with pytest.raises(ValueError, match="unknown permission"):
+        roles_for("catalog:delete-everything")
+
+
+def test_pkce_challenge_is_the_s256_of_the_verifier() -> None:
+    verifier, challenge = pkce_pair()
+    digest = hashlib.sha256(verifier.encode()).digest()
+    assert challenge == base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+    assert 43 <= len(verifier) <= 128
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [
+        ("/account/addresses", "/account/addresses"),
+        ("/admin?x=1", "/admin?x=1"),
+        ("https://evil.example/", "/account"),
+        ("//evil.example/", "/account"),
+        ("/\\evil.example", "/account"),
+        ("", "/account"),
+        (None, "/account"),
+    ],
+)
+def test_sign_in_only_returns_to_this_site(target: str | None, expected: str) -> None:
+    assert safe_next(target) == expected
+
+
+def request_with(headers: dict[str, str]) -> Request:
+    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+    return Request({"type": "http", "method": "POST", "path": "/", "headers": raw})
+
+
+def test_csrf_needs_the_sessions_token_and_this_sites_origin() -> None:
+    session = Session("id", {"csrf": "token-1"})
+    here = {"host": "shop.test", "origin": "https://shop.test"}
+    assert csrf_ok(session, "token-1", request_with(here))
+    assert not csrf_ok(session, "token-2", request_with(here))
+    assert not csrf_ok(session, "", request_with(here))
+    assert not csrf_ok(None, "token-1", request_with(here))
+    evil = {"host": "shop.test", "origin": "https://evil.example"}
+    assert not csrf_ok(session, "token-1", request_with(evil))
+    assert not csrf_ok(session, "token-1", request_with({"host": "shop.test", "origin": "null"}))
