@@ -335,3 +335,46 @@ async def test_a_kafka_restart_loses_nothing_and_doubles_nothing(
         f"({start_at - stop_at} committed while it was down), all applied once, "
         f"{waited:.1f}s after the last was committed"
     )
+
+
+async def test_replicas_joining_and_leaving_the_group_lose_and_double_nothing(
+    make_pipeline: Callable[..., Awaitable[Pipeline]],
+) -> None:
+    """A second replica of the consumer joins mid-stream (the partitions are
+    shared out again) and later leaves (they come back): a rebalance redelivers
+    whatever was handled but not yet committed, and it must apply once."""
+    pipeline = await make_pipeline()
+    first = pipeline.consumer
+    second_bus = KafkaEventBus(pipeline.bus.settings)
+    second = IdempotentConsumer(
+        first.name, pipeline.db, first.table, backoff=0.05, handlers=first.handlers
+    )
+    attach_consumer(second_bus, second)
+    total, join_at, leave_at = 300, 80, 200
+    sent: list[str] = []
+    handled_by_second = 0
+    try:
+        for i in range(total):
+            if i == join_at:
+                await second_bus.start()
+            if i == leave_at:
+                await _wait_for(_true_after(second_bus, second.name), 60, "the second replica")
+                runner = second_bus.runner(second.name)
+                handled_by_second = runner.applied + runner.duplicates
+                await second_bus.stop()
+            event = Event("order.placed", {"order_id": f"ord-{i % 12}", "n": i})
+            await pipeline.enqueue(event)
+            sent.append(event.id)
+            await asyncio.sleep(0.01)
+    finally:
+        await second_bus.stop()
+
+    async def all_applied() -> bool:
+        return len(await pipeline.applied()) >= total
+
+    await _wait_for(all_applied, 120, f"{total} events applied")
+    await asyncio.sleep(2)
+    applied = await pipeline.applied()
+    assert len(applied) == total, f"{len(applied) - len(set(applied))} applied twice"
+    assert sorted(applied) == sorted(sent)
+    assert handled_by_second > 0, "the second replica took part"
