@@ -523,3 +523,28 @@ async def test_a_stream_resumes_after_last_event_id(
     )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_in_app_off_means_email_only_and_preferences_read_back(
+    embedded: tuple[httpx.AsyncClient, OrdersSide], smtp: MailServer
+) -> None:
+    client, orders = embedded
+    me = _bearer("hank")
+    defaults = (await client.get("/preferences/me", headers=me)).json()
+    assert defaults["email_enabled"] is True
+    assert defaults["in_app_enabled"] is True
+    assert defaults["sms_enabled"] is False
+    response = await client.patch(
+        "/preferences/me",
+        json={"in_app_enabled": False, "email": "hank@work.example.com"},
+        headers=me,
+    )
+    assert response.status_code == 200, response.text
+    event = _order_paid("hank", "hank@home.example.com", "H-8008")
+    await orders.publish(event)
+    await _until(lambda: bool(smtp.to("hank@work.example.com")), 30, "Hank's email")
+    assert smtp.to("hank@home.example.com") == [], "the address in the preferences wins"
+    assert (await client.get("/inbox", headers=me)).json() == []
+    stored = (await client.get("/admin/users/hank/preferences")).json()
+    assert stored["in_app_enabled"] is False
+    assert stored["email"] == "hank@work.example.com"
