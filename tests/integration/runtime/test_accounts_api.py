@@ -525,3 +525,19 @@ async def test_a_token_of_one_store_is_refused_by_another(
             # Even a store admin's token of one store is nobody at the other.
             admin = acme.bearer("owner", "store-admin")
             is_problem(await at_globex.get("/admin/customers", headers=admin), 401)
+
+
+async def test_one_network_is_rate_limited_across_addresses(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    with accounts_database(request, tmp_path_factory.mktemp("rate"), "embedded") as url:
+        async with running_accounts(url, attempts_per_minute=4) as limited, limited.client() as c:
+            statuses = [
+                (await c.post("/sign-in", json={"email": email(), "password": "guess-one"}))
+                for _ in range(6)
+            ]
+            assert [r.status_code for r in statuses] == [401] * 4 + [429] * 2
+            assert int(statuses[-1].headers["retry-after"]) <= 60
+            is_problem(statuses[-1], 429)
+            # Registration and reset draw on their own allowances.
+            assert (await c.post("/password/forgot", json={"email": email()})).status_code == 202

@@ -376,3 +376,35 @@ async def test_admin_console_is_for_staff_only(site: Site, browser: Browser) -> 
     async with httpx.AsyncClient(base_url=site.cart.url) as cart:
         assert (await cart.get("/admin/promos")).status_code == 401
     await owner.close()
+
+
+async def test_the_cart_knows_a_signed_in_shopper_by_the_accounts_token(site: Site) -> None:
+    admin = site.accounts.bearer("setup", "store-admin")
+    sku = f"MUG-{uuid.uuid4().hex[:6].upper()}"
+    product = {
+        "slug": f"mug-{sku.lower()}",
+        "name": "Mug",
+        "category": "lamps",
+        "variants": [
+            {"sku": sku, "name": "Blue", "price_minor": 900, "currency": "EUR", "stock": 5}
+        ],
+    }
+    async with (
+        httpx.AsyncClient(base_url=site.catalog.url) as catalog,
+        httpx.AsyncClient(base_url=site.accounts.url) as accounts,
+        httpx.AsyncClient(base_url=site.cart.url) as cart,
+    ):
+        assert (await catalog.post("/admin/products", json=product)).status_code == 401
+        made = await catalog.post("/admin/products", json=product, headers=admin)
+        assert made.status_code == 201, made.text
+        _, ada = await site.accounts.sign_up(accounts)
+        _, bob = await site.accounts.sign_up(accounts)
+        as_ada = {"Authorization": f"Bearer {ada['access_token']}"}
+        added = await cart.post("/cart/items", json={"sku": sku, "quantity": 2}, headers=as_ada)
+        assert added.status_code == 200, added.text
+        assert (await cart.get("/cart", headers=as_ada)).json()["item_count"] == 2
+        as_bob = {"Authorization": f"Bearer {bob['access_token']}"}
+        assert (await cart.get("/cart", headers=as_bob)).json()["item_count"] == 0
+        forged = ada["access_token"][:-3] + "abc"
+        refused = await cart.get("/cart", headers={"Authorization": f"Bearer {forged}"})
+        assert refused.status_code == 401
