@@ -53,6 +53,15 @@ def senders_for(settings: NotificationsSettings) -> dict[str, Sender]:
     return senders
 
 
+async def _purge_hourly(consumer: IdempotentConsumer) -> None:
+    while True:
+        try:
+            await consumer.purge()
+        except Exception:
+            log.exception("purging processed events failed")
+        await asyncio.sleep(3600)
+
+
 def create_app(
     settings: NotificationsSettings | None = None,
     store: StoreSettings | None = None,
@@ -88,12 +97,14 @@ def create_app(
             await db.migrate(MIGRATIONS, VERSION_TABLE)
         relay.start()
         dispatcher = asyncio.create_task(service.dispatch_forever(), name="notify-dispatch")
+        housekeeping = asyncio.create_task(_purge_hourly(consumer), name="notify-purge")
         try:
             yield
         finally:
-            dispatcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await dispatcher
+            for task in (dispatcher, housekeeping):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await relay.stop()
             if feed is not None:
                 await feed.close()

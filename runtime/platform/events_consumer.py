@@ -18,10 +18,21 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from datetime import timedelta
+from typing import Any, Protocol, cast
 
 from prometheus_client import Counter
-from sqlalchemy import Column, DateTime, MetaData, PrimaryKeyConstraint, String, Table, select
+from sqlalchemy import (
+    Column,
+    DateTime,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    delete,
+    select,
+)
+from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -189,6 +200,18 @@ class IdempotentConsumer:
     async def handle(self, event: Event) -> bool:
         retry = _Retry(self.name, self.max_attempts, self.backoff, self.backoff_max)
         return await _counted(self.name, retry.run(event, lambda: self.apply(event)))
+
+    async def purge(self, retention: timedelta = timedelta(days=30)) -> int:
+        """Forget processed events older than the retention; returns how many.
+
+        Keep it well above the topics' retention (3-14 days by plan): an event
+        still on a topic must still be recognised if it comes again."""
+        t = self.table
+        async with self.db.write() as session:
+            result = await session.execute(
+                delete(t).where(t.c.consumer == self.name, t.c.processed_at < utcnow() - retention)
+            )
+            return int(cast(CursorResult[Any], result).rowcount)
 
 
 @dataclass

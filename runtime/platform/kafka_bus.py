@@ -51,7 +51,12 @@ log = logging.getLogger(__name__)
 
 
 async def ensure_topics(
-    bootstrap_servers: str, names: list[str], *, partitions: int = 3, request_timeout: float = 10.0
+    bootstrap_servers: str,
+    names: list[str],
+    *,
+    partitions: int = 3,
+    replication_factor: int = 1,
+    request_timeout: float = 10.0,
 ) -> list[str]:
     """Create the topics that are missing; returns those created."""
     admin = AIOKafkaAdminClient(
@@ -65,7 +70,9 @@ async def ensure_topics(
             with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics(
                     [
-                        NewTopic(name, num_partitions=partitions, replication_factor=1)
+                        NewTopic(
+                            name, num_partitions=partitions, replication_factor=replication_factor
+                        )
                         for name in missing
                     ]
                 )
@@ -127,6 +134,7 @@ class KafkaEventBus:
             self.settings.bootstrap_servers,
             [self.topic(stream) for stream in STREAMS],
             partitions=self.settings.topic_partitions,
+            replication_factor=self.settings.topic_replication_factor,
             request_timeout=self.settings.request_timeout_seconds,
         )
         self._topics_ready = True

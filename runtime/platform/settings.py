@@ -121,3 +121,4 @@ class EventsSettings(BaseSettings):
     # Create missing topics at start (the operator does it in a cluster).
     create_topics: bool = Field(default_factory=lambda: not in_kubernetes())
     topic_partitions: int = Field(default=3, ge=1, le=1000)
+    topic_replication_factor: int = Field(default=1, ge=1, le=10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,9 @@ async def test_an_idempotent_consumer_applies_each_event_once(tmp_path: Path) ->
     assert handled("applied") - before["applied"] == 2
     assert handled("duplicate") - before["duplicate"] == 2
     assert handled("dead_letter") - before["dead_letter"] == 2
+    assert await consumer.purge() == 0, "recent marks are kept"
+    assert await consumer.purge(timedelta(seconds=-1)) == 2
+    assert await consumer.handle(good) is True, "forgotten: it would apply again"
     await feed.close()
     await db.dispose()
 
