@@ -36,11 +36,11 @@ def create_app(
     bus = bus or create_event_bus(settings.event_bus)
     relay = OutboxRelay(db, outbox, bus, interval=settings.outbox_poll_seconds)
 
-    def client(name: str, url: str) -> ServiceClient:
+    def client(name: str, url: str, timeout: float | None = None) -> ServiceClient:
         return ServiceClient(
             name,
             url,
-            timeout=settings.http_timeout_seconds,
+            timeout=timeout or settings.http_timeout_seconds,
             retries=settings.http_retries,
             breaker=CircuitBreaker(
                 name,
@@ -52,7 +52,7 @@ def create_app(
 
     catalog = client("catalog", settings.catalog_url)
     cart = client("cart", settings.cart_url)
-    payments = client("payments", settings.payments_url)
+    payments = client("payments", settings.payments_url, settings.payments_timeout_seconds)
     service = OrderService(db, settings, catalog, cart, payments, relay)
 
     @contextlib.asynccontextmanager

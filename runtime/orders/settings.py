@@ -17,6 +17,8 @@ class OrdersSettings(ServiceSettings):
     cart_url: str = Field(default_factory=lambda: upstream_url("cart", 8002))
     payments_url: str = Field(default_factory=lambda: upstream_url("payments", 8005))
     admin_token: str = ""
+    # Per attempt, for calls to payments: it may itself retry a slow processor.
+    payments_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     # The payments service's token (its STOREFLEET_PAYMENTS_ADMIN_TOKEN), sent on every call.
     payments_token: str = ""
     # Verifies signed-in shoppers' tokens (the same secret as the cart's).

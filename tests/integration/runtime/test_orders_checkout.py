@@ -4,6 +4,7 @@ bad input. Every test ends with the money books and the stock checked."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -432,6 +433,24 @@ async def test_stock_that_ran_out_after_carting_is_a_409(shop: Commerce, tmp_pat
         sagas = (await admin.get("/admin/sagas")).json()
     assert sagas["running"] == 0
     assert sagas["compensating"] == 0
+    await assert_books_balance(shop)
+
+
+async def test_concurrent_checkouts_never_oversell(shop: Commerce) -> None:
+    sku = await new_product(shop, stock=5, price=1500)
+    carts = [await fill_cart(shop, {sku: 1}) for _ in range(10)]
+    before = await ledger(shop)
+    answers = await asyncio.gather(*(checkout(shop, cart, checkout_body()) for cart in carts))
+    orders = [answer.json() for answer in answers]
+    paid = [order for order in orders if order["status"] == "paid"]
+    cancelled = [order for order in orders if order["status"] == "cancelled"]
+    assert len(paid) == 5
+    assert len(cancelled) == 5
+    assert {order["cancel_reason"] for order in cancelled} == {"out_of_stock"}
+    assert await stock_of(shop, sku) == 0
+    after = await ledger(shop)
+    captured = after["gateway"]["captured_minor"] - before["gateway"]["captured_minor"]
+    assert captured == sum(order["total_minor"] for order in paid)
     await assert_books_balance(shop)
 
 
