@@ -49,6 +49,8 @@ def create_app(settings: CatalogSettings | None = None, bus: EventBus | None = N
         await service.record_order(event.id, order.product_ids)
 
     bus.subscribe("orders.order_placed", on_order_placed)
+    # Paid orders from the orders service (their payload carries product_ids too).
+    bus.subscribe("order.paid", on_order_placed)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -85,6 +85,8 @@ class OrderLine(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     sku: Mapped[str] = mapped_column(String(64))
+    # The catalog's product id, for "customers also bought"; None if it wasn't known.
+    product_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     product_slug: Mapped[str] = mapped_column(String(120))
     product_name: Mapped[str] = mapped_column(String(300))
     variant_name: Mapped[str] = mapped_column(String(200), default="")

@@ -64,9 +64,13 @@ def order_payload(
         "refunded_minor": order.refunded_minor,
     }
     if lines is not None:
+        payload["product_ids"] = sorted(
+            {line.product_id for line in lines if line.product_id is not None}
+        )
         payload["lines"] = [
             {
                 "sku": line.sku,
+                "product_id": line.product_id,
                 "product_slug": line.product_slug,
                 "product_name": line.product_name,
                 "variant_name": line.variant_name,
@@ -210,6 +214,7 @@ class OrderService:
                 title="Cart needs attention",
                 skus=problems,
             )
+        product_ids = await self._product_ids([str(line["sku"]) for line in lines])
         surcharge = (
             self.settings.express_surcharge_minor if data.shipping_method == "express" else 0
         )
@@ -241,6 +246,7 @@ class OrderService:
             OrderLine(
                 order_id=order_id,
                 sku=line["sku"],
+                product_id=product_ids.get(line["sku"]),
                 product_slug=line["product_slug"],
                 product_name=line["product_name"],
                 variant_name=line.get("variant_name", ""),
@@ -320,6 +326,17 @@ class OrderService:
             with contextlib.suppress(Exception):
                 await call(self.cart, "DELETE", "/cart", headers=cart_headers)
         return result, True
+
+    async def _product_ids(self, skus: list[str]) -> dict[str, int]:
+        """The catalog's product id per SKU, for the events; best effort."""
+        answer = await call(self.catalog, "POST", "/variant-lookup", json={"skus": skus})
+        if not answer.ok:
+            return {}
+        return {
+            str(item["sku"]): int(item["product_id"])
+            for item in answer.body.get("items", [])
+            if isinstance(item, dict) and "product_id" in item
+        }
 
     # ------------------------------------------------------------- reading
 

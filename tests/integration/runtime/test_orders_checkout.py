@@ -454,6 +454,25 @@ async def test_concurrent_checkouts_never_oversell(shop: Commerce) -> None:
     await assert_books_balance(shop)
 
 
+async def test_paid_orders_feed_customers_also_bought(shop: Commerce) -> None:
+    first = await new_product(shop, stock=3)
+    second = await new_product(shop, stock=3)
+    order = (
+        await checkout(shop, await fill_cart(shop, {first: 1, second: 1}), checkout_body())
+    ).json()
+    assert order["status"] == "paid"
+    paid = shop.events("order.paid", order["id"])
+    assert len(paid[0].payload["product_ids"]) == 2
+    slug = f"checkout-item-{first[3:].lower()}"
+    async with shop.client(shop.catalog) as catalog:
+        for _ in range(100):
+            also = (await catalog.get(f"/products/{slug}/also-bought")).json()
+            if also:
+                break
+            await asyncio.sleep(0.1)
+    assert [item["slug"] for item in also] == [f"checkout-item-{second[3:].lower()}"]
+
+
 async def test_order_lookup_for_staff(shop: Commerce) -> None:
     sku = await new_product(shop, stock=1)
     order = (await checkout(shop, await fill_cart(shop, {sku: 1}), checkout_body())).json()
