@@ -49,6 +49,38 @@ def run(install_crds: bool) -> None:
     )
 
 
+@cli.command("rotate-credentials")
+@click.argument("store")
+def rotate_credentials(store: str) -> None:
+    """Rotate a Store's generated credentials (passwords, admin token); the runtime rolls."""
+    asyncio.run(_rotate(store))
+
+
+async def _rotate(store: str) -> None:
+    from datetime import UTC, datetime
+
+    from kubernetes_asyncio import client
+
+    from storefleet.operator.desired import GROUP, VERSION
+    from storefleet.operator.handlers import _api_client
+    from storefleet.operator.provisioning import ROTATE_ANNOTATION
+
+    token = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    api = await _api_client(load_settings())
+    try:
+        await client.CustomObjectsApi(api).patch_cluster_custom_object(
+            GROUP,
+            VERSION,
+            "stores",
+            store,
+            {"metadata": {"annotations": {ROTATE_ANNOTATION: token}}},
+            _content_type="application/merge-patch+json",
+        )
+    finally:
+        await api.close()
+    click.echo(f"store {store}: {ROTATE_ANNOTATION}={token}; the operator rotates on its next pass")
+
+
 @cli.command("install-crds")
 def install_crds() -> None:
     """Apply the CustomResourceDefinitions in crds/ and wait until they are served."""
@@ -75,6 +107,8 @@ async def _install_crds(settings: OperatorSettings) -> None:
 def render(store_file: Any, istio: bool, validate: bool) -> None:
     """Print the objects a Store (YAML file, or - for stdin) would get, without a cluster."""
     from storefleet.operator import desired, schema, validation
+    from storefleet.operator.provisioners.settings import ProvisionerSettings
+    from storefleet.operator.provisioning import TenantProvisioning
     from storefleet.operator.render import render as render_objects
     from storefleet.operator.render import to_yaml
 
@@ -85,6 +119,8 @@ def render(store_file: Any, istio: bool, validate: bool) -> None:
     if problems:
         raise click.ClickException("the Store does not fit the CRD:\n  " + "\n  ".join(problems))
     context = desired.build(store, desired.ClusterFeatures(istio=istio), settings)
+    # What provisioning would hand the templates, with placeholder credentials.
+    context["tenancy"] = TenantProvisioning(None, ProvisionerSettings()).offline(context)
     objects = render_objects(context, settings.templates_dir)
     if validate:
         problems = [p for obj in objects for p in validation.check_object(obj)]

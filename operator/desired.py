@@ -226,6 +226,29 @@ def build(
         "mesh": spec["mesh"],
         "integrations": integrations,
         "egress_ports": sorted(v["port"] for v in integrations.values() if v["enabled"]),
+        # Filled in by provisioning (storefleet.operator.provisioning) during a reconcile;
+        # an offline render shows the runtime without provisioned systems.
+        "tenancy": {
+            "blocked": False,
+            "credentials": {},
+            "runtime_env": {},
+            "pod_env": {},
+            "vault": False,
+            "checksum": "",
+            "in_namespace": [],
+        },
+        "datastores": {
+            "postgres_image": settings.postgres_image,
+            "redis_image": settings.redis_image,
+            "postgres_resources": {
+                "requests": {"cpu": "100m", "memory": "256Mi"},
+                "limits": {"cpu": "1", "memory": "1Gi"},
+            },
+            "redis_resources": {
+                "requests": {"cpu": "50m", "memory": "64Mi"},
+                "limits": {"cpu": "500m", "memory": "512Mi"},
+            },
+        },
         "store_settings": store_settings,
         "store_settings_json": json.dumps(store_settings, indent=2, sort_keys=True),
         "settings": {

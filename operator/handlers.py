@@ -31,6 +31,8 @@ NAMESPACE_POLL_SECONDS = 2.0
 # Changes to owned objects arrive in bursts (a rollout touches a Deployment many
 # times); one reconcile per burst is enough.
 POKE_DELAY_SECONDS = 1.0
+# First retry of a failed reconcile; retries after an external system failed double from here.
+RETRY_SECONDS = 5.0
 
 
 @dataclass
@@ -125,27 +127,33 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         if state.api is not None:
             await state.api.close()
 
-    async def run(body: Mapping[str, Any], trigger: str) -> None:
+    async def run(body: Mapping[str, Any], trigger: str, retry: int = 0) -> None:
         if body["metadata"].get("deletionTimestamp") or state.stopping:
             return
         try:
             await state.require().reconcile(body, trigger)
         except ReconcileError as exc:
             if exc.retriable:
-                raise kopf.TemporaryError(str(exc), delay=5) from exc
+                raise kopf.TemporaryError(str(exc), delay=retry_delay(exc, retry)) from exc
             raise kopf.PermanentError(str(exc)) from exc
 
+    def retry_delay(exc: ReconcileError, retry: int) -> float:
+        if not exc.backoff:
+            return RETRY_SECONDS
+        delay: float = RETRY_SECONDS * 2 ** min(retry, 16)
+        return min(delay, state.settings.provision_retry_max_seconds)
+
     @kopf.on.resume(*stores, labels=selected, registry=registry)
-    async def resumed(body: kopf.Body, **_: Any) -> None:
-        await run(body, "resume")
+    async def resumed(body: kopf.Body, retry: int, **_: Any) -> None:
+        await run(body, "resume", retry)
 
     @kopf.on.create(*stores, labels=selected, registry=registry)
-    async def created(body: kopf.Body, **_: Any) -> None:
-        await run(body, "create")
+    async def created(body: kopf.Body, retry: int, **_: Any) -> None:
+        await run(body, "create", retry)
 
     @kopf.on.update(*stores, labels=selected, registry=registry)
-    async def updated(body: kopf.Body, **_: Any) -> None:
-        await run(body, "update")
+    async def updated(body: kopf.Body, retry: int, **_: Any) -> None:
+        await run(body, "update", retry)
 
     @kopf.timer(
         *stores,
@@ -159,11 +167,15 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         await run(body, "timer")
 
     @kopf.on.delete(*stores, labels=selected, registry=registry)
-    async def deleted(body: kopf.Body, **_: Any) -> None:
+    async def deleted(body: kopf.Body, retry: int, **_: Any) -> None:
         reconciler = state.require()
         deadline = asyncio.get_running_loop().time() + NAMESPACE_WAIT_SECONDS
-        if await reconciler.finalize(body):
-            return
+        try:
+            if await reconciler.finalize(body):
+                return
+        except ReconcileError as exc:
+            # The finalizer stays until every system let go of the tenant's data.
+            raise kopf.TemporaryError(str(exc), delay=retry_delay(exc, retry)) from exc
         # Namespaces take seconds to minutes to go; poll gently, many may be going at once.
         while not await reconciler.namespace_gone(body["metadata"]["name"]):
             if asyncio.get_running_loop().time() > deadline:

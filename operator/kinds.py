@@ -45,7 +45,9 @@ KINDS: Final[tuple[Kind, ...]] = (
     Kind("v1", "LimitRange", "limitranges", True, "V1LimitRange"),
     Kind("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", True, "V1NetworkPolicy"),
     Kind("v1", "ConfigMap", "configmaps", True, "V1ConfigMap"),
+    Kind("v1", "Secret", "secrets", True, "V1Secret"),
     Kind("apps/v1", "Deployment", "deployments", True, "V1Deployment"),
+    Kind("apps/v1", "StatefulSet", "statefulsets", True, "V1StatefulSet"),
     Kind("v1", "Service", "services", True, "V1Service"),
     Kind(
         "autoscaling/v2",

@@ -26,6 +26,8 @@ class Plan:
     container_max: dict[str, str]
     pdb_max_unavailable: int | str
     description: str = field(default="")
+    # Volume of the in-namespace PostgreSQL, when a Store gets one.
+    database_storage: str = field(default="1Gi")
 
 
 PLANS: Final = MappingProxyType(
@@ -75,6 +77,7 @@ PLANS: Final = MappingProxyType(
                 container_max={"cpu": "2", "memory": "2Gi"},
                 pdb_max_unavailable=1,
                 description="Two replicas per service, up to six; survives a node loss.",
+                database_storage="10Gi",
             ),
             Plan(
                 name="large",
@@ -97,6 +100,7 @@ PLANS: Final = MappingProxyType(
                 container_max={"cpu": "4", "memory": "8Gi"},
                 pdb_max_unavailable="25%",
                 description="Three replicas per service, up to twenty, for busy shops.",
+                database_storage="50Gi",
             ),
         )
     }

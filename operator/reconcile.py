@@ -21,8 +21,10 @@ import aiohttp
 
 from storefleet.operator import desired, events, metrics, status
 from storefleet.operator.apply import Applier, ApplyReport, prunable_kinds
-from storefleet.operator.kinds import ISTIO_API_VERSIONS, KINDS
+from storefleet.operator.kinds import ISTIO_API_VERSIONS, KINDS, kind_of
 from storefleet.operator.kube import Kube, KubeError
+from storefleet.operator.provisioners.settings import ProvisionerSettings
+from storefleet.operator.provisioning import IN_NAMESPACE, Provisioned, TenantProvisioning
 from storefleet.operator.render import ObjectKey, key_of, render
 from storefleet.operator.settings import OperatorSettings
 from storefleet.operator.status import Condition, Observation, ServiceReadiness
@@ -51,9 +53,11 @@ CONDITION_OF_KIND: Final = {
 class ReconcileError(Exception):
     """A reconcile could not finish; retriable says whether trying again may help."""
 
-    def __init__(self, message: str, *, retriable: bool) -> None:
+    def __init__(self, message: str, *, retriable: bool, backoff: bool = False) -> None:
         super().__init__(message)
         self.retriable = retriable
+        # An external system is failing: retry with growing delays, not every 5 s.
+        self.backoff = backoff
 
 
 @dataclass
@@ -69,11 +73,19 @@ def _now() -> str:
 
 
 class Reconciler:
-    def __init__(self, kube: Kube, settings: OperatorSettings) -> None:
+    def __init__(
+        self,
+        kube: Kube,
+        settings: OperatorSettings,
+        provisioners: ProvisionerSettings | None = None,
+    ) -> None:
         self.kube = kube
         self.settings = settings
+        self.provisioning = TenantProvisioning(kube, provisioners or ProvisionerSettings())
         self.applier = Applier(kube, settings.field_manager, settings.apply_concurrency)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        # uids of deleted Stores whose external data was already released (or kept)
+        self._released: set[str] = set()
 
     async def features(self) -> desired.ClusterFeatures:
         served = await self.kube.served_api_versions()
@@ -180,17 +192,25 @@ class Reconciler:
 
         features = await self.features()
         context = desired.build(store, features, self.settings)
+        provisioned = await self.provisioning.ensure(store, context)
+        context["tenancy"] = provisioned.template
+        if not provisioned.template["blocked"]:
+            context["egress_ports"] = provisioned.template["egress_ports"]
         objects = render(context, self.settings.templates_dir)
         namespace = context["namespace"]
         generation = int(meta.get("generation") or 0)
 
-        report = await self.applier.apply(objects)
-        if not report.failed:
-            served = await self.kube.served_api_versions()
-            await self.applier.prune(
-                name, namespace, (key_of(o) for o in objects), prunable_kinds(served), report
-            )
-        await self._hold_autoscaling_bounds(context, report)
+        report = ApplyReport()
+        # Without its credentials the tenant's objects would render without them; they
+        # stay as last applied until the credentials' home answers again.
+        if not provisioned.template["blocked"]:
+            report = await self.applier.apply(objects)
+            if not report.failed:
+                served = await self.kube.served_api_versions()
+                await self.applier.prune(
+                    name, namespace, (key_of(o) for o in objects), prunable_kinds(served), report
+                )
+            await self._hold_autoscaling_bounds(context, report)
         services = await self._observe(namespace, context)
         observation = Observation(
             generation=generation,
@@ -199,16 +219,50 @@ class Reconciler:
             routing=context["routing"],
             suspended=context["suspended"],
             services=services,
+            degraded=provisioned.degraded,
         )
-        observation.conditions = self._conditions(context, report, services, objects)
+        if provisioned.template["blocked"]:
+            kept = [
+                Condition(c["type"], c["status"], c["reason"], c["message"])
+                for c in previous.get("conditions") or []
+                if c["type"] in ("NamespaceReady", "RoutesReady")
+            ]
+            observation.conditions = [
+                *kept,
+                self._runtime_condition(context, services, []),
+                *provisioned.conditions.values(),
+            ]
+        else:
+            observation.conditions = self._conditions(context, report, services, objects)
+            observation.conditions += await self._integration_conditions(context, provisioned)
         if report.failed:
             observation.error = "; ".join(
                 f"{key}: {error.message or error.reason}" for key, error in report.failed.items()
             )
         new_status = status.compute(observation, previous)
+        if provisioned.rotation and not provisioned.template["blocked"]:
+            new_status["credentialsRotation"] = provisioned.rotation
         await self._write_status(store, previous, new_status)
         await self._tell(store, previous, new_status, report)
+        if provisioned.rotated and not provisioned.degraded:
+            await events.post(
+                self.kube,
+                store,
+                "Normal",
+                "CredentialsRotated",
+                f"new credentials for {provisioned.rotation!r}: passwords and admin token "
+                "replaced on every provisioned system; the runtime rolls to pick them up",
+            )
 
+        if provisioned.degraded is not None:
+            failing = [
+                f"{c.type}: {c.message}"
+                for c in provisioned.conditions.values()
+                if c.status != "True" and c.reason == provisioned.degraded
+            ]
+            raise ReconcileError(
+                "; ".join(failing) or provisioned.degraded, retriable=True, backoff=True
+            )
         if report.failed:
             retriable = all(error.retriable for error in report.failed.values()) or any(
                 "being terminated" in error.message for error in report.failed.values()
@@ -320,28 +374,34 @@ class Reconciler:
                     + ", ".join(d["host"] for d in context["domains"]),
                 )
             )
-        for block, integration in context["integrations"].items():
-            if integration["enabled"]:
-                conditions.append(
-                    Condition(
-                        integration["condition"],
-                        "Unknown",
-                        "ProvisionerNotAvailable",
-                        f"spec.{block}.enabled is true, but this operator has no {block} "
-                        f"provisioner yet; the runtime uses its {integration['fallback']}",
-                    )
+        return conditions
+
+    async def _integration_conditions(
+        self, context: Mapping[str, Any], provisioned: Provisioned
+    ) -> list[Condition]:
+        """Provisioning's conditions, with in-namespace datastores judged by their workload."""
+        conditions = dict(provisioned.conditions)
+        for block in provisioned.template["in_namespace"]:
+            kind, name, _ = IN_NAMESPACE[block]
+            condition = context["integrations"][block]["condition"]
+            found = await self.kube.get(kind_of("apps/v1", kind), context["namespace"], name)
+            ready = int(((found or {}).get("status") or {}).get("readyReplicas") or 0)
+            if context["suspended"]:
+                conditions[condition] = Condition(
+                    condition, "True", "Suspended", f"{kind} {name} scaled to 0 with the store"
+                )
+            elif ready >= 1:
+                conditions[condition] = Condition(
+                    condition, "True", "InNamespace", f"{kind} {name} in the tenant namespace"
                 )
             else:
-                conditions.append(
-                    Condition(
-                        integration["condition"],
-                        "True",
-                        "EmbeddedDefault",
-                        f"spec.{block} is not enabled; the runtime uses its "
-                        f"{integration['fallback']}",
-                    )
+                conditions[condition] = Condition(
+                    condition,
+                    "False",
+                    "Deploying",
+                    f"waiting for {kind} {name} in the tenant namespace to be ready",
                 )
-        return conditions
+        return list(conditions.values())
 
     def _runtime_condition(
         self, context: Mapping[str, Any], services: list[ServiceReadiness], failures: list[str]
@@ -458,7 +518,10 @@ class Reconciler:
             previous: Mapping[str, Any] = store.get("status") or {}
             if previous.get("phase") != "Deleting":
                 await self._mark_deleting(store, previous)
-                await self._tell_retention(store, spec)
+            uid = store["metadata"].get("uid") or name
+            if uid not in self._released:
+                await self._release(store, spec)
+                self._released.add(uid)
             existing = await self.kube.get(_NAMESPACE, None, namespace)
             if existing is None:
                 self.applier.forget(namespace)
@@ -489,31 +552,50 @@ class Reconciler:
             if exc.status != 404:
                 raise
 
-    async def _tell_retention(self, store: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+    async def _release(self, store: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
+        """Deletes (or keeps, by deletionPolicy) the tenant's shares of external systems."""
         policy = spec.get("deletionPolicy", "Retain")
-        holders = [
-            f"{block} ({fallback})"
-            for block, _, fallback, _ in desired.INTEGRATIONS
-            if (spec.get(block) or {}).get("enabled")
+        context = desired.build(store, desired.ClusterFeatures(), self.settings)
+        results = await self.provisioning.delete(store, context)
+        failed = [(b, r) for b, r in results if r.condition.reason not in ("Deleted", "Retained")]
+        if failed:
+            message = "; ".join(f"{b}: {r.condition.message}" for b, r in failed)
+            await events.post(
+                self.kube,
+                store,
+                "Warning",
+                "ReleaseFailed",
+                f"deletionPolicy {policy}: could not finish, retrying: {message}",
+            )
+            raise ReconcileError(message, retriable=True, backoff=True)
+        done = "; ".join(r.condition.message for _, r in results)
+        local = [
+            f"{block} ({integration['fallback']})"
+            for block, integration in context["integrations"].items()
+            if integration["enabled"] and block not in dict(results)
         ]
+        if local:
+            done += ("; " if done else "") + (
+                "in the namespace, deleted with it: " + ", ".join(local)
+            )
         if policy == "Retain":
-            kept = ", ".join(holders) if holders else "none configured outside the namespace"
             await events.post(
                 self.kube,
                 store,
                 "Normal",
                 "DataRetained",
-                f"deletionPolicy is Retain: tenant data outside the namespace is kept ({kept}); "
-                "the namespace and its workloads are deleted",
+                "deletionPolicy is Retain: tenant data on shared servers is kept ("
+                + (done or "none provisioned")
+                + "); the namespace and its workloads are deleted",
             )
         else:
-            gone = ", ".join(holders) if holders else "none configured outside the namespace"
             await events.post(
                 self.kube,
                 store,
                 "Normal",
                 "DataDeleted",
-                f"deletionPolicy is Delete: tenant data is deleted with the namespace ({gone})",
+                "deletionPolicy is Delete: "
+                + (done or "nothing provisioned outside the namespace"),
             )
 
 

@@ -7,6 +7,7 @@ quote cannot change the document's shape.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from collections import OrderedDict
@@ -29,6 +30,8 @@ TEMPLATES: Final[tuple[tuple[str, str | None], ...]] = (
     ("limitrange.yaml.j2", None),
     ("networkpolicies.yaml.j2", None),
     ("configmap.yaml.j2", None),
+    ("credentials.yaml.j2", None),
+    ("datastores.yaml.j2", None),
     ("deployments.yaml.j2", None),
     ("services.yaml.j2", None),
     ("hpas.yaml.j2", None),
@@ -63,6 +66,10 @@ def key_of(obj: Mapping[str, Any]) -> ObjectKey:
     return ObjectKey(obj["apiVersion"], obj["kind"], meta.get("namespace"), meta["name"])
 
 
+def _b64(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
 def _json(value: Any) -> str:
     if isinstance(value, jinja2.Undefined):
         value._fail_with_undefined_error()
@@ -80,6 +87,7 @@ def _environment(templates_dir: Path) -> jinja2.Environment:
         autoescape=False,
     )
     env.filters["j"] = _json
+    env.filters["b64"] = _b64
     return env
 
 

@@ -29,6 +29,22 @@ class OperatorSettings(BaseSettings):
         default="ghcr.io/storefleet/runtime",
         description="Runtime image repository when a Store does not name one.",
     )
+    postgres_image: str = Field(
+        default="postgres:17.6-alpine",
+        description="Image of the in-namespace PostgreSQL a Store gets when it enables "
+        "spec.database and the operator has no shared server.",
+    )
+    redis_image: str = Field(
+        default="redis:7.4.6-alpine",
+        description="Image of the in-namespace Redis a Store gets when it enables spec.cache "
+        "and the operator has no shared server.",
+    )
+    provision_retry_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="Longest wait between retries while an external system (database, Vault, "
+        "Keycloak, ...) fails; retries start at 5 s and double.",
+    )
     url_scheme: Literal["https", "http"] = Field(
         default="https", description="Scheme of status.url."
     )

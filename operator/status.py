@@ -58,6 +58,9 @@ class Observation:
     conditions: list[Condition] = field(default_factory=list)
     services: list[ServiceReadiness] = field(default_factory=list)
     error: str | None = None
+    # Reason of an external system that failed (VaultUnavailable, ...): the store is
+    # Degraded, whether or not it was ever Ready, until the system answers again.
+    degraded: str | None = None
 
 
 def ready_condition(conditions: Iterable[Condition], suspended: bool) -> Condition:
@@ -84,6 +87,8 @@ def phase_of(ready: Condition, observation: Observation, was_ready: bool) -> tup
         return "Suspended", ready.reason
     if observation.error is not None:
         return ("Degraded" if was_ready else "Failed"), ready.reason
+    if observation.degraded is not None:
+        return "Degraded", observation.degraded
     if ready.status == "True":
         return "Ready", ready.reason
     return ("Degraded" if was_ready else "Provisioning"), ready.reason

@@ -13,11 +13,15 @@ elsewhere those tests are skipped with the reason.
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Iterator
+from pathlib import Path
 
+import hvac
 import pytest
-from kubernetes import config
+from kubernetes import client, config
 from kubernetes.client import ApiClient
+from kubetokens import service_account_token
 
 from storefleet.dev import stack
 from storefleet.dev.components.kafka import Kafka
@@ -142,3 +146,40 @@ def vault(dev_stack: DevStack) -> VaultAccess:
     """The dev stack's Vault (dev mode): its URL and root token."""
     dev_stack.require("vault")
     return Vault().access()
+
+
+@pytest.fixture(scope="session")
+def vault_kube_auth(vault: VaultAccess, kube_api: ApiClient) -> Iterator[str]:
+    """A Kubernetes auth method in Vault, configured against the local control plane;
+    yields its mount path."""
+    core = client.CoreV1Api(kube_api)
+    rbac = client.RbacAuthorizationV1Api(kube_api)
+    namespace = f"vault-{secrets.token_hex(4)}"
+    core.create_namespace({"metadata": {"name": namespace}})
+    rbac.create_cluster_role_binding(
+        {
+            "metadata": {"name": namespace},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:auth-delegator",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "reviewer", "namespace": namespace}],
+        }
+    )
+    root = hvac.Client(url=vault.url, token=vault.token)
+    mount = f"kubernetes-{secrets.token_hex(4)}"
+    root.sys.enable_auth_method("kubernetes", path=mount)
+    root.auth.kubernetes.configure(
+        kubernetes_host=kube_api.configuration.host,
+        kubernetes_ca_cert=Path(kube_api.configuration.ssl_ca_cert).read_text(),
+        # Vault presents this token to the API server's TokenReview: it must be the API
+        # server's own audience.
+        token_reviewer_jwt=service_account_token(kube_api, namespace, "reviewer"),
+        disable_local_ca_jwt=True,
+        mount_point=mount,
+    )
+    yield mount
+    root.sys.disable_auth_method(mount)
+    rbac.delete_cluster_role_binding(namespace)
+    core.delete_namespace(namespace)

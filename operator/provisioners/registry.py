@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Final
+from urllib.parse import urlsplit
 
 from storefleet.operator.provisioners.base import Provisioner
 from storefleet.operator.provisioners.kafka import KafkaProvisioner
@@ -64,6 +65,25 @@ _FACTORIES: Final[
         ),
     ),
 }
+
+
+def server_port(block: str, settings: ProvisionerSettings) -> int | None:
+    """The TCP port of a block's shared server as configured, for egress policies."""
+    value = {
+        "database": settings.postgres_dsn,
+        "cache": settings.redis_url,
+        "events": settings.kafka_bootstrap_servers,
+        "secrets": settings.vault_addr,
+        "identity": settings.keycloak_url,
+    }[block]
+    if value is None:
+        return None
+    first = _secret(value).split(",")[0]
+    parts = urlsplit(first if "://" in first else f"tcp://{first}")
+    try:
+        return parts.port or {"https": 443, "http": 80}.get(parts.scheme)
+    except ValueError:
+        return None
 
 
 def configured(settings: ProvisionerSettings) -> list[str]:

@@ -117,6 +117,20 @@ class VaultProvisioner:
             },
         )
 
+    def role_name(self, tenant: Tenant) -> str:
+        """The Kubernetes-auth role (and policy) the tenant's runtime logs in with."""
+        return policy_name(tenant)
+
+    async def read_secret(self, tenant: Tenant, name: str) -> dict[str, str] | None:
+        """One of the tenant's secrets, or None; raises when Vault does not answer."""
+        path = f"{secret_path(tenant)}/{name}"
+        data = await self._call(lambda client: _read(client, path, self.kv_mount))
+        return None if data is None else {str(k): str(v) for k, v in data.items()}
+
+    @staticmethod
+    def unavailable(exc: Exception) -> Result:
+        return _unavailable(exc)
+
     async def describe(self, tenant: Tenant) -> Result:
         def work(client: hvac.Client) -> bool:
             try:

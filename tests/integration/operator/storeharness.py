@@ -58,9 +58,18 @@ def _free_port() -> int:
 class Operator:
     """`storefleet operator run` in a subprocess: start, kill -9, restart, read metrics."""
 
-    def __init__(self, kube_config: str, log_dir: Path) -> None:
+    def __init__(
+        self,
+        kube_config: str,
+        log_dir: Path,
+        session: str = SESSION,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.kube_config = kube_config
         self.log_dir = log_dir
+        # Which Stores it reconciles (their SESSION_LABEL), and settings beyond the defaults.
+        self.session = session
+        self.env = env or {}
         self.metrics_port = _free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -75,9 +84,10 @@ class Operator:
             "STOREFLEET_OPERATOR_DRIFT_INTERVAL_SECONDS": "5",
             "STOREFLEET_OPERATOR_DISCOVERY_TTL_SECONDS": "1",
             "STOREFLEET_OPERATOR_LOG_FORMAT": "json",
-            "STOREFLEET_OPERATOR_STORE_SELECTOR": f"{SESSION_LABEL}={SESSION}",
+            "STOREFLEET_OPERATOR_STORE_SELECTOR": f"{SESSION_LABEL}={self.session}",
+            **self.env,
         }
-        log = (self.log_dir / f"operator-{self.starts}.log").open("wb")
+        log = (self.log_dir / f"operator-{self.session}-{self.starts}.log").open("wb")
         self.process = subprocess.Popen(
             [str(Path(sys.executable).parent / "storefleet"), "operator", "run"],
             env=env,
@@ -134,8 +144,9 @@ class Operator:
 class Stores:
     """Creates Stores for one test and deletes them (and waits for their namespaces) after."""
 
-    def __init__(self, api: ApiClient) -> None:
+    def __init__(self, api: ApiClient, session: str = SESSION) -> None:
         self.api = api
+        self.session = session
         self.custom = client.CustomObjectsApi(api)
         self.core = client.CoreV1Api(api)
         self.created: list[str] = []
@@ -146,7 +157,7 @@ class Stores:
 
     def body(self, name: str, **spec: Any) -> dict[str, Any]:
         base: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "store.yaml").read_text())
-        base["metadata"] = {"name": name, "labels": {SESSION_LABEL: SESSION}}
+        base["metadata"] = {"name": name, "labels": {SESSION_LABEL: self.session}}
         base["spec"]["domains"] = [f"{name}.shop.example.com"]
         base["spec"].update(spec)
         return base

@@ -13,6 +13,8 @@ from storeharness import TIMEOUT, Operator, Stores, eventually, kubectl, owned_o
 
 from storefleet.operator import desired, render
 from storefleet.operator.plans import PLANS
+from storefleet.operator.provisioners.settings import ProvisionerSettings
+from storefleet.operator.provisioning import TenantProvisioning
 from storefleet.operator.settings import OperatorSettings
 
 CONDITIONS = ("Ready", "NamespaceReady", "RuntimeReady", "RoutesReady", "DatabaseReady")
@@ -21,6 +23,8 @@ CONDITIONS = ("Ready", "NamespaceReady", "RuntimeReady", "RoutesReady", "Databas
 def expected_objects(stores: Stores, name: str, istio: bool) -> set[str]:
     store = stores.get(name)
     context = desired.build(store, desired.ClusterFeatures(istio=istio), OperatorSettings())
+    # The operator under test has no shared servers: what provisioning renders offline.
+    context["tenancy"] = TenantProvisioning(None, ProvisionerSettings()).offline(context)
     return {
         f"{o['kind']}/{o['metadata']['name']}"
         for o in render.render(context, OperatorSettings().templates_dir)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
-from pathlib import Path
 
 import hvac
 import pytest
 from hvac.exceptions import Forbidden
 from kubernetes import client
 from kubernetes.client import ApiClient
+from kubetokens import service_account_token
 
 from storefleet.dev.components.vault import VaultAccess
 from storefleet.operator.provisioners.base import Tenant
@@ -22,54 +22,9 @@ from storefleet.operator.provisioners.vault import (
 )
 
 
-def service_account_token(
-    kube_api: ApiClient, namespace: str, name: str, audience: str | None = None
-) -> str:
-    """A TokenRequest token; without an audience it is for the API server itself."""
-    core = client.CoreV1Api(kube_api)
-    core.create_namespaced_service_account(namespace, {"metadata": {"name": name}})
-    spec: dict[str, object] = {"expirationSeconds": 600}
-    if audience:
-        spec["audiences"] = [audience]
-    request = {"spec": spec}
-    token: str = core.create_namespaced_service_account_token(name, namespace, request).status.token
-    return token
-
-
 @pytest.fixture(scope="module")
-def auth_mount(vault: VaultAccess, kube_api: ApiClient) -> Iterator[str]:
-    """Vault's Kubernetes auth method, configured against the local control plane."""
-    core = client.CoreV1Api(kube_api)
-    rbac = client.RbacAuthorizationV1Api(kube_api)
-    namespace = f"vault-{secrets.token_hex(4)}"
-    core.create_namespace({"metadata": {"name": namespace}})
-    rbac.create_cluster_role_binding(
-        {
-            "metadata": {"name": namespace},
-            "roleRef": {
-                "apiGroup": "rbac.authorization.k8s.io",
-                "kind": "ClusterRole",
-                "name": "system:auth-delegator",
-            },
-            "subjects": [{"kind": "ServiceAccount", "name": "reviewer", "namespace": namespace}],
-        }
-    )
-    root = hvac.Client(url=vault.url, token=vault.token)
-    mount = f"kubernetes-{secrets.token_hex(4)}"
-    root.sys.enable_auth_method("kubernetes", path=mount)
-    root.auth.kubernetes.configure(
-        kubernetes_host=kube_api.configuration.host,
-        kubernetes_ca_cert=Path(kube_api.configuration.ssl_ca_cert).read_text(),
-        # Vault presents this token to the API server's TokenReview: it must be the API
-        # server's own audience.
-        token_reviewer_jwt=service_account_token(kube_api, namespace, "reviewer"),
-        disable_local_ca_jwt=True,
-        mount_point=mount,
-    )
-    yield mount
-    root.sys.disable_auth_method(mount)
-    rbac.delete_cluster_role_binding(namespace)
-    core.delete_namespace(namespace)
+def auth_mount(vault_kube_auth: str) -> str:
+    return vault_kube_auth
 
 
 @pytest.fixture

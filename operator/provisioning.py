@@ -1,0 +1,346 @@
+"""A Store's share of the external systems, as one step of the reconcile.
+
+For each integration block of the spec this decides, from data, who serves it:
+
+- the block is off: the runtime's embedded default (SQLite, in-memory cache, ...);
+- the block is on and the operator has that system's server: its provisioner;
+- the block is on and there is no server: the in-namespace stand-in the
+  templates deploy (PostgreSQL, Redis), or the runtime's own fallback.
+
+It generates and keeps the tenant's credentials (:mod:`credentials`), runs the
+provisioners, and hands the templates what the runtime needs: a Secret of
+environment, or the Vault role through which the runtime reads it at start.
+A system that fails leaves its condition False with the reason; the reconcile
+marks the Store Degraded and retries, it never raises out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from storefleet.operator import credentials
+from storefleet.operator.kinds import kind_of
+from storefleet.operator.kube import Kube
+from storefleet.operator.provisioners import registry
+from storefleet.operator.provisioners.base import (
+    DeletionPolicy,
+    Provisioner,
+    Result,
+    Tenant,
+    outcome,
+)
+from storefleet.operator.provisioners.keycloak import KeycloakProvisioner
+from storefleet.operator.provisioners.settings import ProvisionerSettings
+from storefleet.operator.provisioners.vault import VaultProvisioner, secret_path
+from storefleet.operator.status import Condition
+
+log = logging.getLogger("storefleet.operator.provisioning")
+
+ROTATE_ANNOTATION: Final = "storefleet.io/rotate-credentials"
+# Secret in the tenant namespace holding social-login client secrets, one key per alias,
+# written by the platform team (or under <path>/identity-providers in Vault).
+IDP_SECRET: Final = "identity-providers"
+VAULT_TOKEN_DIR: Final = "/var/run/secrets/storefleet/vault"
+
+# Block -> (reason, message) when it is on but the operator has no server for it.
+# database and cache get a stand-in deployed in the namespace (see datastores.yaml.j2).
+UNSERVED: Final[Mapping[str, tuple[str, str]]] = {
+    "database": ("InNamespace", "a PostgreSQL StatefulSet in the tenant namespace"),
+    "cache": ("InNamespace", "a Redis Deployment in the tenant namespace"),
+    "events": (
+        "InProcessBus",
+        "the operator has no Kafka configured; the runtime uses its in-process event bus",
+    ),
+    "secrets": (
+        "KubernetesSecrets",
+        "the operator has no Vault configured; credentials are in the Secret "
+        f"{credentials.CREDENTIALS_SECRET} and the runtime's in {credentials.RUNTIME_ENV_SECRET}",
+    ),
+    "identity": (
+        "BuiltInAccounts",
+        "the operator has no Keycloak configured; the runtime's accounts service signs users in",
+    ),
+}
+# The in-namespace stand-ins: block -> (workload kind, name, port, runtime environment).
+IN_NAMESPACE: Final[Mapping[str, tuple[str, str, int]]] = {
+    "database": ("StatefulSet", "postgres", 5432),
+    "cache": ("Deployment", "redis", 6379),
+}
+# Provisioned blocks, and the order to tear them down in (secrets last: they hold
+# what the others need to be found again).
+ORDER: Final = ("database", "cache", "events", "identity", "secrets")
+
+
+@dataclass
+class Provisioned:
+    """What provisioning found and made, for the conditions and the templates."""
+
+    conditions: dict[str, Condition] = field(default_factory=dict)
+    # The first failed system's reason, which makes the Store Degraded.
+    degraded: str | None = None
+    # Data for the templates (context["tenancy"]).
+    template: dict[str, Any] = field(default_factory=dict)
+    rotation: str | None = None
+    rotated: bool = False
+
+
+def _decode(secret: Mapping[str, Any] | None) -> dict[str, str]:
+    data = (secret or {}).get("data") or {}
+    return {key: base64.b64decode(value).decode() for key, value in data.items()}
+
+
+class TenantProvisioning:
+    def __init__(self, kube: Kube | None, settings: ProvisionerSettings) -> None:
+        # None: offline, for rendering without a cluster (see offline()).
+        self._kube = kube
+        self.settings = settings
+
+    @property
+    def kube(self) -> Kube:
+        if self._kube is None:
+            raise RuntimeError("provisioning needs the Kubernetes API; offline() does not")
+        return self._kube
+
+    def provisioner(self, block: str, plan: str) -> Provisioner | None:
+        return registry.provisioner_for(block, self.settings, plan)
+
+    def served(self, context: Mapping[str, Any]) -> dict[str, Provisioner]:
+        """The enabled blocks the operator has a server for."""
+        plan = context["plan"].name
+        found = {}
+        for block, integration in context["integrations"].items():
+            if integration["enabled"] and (made := self.provisioner(block, plan)) is not None:
+                found[block] = made
+        return found
+
+    async def ensure(self, store: Mapping[str, Any], context: Mapping[str, Any]) -> Provisioned:
+        name, namespace = context["store"]["name"], context["namespace"]
+        integrations = context["integrations"]
+        annotations = store["metadata"].get("annotations") or {}
+        wanted_rotation = annotations.get(ROTATE_ANNOTATION)
+        applied_rotation = (store.get("status") or {}).get("credentialsRotation")
+        rotate = bool(wanted_rotation) and wanted_rotation != applied_rotation
+        served = self.served(context)
+        done = Provisioned(rotation=wanted_rotation or applied_rotation)
+
+        def tenant(block: str) -> Tenant:
+            return Tenant(store=name, namespace=namespace, spec=integrations[block]["settings"])
+
+        vault = served.get("secrets")
+        assert vault is None or isinstance(vault, VaultProvisioner)
+        # Where credentials live, and what is already there.
+        if vault is not None:
+            try:
+                current = await vault.read_secret(tenant("secrets"), "credentials") or {}
+                idp_secrets = await vault.read_secret(tenant("secrets"), IDP_SECRET) or {}
+            except Exception as exc:  # any failure of Vault is reported, not raised
+                result = vault.unavailable(exc)
+                done.conditions["SecretsReady"] = result.condition
+                done.degraded = result.condition.reason
+                for block in served:
+                    if block != "secrets":
+                        done.conditions[integrations[block]["condition"]] = Condition(
+                            integrations[block]["condition"],
+                            "Unknown",
+                            "WaitingForSecrets",
+                            "the tenant's credentials are kept in Vault, which did not answer",
+                        )
+                done.template = self._template(context, {}, {}, vault=None, blocked=True)
+                return done
+        else:
+            current = _decode(
+                await self.kube.get(_SECRET, namespace, credentials.CREDENTIALS_SECRET)
+            )
+            idp_secrets = _decode(await self.kube.get(_SECRET, namespace, IDP_SECRET))
+        creds = credentials.converge(current, rotate)
+        done.rotated = rotate
+
+        passwords = {"database": creds["database-password"], "cache": creds["cache-password"]}
+
+        async def run(block: str, made: Provisioner) -> tuple[str, Result]:
+            try:
+                if isinstance(made, KeycloakProvisioner):
+                    result = await made.ensure(
+                        tenant(block),
+                        base_url=context["url"],
+                        display_name=context["store"]["displayName"],
+                        idp_secrets=idp_secrets,
+                    )
+                else:
+                    result = await made.ensure(tenant(block), passwords.get(block, ""))
+            except Exception as exc:  # a provisioner bug must not crash the loop
+                log.exception("provisioner of %s failed", block, extra={"store": name})
+                result = outcome(
+                    made.condition_type, "ProvisionerFailed", f"{type(exc).__name__}: {exc}"
+                )
+            return block, result
+
+        results = dict(
+            await asyncio.gather(
+                *(run(block, made) for block, made in served.items() if block != "secrets")
+            )
+        )
+        outputs: dict[str, str] = {}
+        for result in results.values():
+            outputs.update(result.outputs)
+        outputs.update(self._in_namespace_outputs(context, creds))
+        env = credentials.runtime_env(creds, outputs)
+        if vault is not None:
+            # The credentials are written even when another system failed: they are
+            # the only copy, and the next pass must find the same passwords.
+            block, result = await run_vault(vault, tenant("secrets"), creds, env)
+            results[block] = result
+        for result in results.values():
+            done.conditions[result.condition.type] = result.condition
+            if not result.ok and done.degraded is None:
+                done.degraded = result.condition.reason
+        for block, integration in integrations.items():
+            if integration["condition"] in done.conditions:
+                continue
+            done.conditions[integration["condition"]] = self._unserved(block, integration)
+        done.template = self._template(context, creds, env, vault=vault, blocked=False)
+        return done
+
+    def offline(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The templates' data without touching any system, for an offline render:
+        credentials are shown as placeholders, the Vault role as configured."""
+        creds = {name: "(generated)" for name in credentials.GENERATED}
+        vault = self.served(context).get("secrets")
+        assert vault is None or isinstance(vault, VaultProvisioner)
+        env = credentials.runtime_env(creds, self._in_namespace_outputs(context, creds))
+        return self._template(context, creds, env, vault=vault, blocked=False)
+
+    def _unserved(self, block: str, integration: Mapping[str, Any]) -> Condition:
+        condition = integration["condition"]
+        if not integration["enabled"]:
+            return Condition(
+                condition,
+                "True",
+                "EmbeddedDefault",
+                f"spec.{block} is not enabled; the runtime uses its {integration['fallback']}",
+            )
+        reason, message = UNSERVED[block]
+        if block in IN_NAMESPACE:
+            # Observed after the apply: True once the workload is available.
+            return Condition(condition, "Unknown", "Deploying", f"deploying {message}")
+        return Condition(condition, "True", reason, message)
+
+    def in_namespace(self, context: Mapping[str, Any]) -> list[str]:
+        """Enabled blocks served by a stand-in in the tenant namespace."""
+        plan = context["plan"].name
+        return [
+            block
+            for block in IN_NAMESPACE
+            if context["integrations"][block]["enabled"] and self.provisioner(block, plan) is None
+        ]
+
+    def _in_namespace_outputs(
+        self, context: Mapping[str, Any], creds: Mapping[str, str]
+    ) -> dict[str, str]:
+        namespace = context["namespace"]
+        outputs = {}
+        for block in self.in_namespace(context):
+            _, host, port = IN_NAMESPACE[block]
+            fqdn = f"{host}.{namespace}.svc"
+            if block == "database":
+                password = creds["database-password"]
+                outputs["DATABASE_URL"] = (
+                    f"postgresql://storefleet:{password}@{fqdn}:{port}/storefleet"
+                )
+            else:
+                outputs["REDIS_URL"] = f"redis://default:{creds['cache-password']}@{fqdn}:{port}/0"
+        return outputs
+
+    def _template(
+        self,
+        context: Mapping[str, Any],
+        creds: Mapping[str, str],
+        env: Mapping[str, str],
+        *,
+        vault: VaultProvisioner | None,
+        blocked: bool,
+    ) -> dict[str, Any]:
+        in_namespace = self.in_namespace(context)
+        pod_env: dict[str, str] = {}
+        if vault is not None:
+            tenant = Tenant(store=context["store"]["name"], namespace=context["namespace"])
+            pod_env = {
+                "STOREFLEET_VAULT_ADDR": vault.url,
+                "STOREFLEET_VAULT_ROLE": vault.role_name(tenant),
+                "STOREFLEET_VAULT_AUTH_MOUNT": vault.auth_mount,
+                "STOREFLEET_VAULT_KV_MOUNT": vault.kv_mount,
+                "STOREFLEET_VAULT_SECRET_PATH": f"{secret_path(tenant)}/runtime",
+                "STOREFLEET_VAULT_TOKEN_FILE": f"{VAULT_TOKEN_DIR}/token",
+            }
+        # With Vault, only the in-namespace stand-ins' passwords are in a Secret
+        # (a container's env can come from a Secret, not from Vault).
+        stand_ins = {"database": "database-password", "cache": "cache-password"}
+        keys = [stand_ins[block] for block in in_namespace]
+        secret_creds = dict(creds) if vault is None else {k: creds[k] for k in keys if k in creds}
+        return {
+            # While Vault is unreachable nothing is re-rendered from credentials: the
+            # Secrets and pod templates stay as they were instead of being emptied.
+            "blocked": blocked,
+            "credentials": secret_creds,
+            "runtime_env": {} if vault is not None else dict(env),
+            "pod_env": pod_env,
+            "vault": vault is not None,
+            "vault_audience": "vault",
+            "vault_token_dir": VAULT_TOKEN_DIR,
+            "checksum": credentials.checksum(env, pod_env),
+            "in_namespace": in_namespace,
+            "egress_ports": sorted(
+                {self._port(block, context) for block in self.served(context)} - {0}
+            ),
+        }
+
+    def _port(self, block: str, context: Mapping[str, Any]) -> int:
+        """The port of the shared server of a block, for the egress NetworkPolicy."""
+        port = registry.server_port(block, self.settings)
+        return port if port is not None else int(context["integrations"][block]["port"])
+
+    async def delete(
+        self, store: Mapping[str, Any], context: Mapping[str, Any]
+    ) -> list[tuple[str, Result]]:
+        """Removes (or keeps, by deletionPolicy) each provisioned share; secrets last."""
+        policy: DeletionPolicy = (store.get("spec") or {}).get("deletionPolicy", "Retain")
+        served = self.served(context)
+        done = []
+        for block in ORDER:
+            made = served.get(block)
+            if made is None:
+                continue
+            tenant = Tenant(
+                store=context["store"]["name"],
+                namespace=context["namespace"],
+                spec=context["integrations"][block]["settings"],
+            )
+            try:
+                result = await made.delete(tenant, policy)
+            except Exception as exc:  # reported and retried by the finalizer
+                log.exception("deleting the %s share failed", block)
+                result = outcome(
+                    made.condition_type, "ProvisionerFailed", f"{type(exc).__name__}: {exc}"
+                )
+            done.append((block, result))
+        return done
+
+
+async def run_vault(
+    vault: VaultProvisioner, tenant: Tenant, creds: Mapping[str, str], env: Mapping[str, str]
+) -> tuple[str, Result]:
+    try:
+        result = await vault.ensure(
+            tenant, secrets={"credentials": dict(creds), "runtime": dict(env)}
+        )
+    except Exception as exc:  # reported as the condition
+        result = vault.unavailable(exc)
+    return "secrets", result
+
+
+_SECRET: Final = kind_of("v1", "Secret")

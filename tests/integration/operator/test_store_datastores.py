@@ -1,0 +1,85 @@
+"""A plain cluster: no shared database or cache configured, so a Store that enables them
+gets its own PostgreSQL and Redis in its namespace, and the runtime is wired to them."""
+
+from __future__ import annotations
+
+import base64
+import secrets
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiClient
+from storeharness import Stores
+
+
+@pytest.fixture
+def volume(kube_api: ApiClient) -> Iterator[str]:
+    """What a cluster's storage gives a claim; KWOK's nodes have no provisioner."""
+    name = f"pv-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(kube_api)
+    core.create_persistent_volume(
+        {
+            "metadata": {"name": name},
+            "spec": {
+                "capacity": {"storage": "2Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": f"/tmp/{name}"},
+                "persistentVolumeReclaimPolicy": "Delete",
+                "storageClassName": "",
+            },
+        }
+    )
+    yield name
+    core.delete_persistent_volume(name)
+
+
+def decoded(secret: client.V1Secret) -> dict[str, str]:
+    return {k: base64.b64decode(v).decode() for k, v in (secret.data or {}).items()}
+
+
+def test_a_store_without_shared_servers_gets_its_own_database_and_cache(
+    stores: Stores, kube_api: ApiClient, volume: str
+) -> None:
+    name = stores.create(database={"enabled": True}, cache={"enabled": True})
+    store = stores.wait_ready(name, timeout=150)
+    namespace = store["status"]["namespace"]
+    conditions = stores.conditions(name)
+    assert conditions["DatabaseReady"]["reason"] == "InNamespace", conditions["DatabaseReady"]
+    assert conditions["CacheReady"]["reason"] == "InNamespace", conditions["CacheReady"]
+    assert conditions["EventsReady"]["reason"] == "EmbeddedDefault"
+
+    core, apps = client.CoreV1Api(kube_api), client.AppsV1Api(kube_api)
+    credentials = decoded(core.read_namespaced_secret("store-credentials", namespace))
+    env = decoded(core.read_namespaced_secret("runtime-env", namespace))
+    password = credentials["database-password"]
+    assert len(password) >= 32
+    assert env["STOREFLEET_DATABASE_URL"] == (
+        f"postgresql://storefleet:{password}@postgres.{namespace}.svc:5432/storefleet"
+    )
+    assert env["STOREFLEET_CACHE_URL"].startswith(
+        f"redis://default:{credentials['cache-password']}@redis.{namespace}.svc:6379"
+    )
+    # The runtime's admin token and signing key are generated too: no service runs
+    # with an empty secret.
+    assert env["STOREFLEET_CATALOG_ADMIN_TOKEN"] == credentials["admin-token"]
+    assert env["STOREFLEET_CART_AUTH_SECRET"] == credentials["signing-key"]
+
+    postgres = apps.read_namespaced_stateful_set("postgres", namespace)
+    container = postgres.spec.template.spec.containers[0]
+    ref = next(e for e in container.env if e.name == "POSTGRES_PASSWORD").value_from
+    assert (ref.secret_key_ref.name, ref.secret_key_ref.key) == (
+        "store-credentials",
+        "database-password",
+    )
+    claim = core.read_namespaced_persistent_volume_claim("data-postgres-0", namespace)
+    assert claim.spec.volume_name == volume
+    catalog = apps.read_namespaced_deployment("catalog", namespace)
+    sources = catalog.spec.template.spec.containers[0].env_from
+    assert any(s.secret_ref and s.secret_ref.name == "runtime-env" for s in sources)
+
+    # The password stays across reconciles: a second pass reads it back, not anew.
+    stores.patch(name, {"metadata": {"annotations": {"storefleet.io/reconcile-request": "1"}}})
+    stores.wait_ready(name)
+    again = decoded(core.read_namespaced_secret("store-credentials", namespace))
+    assert again["database-password"] == password
