@@ -245,6 +245,8 @@ class SagaRunner:
                 wait_seconds=2.0,
             )
         reason = payment.get("failure_reason") or "the payment was declined"
+        if payment.get("risk_decision") == "block":
+            return Fail("fraud_blocked", reason)
         decline = payment.get("decline_code") or ""
         return Fail("payment_declined" if decline else "payment_failed", reason)
 

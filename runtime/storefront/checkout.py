@@ -59,6 +59,7 @@ CANCEL_REASONS = {
     "out_of_stock": "Some items sold out while you were checking out.",
     "reservation_expired": "Your items' hold ran out. Please check out again.",
     "rejected_in_review": "We couldn't accept this order.",
+    "fraud_blocked": "We couldn't accept this payment. Please contact us.",
 }
 
 
