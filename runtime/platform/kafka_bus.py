@@ -139,13 +139,29 @@ class KafkaEventBus:
         )
         self._topics_ready = True
 
+    def route(self, event: Event) -> tuple[str, list[tuple[str, bytes]]]:
+        """The event's topic and headers. A type naming no stream goes by its
+        source's stream, else to the dead-letter topic with the reason: an
+        outbox row that can never be routed must not hold up those behind it."""
+        headers = headers_for(event)
+        try:
+            return self.topic(stream_for(event.type)), headers
+        except ValueError as exc:
+            source = event.source.split(".", 1)[0]
+            if source in STREAMS and source != DEAD_LETTER:
+                return self.topic(source), headers
+            log.error("event type has no stream: %s", exc, extra={"event_id": event.id})
+            reason = [("dlq_error", f"ValueError: {exc}".encode()), ("dlq_consumer", b"relay")]
+            return self.topic(DEAD_LETTER), headers + reason
+
     async def publish(self, event: Event) -> None:
         producer = await self._ensure_producer()
+        topic, headers = self.route(event)
         await producer.send_and_wait(
-            self.topic(stream_for(event.type)),
+            topic,
             value=encode(event, store=self.settings.store),
             key=partition_key(event).encode(),
-            headers=headers_for(event),
+            headers=headers,
         )
 
     async def publish_many(self, events: list[Event]) -> list[BaseException | None]:
@@ -158,12 +174,13 @@ class KafkaEventBus:
         futures: list[asyncio.Future[Any] | BaseException] = []
         for event in events:
             try:
+                topic, headers = self.route(event)
                 futures.append(
                     await producer.send(
-                        self.topic(stream_for(event.type)),
+                        topic,
                         value=encode(event, store=self.settings.store),
                         key=partition_key(event).encode(),
-                        headers=headers_for(event),
+                        headers=headers,
                     )
                 )
             except Exception as exc:

@@ -378,3 +378,25 @@ async def test_replicas_joining_and_leaving_the_group_lose_and_double_nothing(
     assert len(applied) == total, f"{len(applied) - len(set(applied))} applied twice"
     assert sorted(applied) == sorted(sent)
     assert handled_by_second > 0, "the second replica took part"
+
+
+async def test_an_event_of_no_known_stream_does_not_hold_up_the_outbox(
+    make_pipeline: Callable[..., Awaitable[Pipeline]], kafka_bootstrap: str
+) -> None:
+    pipeline = await make_pipeline()
+    by_source = Event("vendor.created", {"id": "v1"}, source="catalog")
+    lost = Event("spaceship.launched", {"id": "s1"}, source="mars")
+    behind = Event("order.placed", {"order_id": "o9"})
+    for event in (by_source, lost, behind):
+        await pipeline.enqueue(event)
+
+    async def applied() -> bool:
+        return await pipeline.applied() == [behind.id]
+
+    await _wait_for(applied, 60, "the event behind them")
+    (catalog,) = await _read_topic(kafka_bootstrap, f"{pipeline.prefix}catalog", 1)
+    assert json.loads(catalog.value or b"")["id"] == by_source.id, "routed by its source"
+    (dead,) = await _read_topic(kafka_bootstrap, f"{pipeline.prefix}dead-letter", 1)
+    headers = dict(dead.headers)
+    assert headers["ce_id"].decode() == lost.id
+    assert b"names no known context" in headers["dlq_error"]
