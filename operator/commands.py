@@ -59,23 +59,14 @@ def rotate_credentials(store: str) -> None:
 async def _rotate(store: str) -> None:
     from datetime import UTC, datetime
 
-    from kubernetes_asyncio import client
-
-    from storefleet.operator.desired import GROUP, VERSION
     from storefleet.operator.handlers import _api_client
+    from storefleet.operator.kube import Kube
     from storefleet.operator.provisioning import ROTATE_ANNOTATION
 
     token = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
     api = await _api_client(load_settings())
     try:
-        await client.CustomObjectsApi(api).patch_cluster_custom_object(
-            GROUP,
-            VERSION,
-            "stores",
-            store,
-            {"metadata": {"annotations": {ROTATE_ANNOTATION: token}}},
-            _content_type="application/merge-patch+json",
-        )
+        await Kube(api).annotate_store(store, {ROTATE_ANNOTATION: token})
     finally:
         await api.close()
     click.echo(f"store {store}: {ROTATE_ANNOTATION}={token}; the operator rotates on its next pass")

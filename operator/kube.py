@@ -168,6 +168,15 @@ class Kube:
         )
         return result
 
+    async def annotate_store(self, name: str, annotations: Mapping[str, str]) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "PATCH",
+            STORE.path(None, name),
+            body={"metadata": {"annotations": dict(annotations)}},
+            content_type="application/merge-patch+json",
+        )
+        return result
+
     async def get_store(self, name: str) -> dict[str, Any] | None:
         return await self.get(STORE, None, name)
 

@@ -1,0 +1,111 @@
+"""Generated credentials and what the templates make of them, without a cluster."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import SecretStr
+
+from storefleet.operator import credentials, desired
+from storefleet.operator.provisioners.settings import ProvisionerSettings
+from storefleet.operator.provisioning import TenantProvisioning
+from storefleet.operator.render import render
+from storefleet.operator.settings import OperatorSettings
+from storefleet.operator.status import Condition, Observation, compute
+
+
+def test_credentials_are_generated_once_and_kept() -> None:
+    first = credentials.converge({}, rotate=False)
+    assert set(first) == set(credentials.GENERATED)
+    assert len(set(first.values())) == len(first)
+    assert all(len(value) >= 40 for value in first.values())
+    assert credentials.converge(first, rotate=False) == first
+
+
+def test_rotation_replaces_passwords_but_not_the_signing_key() -> None:
+    first = credentials.converge({}, rotate=False)
+    rotated = credentials.converge(first, rotate=True)
+    for name, (_, rotates) in credentials.GENERATED.items():
+        assert (rotated[name] != first[name]) == rotates, name
+    assert rotated["signing-key"] == first["signing-key"]
+
+
+def test_runtime_env_names_match_the_runtime_settings() -> None:
+    creds = credentials.converge({}, rotate=False)
+    env = credentials.runtime_env(
+        creds,
+        {
+            "DATABASE_URL": "postgresql://a",
+            "REDIS_URL": "redis://b",
+            "REDIS_KEY_PREFIX": "acme:",
+            "KAFKA_BOOTSTRAP_SERVERS": "k:9092",
+            "OIDC_ISSUER": "https://id/realms/store-acme",
+        },
+    )
+    assert env["STOREFLEET_DATABASE_URL"] == "postgresql://a"
+    assert env["STOREFLEET_CACHE_URL"] == "redis://b"
+    assert env["STOREFLEET_CACHE_PREFIX"] == "acme:"
+    assert env["STOREFLEET_EVENTS_BOOTSTRAP_SERVERS"] == "k:9092"
+    assert env["STOREFLEET_OIDC_ISSUER"].endswith("store-acme")
+    assert env["STOREFLEET_CART_AUTH_SECRET"] == creds["signing-key"]
+    assert env["STOREFLEET_CATALOG_ADMIN_TOKEN"] == creds["admin-token"]
+
+
+def _objects(store: dict[str, Any], servers: ProvisionerSettings) -> dict[str, dict[str, Any]]:
+    settings = OperatorSettings()
+    context = desired.build(store, desired.ClusterFeatures(), settings)
+    context["tenancy"] = TenantProvisioning(None, servers).offline(context)
+    return {
+        f"{o['kind']}/{o['metadata']['name']}": o for o in render(context, settings.templates_dir)
+    }
+
+
+def test_without_shared_servers_a_store_gets_its_own_datastores(
+    minimal_store: dict[str, Any],
+) -> None:
+    minimal_store["spec"].update(database={"enabled": True}, cache={"enabled": True})
+    minimal_store["spec"]["plan"] = "standard"
+    objects = _objects(minimal_store, ProvisionerSettings())
+    postgres = objects["StatefulSet/postgres"]
+    claim = postgres["spec"]["volumeClaimTemplates"][0]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
+    assert "Deployment/redis" in objects
+    assert "Secret/store-credentials" in objects
+    env_from = objects["Deployment/catalog"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    assert {"secretRef": {"name": "runtime-env"}} in env_from
+
+
+def test_with_vault_the_runtime_gets_a_role_and_no_secret(minimal_store: dict[str, Any]) -> None:
+    minimal_store["spec"]["secrets"] = {"enabled": True}
+    servers = ProvisionerSettings(vault_addr="http://vault:8200", vault_token=SecretStr("t"))
+    objects = _objects(minimal_store, servers)
+    assert "Secret/runtime-env" not in objects
+    assert "Secret/store-credentials" not in objects
+    pod = objects["Deployment/catalog"]["spec"]["template"]["spec"]
+    env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
+    assert env["STOREFLEET_VAULT_ROLE"] == f"store-{minimal_store['metadata']['name']}"
+    token = next(v for v in pod["volumes"] if v["name"] == "vault-token")
+    assert token["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"
+    # The egress policy opens Vault's port, not a guess.
+    egress = objects["NetworkPolicy/allow-integrations"]["spec"]["egress"][0]["ports"]
+    assert {"protocol": "TCP", "port": 8200} in egress
+
+
+def test_a_failing_system_makes_even_a_new_store_degraded() -> None:
+    observation = Observation(
+        generation=1,
+        url="https://x",
+        namespace="store-x",
+        routing="Ingress",
+        suspended=False,
+        conditions=[
+            Condition("NamespaceReady", "True", "Applied", ""),
+            Condition("IdentityReady", "False", "KeycloakUnavailable", "connection refused"),
+        ],
+        degraded="KeycloakUnavailable",
+    )
+    status = compute(observation, {})
+    assert status["phase"] == "Degraded"
+    assert status["phaseReason"] == "KeycloakUnavailable"
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
