@@ -189,6 +189,22 @@ async def test_a_risky_order_is_held_then_approved_or_rejected(shop: Commerce) -
     await assert_books_balance(shop)
 
 
+async def test_repeated_declines_then_a_mismatched_card_is_blocked(shop: Commerce) -> None:
+    sku = await new_product(shop, stock=2)
+    email = f"carder-{uuid.uuid4().hex[:6]}@example.com"
+    cart_id = await fill_cart(shop, {sku: 1})
+    for _ in range(3):
+        declined = await checkout(shop, cart_id, checkout_body("tok_chargeDeclined", email=email))
+        assert declined.json()["cancel_reason"] == "payment_declined"
+    blocked = await checkout(shop, cart_id, checkout_body(email=email, billing_country="US"))
+    order = blocked.json()
+    assert order["status"] == "cancelled"
+    assert order["cancel_reason"] == "fraud_blocked"
+    assert order["authorized_minor"] == 0
+    assert await stock_of(shop, sku) == 2
+    await assert_books_balance(shop)
+
+
 async def test_fulfil_ship_deliver_return_and_refund_in_parts(shop: Commerce) -> None:
     sku_a = await new_product(shop, stock=5, price=3000)
     sku_b = await new_product(shop, stock=5, price=1000)
