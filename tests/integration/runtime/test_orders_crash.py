@@ -62,7 +62,7 @@ class Shop:
 
     async def ready(self) -> None:
         async with httpx.AsyncClient(base_url=self.url, timeout=5) as client:
-            for _ in range(600):
+            for _ in range(1800):
                 assert self.process is not None
                 if self.process.poll() is not None:
                     log = await asyncio.to_thread((self.data / "serve.log").read_text)
@@ -98,7 +98,7 @@ def shop(tmp_path: Path) -> Iterator[Shop]:
 
 
 async def wait_for(path: Path, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(600):
+    for _ in range(1200):
         if await asyncio.to_thread(path.exists):
             return
         assert process.poll() is None, "the shop exited before reaching the step"
@@ -164,7 +164,7 @@ async def test_a_checkout_killed_mid_saga_resumes_after_a_restart(
     await shop.ready()
     async with httpx.AsyncClient(base_url=shop.url, timeout=30) as client:
         order: dict[str, Any] = {}
-        for _ in range(300):
+        for _ in range(900):
             order = (await client.get(f"/api/orders/admin/orders/{order_id}")).json()
             if order["checkout_state"] in ("done", "failed"):
                 break
