@@ -16,7 +16,7 @@ import json
 from datetime import datetime
 from typing import Any, Final
 
-from storefleet.runtime.platform.events import Event
+from storefleet.runtime.platform.events import Event, utcnow
 
 SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"
@@ -150,6 +150,4 @@ def decode(value: bytes | None) -> Event:
 
 
 def utcnow_iso() -> str:
-    from storefleet.runtime.platform.events import utcnow
-
     return utcnow().isoformat()

@@ -43,8 +43,8 @@ from storefleet.runtime.platform.events_envelope import (
     headers_for,
     partition_key,
     stream_for,
+    utcnow_iso,
 )
-from storefleet.runtime.platform.events_envelope import utcnow_iso as _now
 from storefleet.runtime.platform.settings import EventsSettings
 
 log = logging.getLogger(__name__)
@@ -384,7 +384,7 @@ class KafkaConsumerRunner:
             ("dlq_original_topic", record.topic.encode()),
             ("dlq_original_partition", str(record.partition).encode()),
             ("dlq_original_offset", str(record.offset).encode()),
-            ("dlq_failed_at", _now().encode()),
+            ("dlq_failed_at", utcnow_iso().encode()),
         ]
         log.error(
             "event dead-lettered",
