@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/checkout.py                      # starts `serve all` itself
     .venv/bin/python bench/checkout.py --url http://127.0.0.1:8000 --concurrency 1,4
+    .venv/bin/python bench/checkout.py --postgres postgresql://user:pass@host:5432/postgres
+        # cluster mode: catalog, cart, payments and orders as four processes,
+        # each on a fresh database of its own on that server (dropped after)
 
 Each simulated shopper fills a fresh cart (one API call) and checks out with
 the sandbox's test card (`tok_visa`), back to back for --seconds at each
@@ -89,12 +92,18 @@ async def prepare(client: httpx.AsyncClient, products: int) -> list[str]:
     return skus
 
 
-async def run_level(url: str, skus: list[str], concurrency: int, seconds: float) -> Result:
+Urls = dict[str, str]
+
+
+async def run_level(urls: Urls, skus: list[str], concurrency: int, seconds: float) -> Result:
     result = Result()
     deadline = time.perf_counter() + seconds
 
     async def shopper(number: int) -> None:
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
+        async with (
+            httpx.AsyncClient(base_url=urls["cart"], timeout=60) as client,
+            httpx.AsyncClient(base_url=urls["orders"], timeout=60) as orders,
+        ):
             turn = 0
             while time.perf_counter() < deadline:
                 turn += 1
@@ -107,7 +116,7 @@ async def run_level(url: str, skus: list[str], concurrency: int, seconds: float)
                     )
                     cart_id = added.headers.get("x-cart-id", "")
                     started = time.perf_counter()
-                    response = await client.post(
+                    response = await orders.post(
                         "/api/orders/checkout",
                         json={
                             "email": f"bench-{number}-{turn}@example.com",
@@ -136,11 +145,13 @@ async def run_level(url: str, skus: list[str], concurrency: int, seconds: float)
     return result
 
 
-async def check_books(client: httpx.AsyncClient, skus: list[str], results: list[Result]) -> str:
-    books = (await client.get("/api/payments/admin/ledger")).json()
+async def check_books(urls: Urls, skus: list[str], results: list[Result]) -> str:
+    async with httpx.AsyncClient(base_url=urls["payments"], timeout=30) as client:
+        books = (await client.get("/api/payments/admin/ledger")).json()
     sold = 0
-    for sku in skus:
-        sold += STOCK - (await client.get(f"/api/catalog/variants/{sku}")).json()["stock"]
+    async with httpx.AsyncClient(base_url=urls["catalog"], timeout=30) as client:
+        for sku in skus:
+            sold += STOCK - (await client.get(f"/api/catalog/variants/{sku}")).json()["stock"]
     paid = sum(len(result.totals) for result in results)
     captured = sum(sum(result.totals) for result in results)
     ok = (
@@ -193,27 +204,100 @@ async def local_shop() -> AsyncIterator[str]:
         process.wait(timeout=30)
 
 
+CLUSTER = ("catalog", "cart", "payments", "orders")
+
+
+@contextlib.asynccontextmanager
+async def local_cluster(dsn: str) -> AsyncIterator[Urls]:
+    """The four services as separate processes, each on its own new database."""
+    import psycopg
+
+    run = uuid.uuid4().hex[:8]
+    databases = {service: f"sf_bench_{run}_{service}" for service in CLUSTER}
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        for database in databases.values():
+            connection.execute(f'CREATE DATABASE "{database}"')
+    base = dsn.rsplit("/", 1)[0]
+    ports = {}
+    for service in CLUSTER:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports[service] = probe.getsockname()[1]
+    urls = {service: f"http://127.0.0.1:{port}" for service, port in ports.items()}
+    env = os.environ | {"STOREFLEET_LOG_JSON": "false", "STOREFLEET_LOG_LEVEL": "WARNING"}
+    for service in CLUSTER:
+        prefix = f"STOREFLEET_{service.upper()}_"
+        env |= {
+            f"{prefix}DATABASE_URL": f"{base}/{databases[service]}",
+            f"{prefix}ACCESS_LOG": "false",
+            f"{prefix}CATALOG_URL": urls["catalog"],
+            f"{prefix}CART_URL": urls["cart"],
+            f"{prefix}PAYMENTS_URL": urls["payments"],
+        }
+    workdir = tempfile.mkdtemp(prefix="storefleet-bench-")
+    binary = Path(sys.executable).parent / "storefleet"
+    processes = []
+    try:
+        for service in CLUSTER:
+            with (Path(workdir) / f"{service}.log").open("wb") as log:
+                processes.append(
+                    subprocess.Popen(  # noqa: ASYNC220 (once, before the clock starts)
+                        [str(binary), "runtime", "serve", service, "--port", str(ports[service])],
+                        cwd=workdir,
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=log,
+                    )
+                )
+        async with httpx.AsyncClient() as client:
+            for service, url in urls.items():
+                for _ in range(1200):
+                    with contextlib.suppress(httpx.TransportError):
+                        if (await client.get(f"{url}/readyz")).status_code == 200:
+                            break
+                    if any(process.poll() is not None for process in processes):
+                        raise SystemExit(f"a service exited; see {workdir}/*.log")
+                    await asyncio.sleep(0.1)
+                else:
+                    raise SystemExit(f"{service} did not become ready; see {workdir}")
+        yield urls
+    finally:
+        for process in processes:
+            process.terminate()
+        for process in processes:
+            process.wait(timeout=30)
+        with psycopg.connect(dsn, autocommit=True) as connection:
+            for database in databases.values():
+                connection.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--url", help="a running shop; default: start one")
     parser.add_argument("--concurrency", default="1,4,8")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--products", type=int, default=20)
+    parser.add_argument("--postgres", help="cluster mode on this PostgreSQL server (a DSN)")
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
 
     async with contextlib.AsyncExitStack() as stack:
-        url = args.url or await stack.enter_async_context(local_shop())
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        if args.postgres:
+            urls = await stack.enter_async_context(local_cluster(args.postgres))
+            where = "cluster mode (4 processes, PostgreSQL)"
+        else:
+            url = args.url or await stack.enter_async_context(local_shop())
+            urls = dict.fromkeys(CLUSTER, url)
+            where = url
+        async with httpx.AsyncClient(base_url=urls["catalog"], timeout=30) as client:
             skus = await prepare(client, args.products)
-        print(f"shop {url}: {len(skus)} products, tok_visa, paid on answer")
-        results = [await run_level(url, skus, 2, 1.0)]  # warm up
+        print(f"shop {where}: {len(skus)} products, tok_visa, paid on answer")
+        results = [await run_level(urls, skus, 2, 1.0)]  # warm up
         for level in levels:
-            result = await run_level(url, skus, level, args.seconds)
+            result = await run_level(urls, skus, level, args.seconds)
             results.append(result)
             print(result.line(level, args.seconds), flush=True)
-        async with httpx.AsyncClient(base_url=url, timeout=30) as client:
-            print(await check_books(client, skus, results))
+        print(await check_books(urls, skus, results))
 
 
 if __name__ == "__main__":
