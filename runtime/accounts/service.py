@@ -247,7 +247,7 @@ class AccountsService:
             existing = (
                 await session.execute(select(User).where(User.email == body.email))
             ).scalar_one_or_none()
-            if existing is not None:
+            if existing is not None and existing.email_verified:
                 # The owner hears of it; the caller can't tell the difference.
                 await self._event(
                     session,
@@ -255,6 +255,10 @@ class AccountsService:
                     {"user_id": existing.id, "email": body.email},
                 )
                 await self._audit(session, "registration_attempted", existing.id, client)
+            elif existing is not None:
+                # Never confirmed (a lost mail?): a new link to the address, the
+                # account and its password unchanged.
+                await self._send_verification(session, existing, client, "verification_resent")
             else:
                 user = User(
                     id=_new_id(),
@@ -267,24 +271,29 @@ class AccountsService:
                 )
                 session.add(user)
                 await session.flush()
-                token, expires = await self._issue_link(
-                    session, user.id, "verify", self.settings.verification_ttl_seconds
-                )
-                link = self._link("/account/verify", token)
-                await self._event(
-                    session,
-                    "verification_requested",
-                    {
-                        "user_id": user.id,
-                        "email": body.email,
-                        "name": body.name,
-                        "link": link,
-                        "expires_at": expires.isoformat(),
-                    },
-                )
-                await self._audit(session, "registered", user.id, client)
-                self._log_link("verification", body.email, link)
+                await self._send_verification(session, user, client, "registered")
         self.relay.wake()
+
+    async def _send_verification(
+        self, session: AsyncSession, user: User, client: Client, audit_event: str
+    ) -> None:
+        token, expires = await self._issue_link(
+            session, user.id, "verify", self.settings.verification_ttl_seconds
+        )
+        link = self._link("/account/verify", token)
+        await self._event(
+            session,
+            "verification_requested",
+            {
+                "user_id": user.id,
+                "email": user.email,
+                "name": user.name,
+                "link": link,
+                "expires_at": expires.isoformat(),
+            },
+        )
+        await self._audit(session, audit_event, user.id, client)
+        self._log_link("verification", user.email or "", link)
 
     async def verify_email(self, body: s.VerifyEmail, client: Client) -> None:
         claims = self._read_link(body.token, "verify")
