@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from http.cookies import SimpleCookie
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +177,62 @@ async def running_accounts(
         yield Accounts(server, bus, auth, store, cache_url)
     finally:
         await server.stop()
+
+
+class Browser:
+    """Keeps cookies the way a browser on localhost does (Secure ones included)
+    and remembers every Set-Cookie it saw, to check their flags."""
+
+    def __init__(self, url: str) -> None:
+        self.client = httpx.AsyncClient(base_url=url, timeout=30, follow_redirects=False)
+        self.cookies: dict[str, str] = {}
+        self.set_cookies: list[str] = []
+        self.origin = url
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = dict(kwargs.pop("headers", {}))
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        response = await self.client.request(method, path, headers=headers, **kwargs)
+        for header in response.headers.get_list("set-cookie"):
+            self.set_cookies.append(header)
+            parsed: SimpleCookie = SimpleCookie()
+            parsed.load(header)
+            for name, morsel in parsed.items():
+                if morsel["max-age"] == "0" or "expires=Thu, 01 Jan 1970" in header:
+                    self.cookies.pop(name, None)
+                else:
+                    self.cookies[name] = morsel.value
+        return response
+
+    async def get(self, path: str, **kwargs: Any) -> httpx.Response:
+        return await self.request("GET", path, **kwargs)
+
+    async def follow(self, path: str) -> httpx.Response:
+        response = await self.get(path)
+        for _ in range(5):
+            if response.status_code not in (302, 303, 307):
+                break
+            response = await self.get(response.headers["location"])
+        return response
+
+    async def submit(
+        self, page: str, fields: dict[str, str], action: str | None = None, **kwargs: Any
+    ) -> httpx.Response:
+        """Open the page, copy its CSRF token into the form, post it."""
+        opened = await self.get(page)
+        match = re.search(r'name="csrf" value="([^"]+)"', opened.text)
+        assert match, f"no CSRF field on {page}: {opened.status_code}"
+        return await self.request(
+            "POST",
+            action or page.split("?")[0],
+            data={"csrf": match.group(1), **fields},
+            headers=kwargs.pop("headers", {"Origin": self.origin}),
+            **kwargs,
+        )
+
+    async def close(self) -> None:
+        await self.client.aclose()
 
 
 def totp_now(secret: str) -> str:
