@@ -40,11 +40,9 @@ def install_admin_console(
     cart: ServiceClient,
     client: Callable[[str, str], ServiceClient],
     store: StoreSettings,
-    has_orders: bool = False,
 ) -> None:
     # The orders section appears once the storefront knows where orders are.
-    orders_url = str(getattr(pages.settings, "orders_url", "") or "")
-    orders = client("orders", orders_url or "http://orders") if orders_url or has_orders else None
+    orders = pages.orders
 
     def sections(viewer: Viewer) -> list[tuple[str, str]]:
         return [

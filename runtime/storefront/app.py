@@ -389,17 +389,14 @@ def create_app(
     from storefleet.runtime.storefront.admin_console import install_admin_console
 
     accounts = install_account_pages(
-        app, render=render, redirect=redirect, read_form=read_form, client=client
-    )
-    install_admin_console(
         app,
-        accounts,
-        catalog=catalog,
-        cart=cart,
+        render=render,
+        redirect=redirect,
+        read_form=read_form,
         client=client,
-        store=store,
         has_orders="orders" in (transports or {}),
     )
+    install_admin_console(app, accounts, catalog=catalog, cart=cart, client=client, store=store)
     from storefleet.runtime.storefront.checkout import register as install_checkout_pages
 
     install_checkout_pages(

@@ -110,5 +110,10 @@ async def test_staff_see_every_section_and_shoppers_none(shop: Server) -> None:
     shopper = await join(shop, f"shopper-{uuid.uuid4().hex[:6]}@console.test")
     for section in ("", "/orders", "/customers", "/catalog"):
         assert (await shopper.get(f"/admin{section}")).status_code == 403
+    # Their data export gathers what the orders service holds too.
+    export = await shopper.get("/account/export")
+    assert export.status_code == 200
+    assert export.json()["orders"] == []
+    assert export.json()["profile"]["email"].startswith("shopper-")
     await boss.close()
     await shopper.close()
