@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import re
 import secrets
 import socket
@@ -233,6 +234,80 @@ class Browser:
 
     async def close(self) -> None:
         await self.client.aclose()
+
+
+@dataclass
+class Site:
+    """A small shop: accounts, catalog (with a "lamps" category), cart, storefront."""
+
+    accounts: Accounts
+    catalog: Server
+    cart: Server
+    storefront: Server
+
+
+@contextlib.contextmanager
+def env(**values: str) -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@contextlib.asynccontextmanager
+async def running_site(directory: Path, **accounts_settings: Any) -> AsyncIterator[Site]:
+    from storefleet.runtime.cart.app import create_app as cart_app
+    from storefleet.runtime.cart.settings import CartSettings
+    from storefleet.runtime.catalog.app import create_app as catalog_app
+    from storefleet.runtime.catalog.settings import CatalogSettings
+    from storefleet.runtime.storefront.app import create_app as storefront_app
+    from storefleet.runtime.storefront.settings import StorefrontSettings
+
+    accounts_settings.setdefault("attempts_per_minute", 1000)
+    async with running_accounts(
+        f"sqlite:///{directory / 'accounts.db'}", **accounts_settings
+    ) as accounts:
+        catalog = Server(
+            catalog_app(CatalogSettings(database_url=f"sqlite:///{directory / 'c.db'}"))
+        )
+        catalog.app.state.authenticator = accounts.auth
+        await catalog.start()
+        cart = Server(
+            cart_app(
+                CartSettings(
+                    database_url=f"sqlite:///{directory / 'cart.db'}",
+                    catalog_url=catalog.url,
+                    http_retries=0,
+                )
+            )
+        )
+        cart.app.state.authenticator = accounts.auth
+        await cart.start()
+        with env(STOREFLEET_STOREFRONT_ACCOUNTS_URL=accounts.url):
+            front = storefront_app(
+                StorefrontSettings(catalog_url=catalog.url, cart_url=cart.url, access_log=False),
+                store=StoreSettings(name="Test Shop"),
+            )
+        front.state.authenticator = accounts.auth
+        storefront = Server(front)
+        await storefront.start()
+        admin = accounts.bearer("setup", "store-admin")
+        async with httpx.AsyncClient(base_url=catalog.url) as client:
+            made = await client.post(
+                "/admin/categories", json={"slug": "lamps", "name": "Lamps"}, headers=admin
+            )
+            assert made.status_code == 201, made.text
+        try:
+            yield Site(accounts, catalog, cart, storefront)
+        finally:
+            for server in (storefront, cart, catalog):
+                await server.stop()
 
 
 def totp_now(secret: str) -> str:

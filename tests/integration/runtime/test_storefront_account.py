@@ -3,103 +3,30 @@ forms with CSRF tokens, a Secure/HttpOnly/SameSite session cookie, redirects."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from accounts_harness import (
     PASSWORD,
-    Accounts,
     Browser,
-    Server,
-    running_accounts,
+    Site,
+    running_site,
     totp_next,
     totp_now,
 )
-
-from storefleet.runtime.cart.app import create_app as cart_app
-from storefleet.runtime.cart.settings import CartSettings
-from storefleet.runtime.catalog.app import create_app as catalog_app
-from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform.settings import StoreSettings
-from storefleet.runtime.storefront.app import create_app as storefront_app
-from storefleet.runtime.storefront.settings import StorefrontSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 OWNER = "owner@shop.test"
 
 
-@dataclass
-class Site:
-    accounts: Accounts
-    catalog: Server
-    cart: Server
-    storefront: Server
-
-
-@contextlib.contextmanager
-def env(**values: str) -> Any:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
-    directory: Path = tmp_path_factory.mktemp("site")
-    async with running_accounts(
-        f"sqlite:///{directory / 'accounts.db'}", admin_emails=[OWNER], attempts_per_minute=1000
-    ) as accounts:
-        catalog = Server(
-            catalog_app(CatalogSettings(database_url=f"sqlite:///{directory / 'c.db'}"))
-        )
-        catalog.app.state.authenticator = accounts.auth
-        await catalog.start()
-        cart = Server(
-            cart_app(
-                CartSettings(
-                    database_url=f"sqlite:///{directory / 'cart.db'}",
-                    catalog_url=catalog.url,
-                    http_retries=0,
-                )
-            )
-        )
-        cart.app.state.authenticator = accounts.auth
-        await cart.start()
-        with env(STOREFLEET_STOREFRONT_ACCOUNTS_URL=accounts.url):
-            front = storefront_app(
-                StorefrontSettings(catalog_url=catalog.url, cart_url=cart.url, access_log=False),
-                store=StoreSettings(name="Test Shop"),
-            )
-        front.state.authenticator = accounts.auth
-        storefront = Server(front)
-        await storefront.start()
-        admin = accounts.bearer("setup", "store-admin")
-        async with httpx.AsyncClient(base_url=catalog.url) as client:
-            made = await client.post(
-                "/admin/categories", json={"slug": "lamps", "name": "Lamps"}, headers=admin
-            )
-            assert made.status_code == 201, made.text
-        try:
-            yield Site(accounts, catalog, cart, storefront)
-        finally:
-            for server in (storefront, cart, catalog):
-                await server.stop()
+    async with running_site(tmp_path_factory.mktemp("site"), admin_emails=[OWNER]) as made:
+        yield made
 
 
 @pytest_asyncio.fixture(loop_scope="session")
