@@ -138,3 +138,29 @@ def test_installed_chart_runs_two_replicas_with_least_privilege(
         asked = cluster.kubectl("auth", "can-i", verb, resource, f"--as={account}", *scope)
         answers[(verb, resource, where)] = asked.stdout.strip() == "yes"
     assert answers == expected, json.dumps({" ".join(k): v for k, v in answers.items()}, indent=1)
+
+
+def test_the_chart_ships_the_alert_rules_and_dashboards(helm: str) -> None:
+    import yaml
+
+    result = run_helm(
+        helm,
+        "template",
+        "sf",
+        str(CHART),
+        "--set",
+        "metrics.prometheusRule.enabled=true",
+        "--set",
+        "metrics.grafanaDashboards.enabled=true",
+    )
+    assert result.returncode == 0, result.stderr
+    objects = {d["kind"]: d for d in yaml.safe_load_all(result.stdout) if d}
+    rules = yaml.safe_load((CHART.parents[1] / "monitoring" / "alerts.yaml").read_text())
+    assert objects["PrometheusRule"]["spec"]["groups"] == rules["groups"]
+    dashboards = objects["ConfigMap"]
+    assert dashboards["metadata"]["labels"]["grafana_dashboard"] == "1"
+    titles = {json.loads(text)["title"] for text in dashboards["data"].values()}
+    assert titles == {"Storefleet operator", "Storefleet store"}
+    # Off by default: a cluster without the Prometheus operator must still install it.
+    plain = run_helm(helm, "template", "sf", str(CHART))
+    assert "kind: PrometheusRule" not in plain.stdout
