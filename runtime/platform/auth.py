@@ -1,8 +1,9 @@
 """Signed user tokens for calls that act for a signed-in shopper.
 
 A compact HMAC-SHA256 token (``base64url(json).base64url(mac)``) with an expiry.
-The accounts context issues them; in cluster mode an OIDC provider's JWTs take
-their place behind the same ``verify`` call.
+The cart still accepts them for signed-in shoppers; the accounts service's JWTs
+and Keycloak's tokens (``auth_tokens``) are verified beside them, and route
+rules live in ``permissions``.
 """
 
 from __future__ import annotations
@@ -12,14 +13,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated
-
-from fastapi import Header
-
-from storefleet.runtime.platform.errors import ProblemError
-from storefleet.runtime.platform.settings import in_kubernetes
 
 
 def _b64(data: bytes) -> str:
@@ -69,21 +63,3 @@ def bearer(header: str | None) -> str | None:
     if header and header[:7].lower() == "bearer ":
         return header[7:].strip()
     return None
-
-
-def admin_guard(token: str) -> Callable[..., Awaitable[None]]:
-    """A FastAPI dependency for ``/admin`` routes.
-
-    Without a configured token the admin API is open on a laptop (the demo
-    needs it) but closed in a pod, where the store's routes make it public.
-    """
-
-    async def require_admin(authorization: Annotated[str | None, Header()] = None) -> None:
-        if not token:
-            if in_kubernetes():
-                raise ProblemError(403, "the admin API is off until an admin token is configured")
-            return
-        if authorization is None or not hmac.compare_digest(authorization, f"Bearer {token}"):
-            raise ProblemError(401, "admin token required", headers={"WWW-Authenticate": "Bearer"})
-
-    return require_admin

@@ -291,24 +291,24 @@ def test_settings_follow_the_pod_and_the_operator_env(monkeypatch: pytest.Monkey
     ("token", "pod", "sent", "status"),
     [
         ("", False, None, 200),  # a laptop demo: open
-        ("", True, None, 403),  # a pod without a token: closed
+        ("", True, None, 401),  # a pod: closed to callers without credentials
         ("s3cret", True, None, 401),
         ("s3cret", True, "Bearer wrong", 401),
         ("s3cret", True, "Bearer s3cret", 200),
     ],
 )
-async def test_admin_guard(
+async def test_admin_routes_require_a_store_admin(
     monkeypatch: pytest.MonkeyPatch, token: str, pod: bool, sent: str | None, status: int
 ) -> None:
     from fastapi import Depends
 
-    from storefleet.runtime.platform.auth import admin_guard
+    from storefleet.runtime.platform.permissions import require
 
     if pod:
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")
     app = create_service_app("test", title="test", log_requests=False)
 
-    @app.get("/admin/thing", dependencies=[Depends(admin_guard(token))])
+    @app.get("/admin/thing", dependencies=[Depends(require("catalog:write", admin_token=token))])
     async def thing() -> dict[str, str]:
         return {"ok": "yes"}
 
