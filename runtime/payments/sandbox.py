@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from storefleet.runtime.payments.gateway import (
     GatewayRejected,
@@ -276,6 +277,24 @@ class SandboxGateway:
             raise GatewayRejected("amount must be positive")
         behaviour = await self._behaviour(token)
         card = await self.card(token)
+        try:
+            return await self._authorize(
+                amount_minor, currency, token, idempotency_key, behaviour, card
+            )
+        except IntegrityError as exc:
+            # The same key at the same moment: the other call's answer is the one;
+            # a retry replays it.
+            raise GatewayUnavailable("sandbox: concurrent request with this key") from exc
+
+    async def _authorize(
+        self,
+        amount_minor: int,
+        currency: str,
+        token: str,
+        idempotency_key: str,
+        behaviour: str,
+        card: CardToken,
+    ) -> GatewayResult:
         async with self.db.write() as session:
             request = await session.get(SandboxRequest, idempotency_key)
             if request is None:
