@@ -425,7 +425,7 @@ def install_account_pages(
             idp = ""
         try:
             started = await pages.oidc(client_id).authorization_request(
-                callback_url(request), idp_hint=idp
+                callback_url(request, client_id), idp_hint=idp
             )
         except OidcError:
             return await pages.page(
@@ -447,13 +447,17 @@ def install_account_pages(
         pages.sessions.set_cookie(response, session)
         return response
 
-    def callback_url(request: Request) -> str:
+    def callback_url(request: Request, client_id: str) -> str:
+        """Under the path the realm allows for the client (the operator registers
+        ``/admin/*`` for the admin console, ``/*`` for the storefront)."""
         base = pages.settings.public_url or str(request.base_url)
-        return base.rstrip("/") + "/account/oidc/callback"
+        staff = client_id == pages.settings.admin_oidc_client_id
+        return base.rstrip("/") + ("/admin/oidc/callback" if staff else "/account/oidc/callback")
 
     app.add_api_route("/account/oidc/start", oidc_start, methods=["GET"], include_in_schema=False)
 
     @get("/account/oidc/callback", include_in_schema=False)
+    @get("/admin/oidc/callback", include_in_schema=False)
     async def oidc_callback(request: Request) -> Response:
         session = await pages.sessions.load(request)
         flow = session.data.get("oidc") if session else None
@@ -466,7 +470,7 @@ def install_account_pages(
             return pages.go("/", flash="Sign-in was cancelled.")
         try:
             tokens = await pages.oidc(flow["client"]).exchange_code(
-                params["code"], callback_url(request), flow["verifier"]
+                params["code"], callback_url(request, flow["client"]), flow["verifier"]
             )
         except OidcError:
             raise StarletteHTTPException(400, "Signing in didn't work; please try again.") from None
@@ -474,6 +478,11 @@ def install_account_pages(
         if principal is None:
             raise StarletteHTTPException(400, "Signing in didn't work; please try again.")
         fresh = await pages.signed_in(session, tokens, mode="oidc", client=flow["client"])
+        # The realm knows the person; the store's own records (addresses,
+        # preferences, the customer list) start at their first sign-in.
+        await pages.accounts.get(
+            "/me", headers={"Authorization": f"Bearer {tokens['access_token']}"}
+        )
         response = pages.go(safe_next(flow.get("next")), flash="You're signed in.")
         pages.sessions.set_cookie(response, fresh)
         return response

@@ -168,6 +168,7 @@ async def cluster_shop(
     page_settings = {
         "STOREFLEET_STOREFRONT_ACCOUNTS_URL": accounts.url,
         "STOREFLEET_STOREFRONT_SOCIAL_PROVIDERS": '["google"]',
+        "STOREFLEET_STOREFRONT_ADMIN_OIDC_CLIENT_SECRET": acme.outputs["OIDC_ADMIN_CONSOLE_SECRET"],
     }
     saved = {key: os.environ.get(key) for key in page_settings}
     os.environ.update(page_settings)
@@ -300,6 +301,31 @@ async def test_social_login_goes_straight_to_the_realms_identity_provider(
         assert f"/realms/{cluster_shop.acme.name}/broker/google/login" in hop.headers["location"]
         unknown = await client.get("/account/oidc/start", params={"idp": "myspace"})
         assert "kc_idp_hint" not in unknown.headers["location"]
+
+
+async def test_staff_sign_in_to_the_admin_console_through_its_own_client(
+    cluster_shop: ClusterShop, chromium: str
+) -> None:
+    boss = f"boss-{uuid.uuid4().hex[:6]}@acme.test"
+    add_user(cluster_shop.acme, boss, cluster_shop.password, role="store-admin")
+    async with async_playwright() as playwright:
+        browser = await playwright.chromium.launch(
+            executable_path=chromium, headless=True, args=FLAGS
+        )
+        context = await browser.new_context(base_url=cluster_shop.storefront.url)
+        page = await context.new_page()
+        await page.goto("/admin/customers")
+        await page.wait_for_url(f"{cluster_shop.acme.issuer}/protocol/openid-connect/auth**")
+        assert "client_id=admin-console" in page.url
+        await page.fill("#username", boss)
+        await page.fill("#password", cluster_shop.password)
+        await page.click("#kc-login")
+        await page.wait_for_url(f"{cluster_shop.storefront.url}/admin/customers")
+        # The accounts service took the realm's token as a store admin's.
+        assert boss in await page.locator("#customers").inner_text()
+        await page.screenshot(path=ARTIFACTS / "keycloak-admin-console.png", full_page=True)
+        await context.close()
+        await browser.close()
 
 
 async def test_the_realms_otp_policy_makes_a_new_shopper_set_up_a_second_factor(
