@@ -58,6 +58,9 @@ def serve(service: str, host: str | None, port: int | None, demo: bool) -> None:
     host = host or ("0.0.0.0" if in_kubernetes() else "127.0.0.1")
     base = ServiceSettings()
     configure_logging(f"storefleet-{service}", base.log_level, base.log_json)
+    from storefleet.runtime.platform.tracing import configure_tracing
+
+    configure_tracing(f"storefleet-{service}")
     if from_vault:
         logging.getLogger("storefleet.runtime").info(
             "read %d settings from Vault", len(from_vault), extra={"names": from_vault}

@@ -19,6 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from storefleet.runtime.platform import tracing
+
 REQUEST_ID_HEADER = "x-request-id"
 _request_id: ContextVar[str] = ContextVar("request_id", default="")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -55,6 +57,7 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         record.request_id = _request_id.get()
+        record.trace_id = tracing.current_trace_id()
         return True
 
 
@@ -63,7 +66,8 @@ def configure_logging(service: str, level: str = "INFO", json_logs: bool = True)
     if json_logs:
         handler.setFormatter(
             JsonFormatter(
-                "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(request_id)s",
+                "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(request_id)s "
+                "%(trace_id)s",
                 rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
             )
         )

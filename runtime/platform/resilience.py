@@ -16,8 +16,10 @@ from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any, TypeVar
 
 import httpx
+from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 
+from storefleet.runtime.platform import tracing
 from storefleet.runtime.platform.errors import UpstreamUnavailable
 from storefleet.runtime.platform.observability import current_request_id
 
@@ -175,6 +177,24 @@ class ServiceClient:
         request_id = current_request_id()
         if request_id:
             sent_headers.setdefault("X-Request-ID", request_id)
+        with tracing.tracer().start_as_current_span(
+            f"{method} {self.name}", kind=SpanKind.CLIENT
+        ) as span:
+            span.set_attribute("http.request.method", method)
+            span.set_attribute("server.address", self.name)
+            tracing.inject(sent_headers)
+            response = await self._send(method, path, params, json, sent_headers)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None,
+        json: Any,
+        sent_headers: dict[str, str],
+    ) -> httpx.Response:
         retryable = method in _IDEMPOTENT or "Idempotency-Key" in sent_headers
 
         async def attempt() -> httpx.Response:
