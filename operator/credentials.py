@@ -22,15 +22,25 @@ GENERATED: Final[Mapping[str, tuple[str, bool]]] = {
     "database-password": ("the tenant's PostgreSQL role", True),
     "cache-password": ("the tenant's Redis ACL user", True),
     "admin-token": ("the runtime services' admin API token", True),
-    "signing-key": ("tokens the runtime signs (carts, sessions)", False),
+    "webhook-secret": ("the payment sandbox's webhook signatures", True),
+    "signing-key": ("tokens the runtime signs (access tokens, carts, sessions)", False),
 }
 
 # Runtime environment from generated credentials (the runtime's settings names).
 CREDENTIAL_ENV: Final[Mapping[str, str]] = {
-    "STOREFLEET_CATALOG_ADMIN_TOKEN": "admin-token",
-    "STOREFLEET_CART_ADMIN_TOKEN": "admin-token",
-    "STOREFLEET_CART_AUTH_SECRET": "signing-key",
-    "STOREFLEET_AUTH_SIGNING_KEY": "signing-key",
+    **{
+        f"STOREFLEET_{service}_ADMIN_TOKEN": "admin-token"
+        for service in ("CATALOG", "CART", "ORDERS", "PAYMENTS", "NOTIFICATIONS")
+    },
+    # Orders calls payments' staff API (refunds, voids) with payments' admin token.
+    "STOREFLEET_ORDERS_PAYMENTS_TOKEN": "admin-token",
+    "STOREFLEET_PAYMENTS_WEBHOOK_SECRET": "webhook-secret",
+    # One store, one identity: every service verifies the same tokens.
+    "STOREFLEET_AUTH_JWT_SECRET": "signing-key",
+    **{
+        f"STOREFLEET_{service}_AUTH_SECRET": "signing-key"
+        for service in ("CART", "ORDERS", "NOTIFICATIONS")
+    },
 }
 
 # Provisioner output -> runtime environment variable; outputs not listed are
@@ -40,6 +50,9 @@ OUTPUT_ENV: Final[Mapping[str, str]] = {
     "REDIS_KEY_PREFIX": "STOREFLEET_CACHE_PREFIX",
     "KAFKA_BOOTSTRAP_SERVERS": "STOREFLEET_EVENTS_BOOTSTRAP_SERVERS",
     "KAFKA_TOPIC_PREFIX": "STOREFLEET_EVENTS_TOPIC_PREFIX",
+    # The realm's issuer and the storefront client: how the runtime signs users in.
+    "OIDC_ISSUER": "STOREFLEET_AUTH_OIDC_ISSUER",
+    "OIDC_STOREFRONT_SECRET": "STOREFLEET_AUTH_OIDC_CLIENT_SECRET",
 }
 
 CREDENTIALS_SECRET: Final = "store-credentials"

@@ -203,7 +203,7 @@ def test_each_store_gets_its_own_share_and_cannot_reach_anothers(
         as_acme.get(f"{globex}:secret")
 
     # Keycloak: acme's storefront client secret is worthless in globex's realm.
-    secret_name = "STOREFLEET_OIDC_STOREFRONT_SECRET"
+    secret_name = "STOREFLEET_AUTH_OIDC_CLIENT_SECRET"
     assert realm_token(keycloak_admin, f"store-{globex}", "storefront", mine[secret_name]) in (
         400,
         401,

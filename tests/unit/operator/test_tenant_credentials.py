@@ -46,7 +46,7 @@ def test_runtime_env_names_match_the_runtime_settings() -> None:
     assert env["STOREFLEET_CACHE_URL"] == "redis://b"
     assert env["STOREFLEET_CACHE_PREFIX"] == "acme:"
     assert env["STOREFLEET_EVENTS_BOOTSTRAP_SERVERS"] == "k:9092"
-    assert env["STOREFLEET_OIDC_ISSUER"].endswith("store-acme")
+    assert env["STOREFLEET_AUTH_OIDC_ISSUER"].endswith("store-acme")
     assert env["STOREFLEET_CART_AUTH_SECRET"] == creds["signing-key"]
     assert env["STOREFLEET_CATALOG_ADMIN_TOKEN"] == creds["admin-token"]
 
@@ -109,3 +109,44 @@ def test_a_failing_system_makes_even_a_new_store_degraded() -> None:
     assert status["phaseReason"] == "KeycloakUnavailable"
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert ready["status"] == "False"
+
+
+def test_every_variable_the_operator_sets_is_a_runtime_setting() -> None:
+    from pydantic_settings import BaseSettings
+
+    from storefleet.runtime.accounts.settings import AccountsSettings
+    from storefleet.runtime.cart.settings import CartSettings
+    from storefleet.runtime.catalog.settings import CatalogSettings
+    from storefleet.runtime.notifications.settings import NotificationsSettings
+    from storefleet.runtime.orders.settings import OrdersSettings
+    from storefleet.runtime.payments.settings import PaymentsSettings
+    from storefleet.runtime.platform.auth_tokens import AuthSettings
+    from storefleet.runtime.platform.settings import EventsSettings, ServiceSettings
+
+    classes: list[type[BaseSettings]] = [
+        AccountsSettings,
+        CartSettings,
+        CatalogSettings,
+        NotificationsSettings,
+        OrdersSettings,
+        PaymentsSettings,
+        AuthSettings,
+        EventsSettings,
+        ServiceSettings,
+    ]
+    known = {
+        (cls.model_config.get("env_prefix") or "") + name.upper()
+        for cls in classes
+        for name in cls.model_fields
+    }
+    outputs = {
+        "DATABASE_URL": "x",
+        "REDIS_URL": "x",
+        "REDIS_KEY_PREFIX": "x",
+        "KAFKA_BOOTSTRAP_SERVERS": "x",
+        "KAFKA_TOPIC_PREFIX": "x",
+        "OIDC_ISSUER": "x",
+        "OIDC_STOREFRONT_SECRET": "x",
+    }
+    env = credentials.runtime_env(credentials.converge({}, rotate=False), outputs)
+    assert set(env) <= known, sorted(set(env) - known)
