@@ -216,16 +216,29 @@ class Authenticator:
             await self.jwks.close()
 
 
-def authenticator_of(app: ASGIApp) -> Authenticator:
-    """The app's authenticator (``app.state.authenticator``), made from the
-    environment on first use when the service's factory set none."""
+_DEFAULTS: dict[str, Authenticator] = {}
+
+
+def default_authenticator() -> Authenticator:
+    """The authenticator the environment describes now (one per distinct setting)."""
+    settings = AuthSettings()
+    key = settings.model_dump_json()
+    if key not in _DEFAULTS:
+        _DEFAULTS[key] = Authenticator(settings)
+    return _DEFAULTS[key]
+
+
+def authenticator_of(app: ASGIApp, fallback: Authenticator | None = None) -> Authenticator:
+    """The app's authenticator (``app.state.authenticator``), else ``fallback``
+    (what the environment said when the routes were built), else the
+    environment's now; remembered on the app."""
     state = getattr(app, "state", None)
     if state is None:
         raise RuntimeError("permissions need a Starlette/FastAPI app")
     found = getattr(state, "authenticator", None)
     if isinstance(found, Authenticator):
         return found
-    made = Authenticator()
+    made = fallback or default_authenticator()
     state.authenticator = made
     return made
 

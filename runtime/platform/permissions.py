@@ -105,15 +105,21 @@ def require(permission: str, *, admin_token: str = "") -> Callable[..., Awaitabl
     ``admin_token`` is a service's static bearer token (the operator's
     ``..._ADMIN_TOKEN``): it acts as a store admin, for other services and scripts.
     """
-    from storefleet.runtime.platform.auth_tokens import Principal, authenticator_of
+    from storefleet.runtime.platform.auth_tokens import (
+        Principal,
+        authenticator_of,
+        default_authenticator,
+    )
 
     granted = roles_for(permission)
+    # Settings are read when the service is built, as every other setting is.
+    built_with = default_authenticator()
     staff_only = CUSTOMER not in granted
 
     async def dependency(
         request: Request, authorization: Annotated[str | None, Header()] = None
     ) -> Principal:
-        auth = authenticator_of(request.app)
+        auth = authenticator_of(request.app, built_with)
         token = _bearer(authorization)
         if token is None:
             if staff_only and not admin_token and auth.open_for_development():

@@ -240,3 +240,34 @@ async def test_a_static_admin_token_acts_as_store_admin(tmp_path: Path) -> None:
             assert wrong.status_code == 401
             right = await call(catalog, brand, {"Authorization": f"Bearer {token}"})
             assert right.status_code == 422
+
+
+async def test_a_store_admin_of_one_store_is_nobody_at_another(tmp_path: Path) -> None:
+    from storefleet.runtime.cart.app import create_app as cart_app
+    from storefleet.runtime.catalog.app import create_app as catalog_app
+
+    tokens, apps = {}, {}
+    for store in ("acme", "globex"):
+        settings = {
+            "STOREFLEET_DATA_DIR": str(tmp_path / store),
+            "STOREFLEET_AUTH_JWT_SECRET": secrets.token_urlsafe(32),
+            "STOREFLEET_AUTH_ISSUER": f"storefleet:{store}",
+            "STOREFLEET_AUTH_REQUIRED": "true",
+        }
+        with environment(settings):
+            apps[store] = (catalog_app(), cart_app())
+            tokens[store] = Authenticator(AuthSettings()).issue_access("boss", {"store-admin"})
+    async with contextlib.AsyncExitStack() as stack:
+        for pair in apps.values():
+            for app in pair:
+                await stack.enter_async_context(app.router.lifespan_context(app))
+        brand = Endpoint("catalog", "POST", "/admin/brands", frozenset())
+        promos = Endpoint("cart", "GET", "/admin/promos", frozenset())
+        for store, other in (("acme", "globex"), ("globex", "acme")):
+            catalog, cart = apps[store]
+            own = {"Authorization": f"Bearer {tokens[store]}"}
+            foreign = {"Authorization": f"Bearer {tokens[other]}"}
+            assert (await call(catalog, brand, own)).status_code == 422  # admitted
+            assert (await call(cart, promos, own)).status_code == 200
+            assert (await call(catalog, brand, foreign)).status_code == 401
+            assert (await call(cart, promos, foreign)).status_code == 401
