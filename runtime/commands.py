@@ -17,7 +17,17 @@ def cli() -> None:
 @click.argument(
     "service",
     type=click.Choice(
-        ["catalog", "cart", "storefront", "accounts", "orders", "payments", "notifications", "all"]
+        [
+            "catalog",
+            "cart",
+            "storefront",
+            "accounts",
+            "orders",
+            "payments",
+            "notifications",
+            "vendors",
+            "all",
+        ]
     ),
 )
 @click.option(
@@ -32,7 +42,7 @@ def cli() -> None:
     type=int,
     default=None,
     help="Default: 8000 (all, storefront), 8001 (catalog), 8002 (cart), 8003 (accounts), "
-    "8004 (orders), 8005 (payments), 8006 (notifications)",
+    "8004 (orders), 8005 (payments), 8006 (notifications), 8007 (vendors)",
 )
 @click.option(
     "--demo/--no-demo",

@@ -22,6 +22,7 @@ DEFAULT_PORTS = {
     "orders": 8004,
     "payments": 8005,
     "notifications": 8006,
+    "vendors": 8007,
 }
 
 
@@ -54,6 +55,10 @@ def _service_app(name: str) -> FastAPI:
         from storefleet.runtime.notifications.app import create_app as notifications_app
 
         return notifications_app()
+    if name == "vendors":
+        from storefleet.runtime.vendors.app import create_app as vendors_app
+
+        return vendors_app()
     raise ValueError(f"unknown service {name!r}")
 
 
@@ -132,13 +137,23 @@ def build_all(*, demo: bool = True) -> FastAPI:
     notifications = notifications_app(
         NotificationsSettings(auth_secret=cart.state.settings.auth_secret), bus=bus
     )
+    from storefleet.runtime.vendors.app import create_app as vendors_app
+    from storefleet.runtime.vendors.settings import VendorsSettings
+
+    vendors = vendors_app(
+        VendorsSettings(
+            catalog_url="http://catalog", catalog_token=catalog.state.settings.admin_token
+        ),
+        bus=bus,
+        catalog_transport=httpx.ASGITransport(app=catalog),
+    )
     from storefleet.runtime.accounts.app import create_app as accounts_app
     from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings, ensure_secret
 
     # One store, one identity: every service verifies the accounts service's tokens.
     authenticator = Authenticator(ensure_secret(AuthSettings()))
     accounts = accounts_app(auth=authenticator, bus=bus)
-    for service in (catalog, cart, payments, orders, notifications):
+    for service in (catalog, cart, payments, orders, notifications, vendors):
         service.state.authenticator = authenticator
     storefront = storefront_app(
         StorefrontSettings(catalog_url="http://catalog", cart_url="http://cart"),
@@ -155,7 +170,16 @@ def build_all(*, demo: bool = True) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         async with contextlib.AsyncExitStack() as stack:
-            for sub in (catalog, cart, payments, orders, notifications, accounts, storefront):
+            for sub in (
+                catalog,
+                cart,
+                payments,
+                orders,
+                notifications,
+                vendors,
+                accounts,
+                storefront,
+            ):
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
             if demo:
                 log.info("loading the demo catalog if the shop is empty (first start: ~20 s)")
@@ -171,5 +195,6 @@ def build_all(*, demo: bool = True) -> FastAPI:
     root.mount("/api/payments", payments)
     root.mount("/api/notifications", notifications)
     root.mount("/api/accounts", accounts)
+    root.mount("/api/vendors", vendors)
     root.mount("/", storefront)
     return root

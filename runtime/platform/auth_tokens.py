@@ -71,6 +71,14 @@ class Principal:
     mfa_pending: bool = False
     claims: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
+    @property
+    def vendor_id(self) -> str | None:
+        """The vendor a vendor-admin or vendor-staff member works for: the
+        ``vendor_id`` claim (an embedded token's extra claim, a Keycloak user
+        attribute mapped into the token)."""
+        value = self.claims.get("vendor_id")
+        return value if isinstance(value, str) and value else None
+
     @classmethod
     def service(cls) -> Principal:
         return cls("service", "", frozenset({STORE_ADMIN}), source="service")

@@ -30,6 +30,7 @@ STREAMS: Final = (
     "payments",
     "notifications",
     "analytics",
+    "vendors",
     "dead-letter",
 )
 DEAD_LETTER: Final = "dead-letter"
@@ -47,6 +48,8 @@ _CONTEXT_STREAM: Final = {
     "notification": "notifications",
     "notifications": "notifications",
     "analytics": "analytics",
+    "vendor": "vendors",
+    "vendors": "vendors",
 }
 # Payload fields that name the aggregate an event belongs to, most specific first.
 _KEY_FIELDS: Final = ("aggregate_id", "order_id", "cart_id", "product_id", "customer_id", "id")

@@ -63,7 +63,12 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "notifications:manage": frozenset({STORE_ADMIN}),
     # vendors and the store itself
     "vendors:manage": frozenset({STORE_ADMIN}),
+    "vendors:read": frozenset({STORE_ADMIN, SUPPORT}),
     "vendor:manage-own": frozenset({VENDOR_ADMIN}),
+    # a vendor's people on their own vendor's products, stock and sub-orders
+    "vendor:work": frozenset({VENDOR_ADMIN, VENDOR_STAFF}),
+    # a shopper rating a vendor they bought from
+    "reviews:write": frozenset({CUSTOMER}),
     "settings:manage": frozenset({STORE_ADMIN}),
 }
 

@@ -1,0 +1,126 @@
+"""Builds the vendors service's ASGI app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+from fastapi import FastAPI
+
+from storefleet.runtime.platform.app import create_service_app
+from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.events_consumer import IdempotentConsumer, attach_consumer
+from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.vendors.api import build_router
+from storefleet.runtime.vendors.models import outbox, processed_events
+from storefleet.runtime.vendors.service import CONSUMED, VendorService
+from storefleet.runtime.vendors.settings import VendorsSettings
+
+log = logging.getLogger(__name__)
+MIGRATIONS = "storefleet.runtime.vendors:migrations"
+VERSION_TABLE = "vendors_alembic_version"
+CONSUMER = "vendors"
+
+
+async def _payouts_forever(service: VendorService, every: float) -> None:
+    """Each vendor is paid once per period of its schedule (the run is idempotent)."""
+    while True:
+        try:
+            await service.run_payouts(dt.datetime.now(dt.UTC).date())
+        except Exception:
+            log.exception("payout run failed")
+        await asyncio.sleep(every)
+
+
+async def _purge_hourly(consumer: IdempotentConsumer) -> None:
+    while True:
+        try:
+            await consumer.purge()
+        except Exception:
+            log.exception("purging processed events failed")
+        await asyncio.sleep(3600)
+
+
+def create_app(
+    settings: VendorsSettings | None = None,
+    bus: EventBus | None = None,
+    events: EventsSettings | None = None,
+    catalog_transport: httpx.AsyncBaseTransport | None = None,
+) -> FastAPI:
+    settings = settings or VendorsSettings()
+    events = events or EventsSettings()
+    db = Database(settings.resolved_database_url(), pool_size=settings.database_pool_size)
+    bus = bus or create_event_bus(settings.event_bus)
+    relay = OutboxRelay(db, outbox, bus, interval=settings.outbox_poll_seconds)
+    catalog = ServiceClient(
+        "catalog",
+        settings.catalog_url,
+        timeout=settings.http_timeout_seconds,
+        retries=settings.http_retries,
+        breaker=CircuitBreaker(
+            "catalog",
+            failure_threshold=settings.breaker_failure_threshold,
+            reset_timeout=settings.breaker_reset_seconds,
+        ),
+        transport=catalog_transport,
+    )
+    service = VendorService(db, catalog, relay, settings.catalog_token)
+    consumer = IdempotentConsumer(
+        CONSUMER,
+        db,
+        processed_events,
+        max_attempts=events.max_attempts,
+        backoff=events.retry_backoff_seconds,
+        backoff_max=events.retry_backoff_max_seconds,
+    )
+    for event_type in CONSUMED:
+        consumer.on(event_type, service.handle_event)
+    feed = attach_consumer(bus, consumer)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if settings.run_migrations:
+            await db.migrate(MIGRATIONS, VERSION_TABLE)
+        relay.start()
+        tasks = [asyncio.create_task(_purge_hourly(consumer), name="vendors-purge")]
+        if settings.payouts_enabled:
+            tasks.append(
+                asyncio.create_task(
+                    _payouts_forever(service, settings.payout_poll_seconds), name="vendors-payouts"
+                )
+            )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await relay.stop()
+            if feed is not None:
+                await feed.close()
+            await catalog.close()
+            await db.dispose()
+
+    app = create_service_app(
+        "vendors",
+        title="Storefleet Vendors",
+        description="The marketplace: vendors, their products and sub-orders, "
+        "commissions and payouts on a double-entry ledger, vendor reviews.",
+        lifespan=lifespan,
+        log_requests=settings.access_log,
+    )
+    app.state.readiness_checks["database"] = db.ping
+    app.state.vendors = service
+    app.state.settings = settings
+    app.state.bus = bus
+    app.state.consumer = consumer
+    app.state.feed = feed
+    app.include_router(build_router(service, settings))
+    return app
