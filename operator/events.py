@@ -27,18 +27,21 @@ def build_event(
     store: Mapping[str, Any], event_type: Literal["Normal", "Warning"], reason: str, message: str
 ) -> dict[str, Any]:
     meta = store["metadata"]
+    # A namespaced object's Events live in its namespace (a Vendor's in its store's).
+    namespace = meta.get("namespace") or EVENTS_NAMESPACE
     now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     if len(message) > _MESSAGE_LIMIT:
         message = message[: _MESSAGE_LIMIT - 3] + "..."
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{meta['name']}.", "namespace": EVENTS_NAMESPACE},
+        "metadata": {"generateName": f"{meta['name']}.", "namespace": namespace},
         "involvedObject": {
             "apiVersion": store.get("apiVersion", "storefleet.io/v1alpha1"),
             "kind": store.get("kind", "Store"),
             "name": meta["name"],
             "uid": meta.get("uid"),
+            **({"namespace": meta["namespace"]} if meta.get("namespace") else {}),
         },
         "type": event_type,
         "reason": reason,

@@ -20,6 +20,7 @@ from storefleet.operator.desired import GROUP, MANAGED_BY, MANAGED_BY_LABEL, STO
 from storefleet.operator.kube import Kube
 from storefleet.operator.reconcile import ReconcileError, Reconciler
 from storefleet.operator.settings import OperatorSettings
+from storefleet.operator.vendors import VendorReconciler
 
 log = logging.getLogger("storefleet.operator.handlers")
 
@@ -40,6 +41,7 @@ class State:
     settings: OperatorSettings
     api: client.ApiClient | None = None
     reconciler: Reconciler | None = None
+    vendors: VendorReconciler | None = None
     # store name -> whether the pending reconcile must apply (True) or only observe
     pending: dict[str, bool] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
@@ -117,6 +119,7 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             discovery_ttl=state.settings.discovery_ttl_seconds,
         )
         state.reconciler = Reconciler(kube, state.settings)
+        state.vendors = VendorReconciler(kube, state.settings, state.reconciler.provisioning)
         log.info("operator started", extra={"settings": state.settings.model_dump(mode="json")})
 
     @kopf.on.cleanup(registry=registry)
@@ -124,6 +127,8 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         state.stopping = True
         for task in list(state.tasks):
             task.cancel()
+        if state.vendors is not None:
+            await state.vendors.http.aclose()
         if state.api is not None:
             await state.api.close()
 
@@ -181,6 +186,51 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             if asyncio.get_running_loop().time() > deadline:
                 raise kopf.TemporaryError("waiting for the tenant namespace to go away", delay=5)
             await asyncio.sleep(NAMESPACE_POLL_SECONDS)
+
+    # Vendors are selected by their own labels, as Stores are.
+    vendors = (GROUP, VERSION, "vendors")
+
+    async def reconcile_vendor(body: Mapping[str, Any], retry: int) -> None:
+        if body["metadata"].get("deletionTimestamp") or state.stopping:
+            return
+        state.require()
+        assert state.vendors is not None
+        outcome = await state.vendors.reconcile(body)
+        if outcome.retry:
+            delay: float = RETRY_SECONDS * 2 ** min(retry, 16)
+            raise kopf.TemporaryError(
+                f"vendor {outcome.status['phase']}: {outcome.reason}",
+                delay=min(delay, state.settings.provision_retry_max_seconds),
+            )
+
+    @kopf.on.resume(*vendors, labels=selected, registry=registry)
+    @kopf.on.create(*vendors, labels=selected, registry=registry)
+    @kopf.on.update(*vendors, labels=selected, registry=registry)
+    async def vendor_changed(body: kopf.Body, retry: int, **_: Any) -> None:
+        await reconcile_vendor(body, retry)
+
+    @kopf.timer(
+        *vendors,
+        interval=settings.drift_interval_seconds,
+        initial_delay=settings.drift_interval_seconds,
+        errors=kopf.ErrorsMode.IGNORED,
+        labels=selected,
+        registry=registry,
+    )
+    async def vendor_drift(body: kopf.Body, **_: Any) -> None:
+        await reconcile_vendor(body, 0)
+
+    @kopf.on.delete(*vendors, labels=selected, registry=registry)
+    async def vendor_deleted(body: kopf.Body, retry: int, **_: Any) -> None:
+        state.require()
+        assert state.vendors is not None
+        failed = await state.vendors.offboard(body)
+        if failed:
+            delay: float = RETRY_SECONDS * 2 ** min(retry, 16)
+            raise kopf.TemporaryError(
+                "offboarding: " + "; ".join(failed),
+                delay=min(delay, state.settings.provision_retry_max_seconds),
+            )
 
     if settings.watch_owned_objects:
 

@@ -71,6 +71,7 @@ BY_KIND: Final = {(k.api_version, k.kind): k for k in KINDS}
 ISTIO_API_VERSIONS: Final = ("networking.istio.io/v1", "security.istio.io/v1")
 
 STORE: Final = Kind("storefleet.io/v1alpha1", "Store", "stores", False)
+VENDOR: Final = Kind("storefleet.io/v1alpha1", "Vendor", "vendors", True)
 
 
 def kind_of(api_version: str, kind: str) -> Kind:

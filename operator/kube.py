@@ -168,6 +168,17 @@ class Kube:
         )
         return result
 
+    async def patch_status(
+        self, kind: Kind, namespace: str | None, name: str, status: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = await self._call(
+            "PATCH",
+            kind.path(namespace, name) + "/status",
+            body={"status": dict(status)},
+            content_type="application/merge-patch+json",
+        )
+        return result
+
     async def annotate_store(self, name: str, annotations: Mapping[str, str]) -> dict[str, Any]:
         result: dict[str, Any] = await self._call(
             "PATCH",

@@ -206,6 +206,25 @@ class TenantProvisioning:
         done.template = self._template(context, creds, env, vault=vault, blocked=False)
         return done
 
+    def vault(self, context: Mapping[str, Any]) -> VaultProvisioner | None:
+        """The Store's Vault provisioner, when its secrets are kept in Vault."""
+        made = self.served(context).get("secrets")
+        return made if isinstance(made, VaultProvisioner) else None
+
+    def keycloak(self, context: Mapping[str, Any]) -> KeycloakProvisioner | None:
+        """The Store's Keycloak provisioner, when it has a realm."""
+        made = self.served(context).get("identity")
+        return made if isinstance(made, KeycloakProvisioner) else None
+
+    async def read_credentials(self, context: Mapping[str, Any]) -> dict[str, str]:
+        """The Store's generated credentials as last written; raises when Vault is down."""
+        name, namespace = context["store"]["name"], context["namespace"]
+        vault = self.vault(context)
+        if vault is not None:
+            tenant = Tenant(store=name, namespace=namespace)
+            return await vault.read_secret(tenant, "credentials") or {}
+        return _decode(await self.kube.get(_SECRET, namespace, credentials.CREDENTIALS_SECRET))
+
     def offline(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """The templates' data without touching any system, for an offline render:
         credentials are shown as placeholders, the Vault role as configured."""

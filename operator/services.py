@@ -30,6 +30,7 @@ SERVICES: Final[tuple[RuntimeService, ...]] = (
     RuntimeService("payments", ("/api/payments",), "Authorizations, captures, refunds."),
     RuntimeService("notifications", (), "E-mail and webhooks, fed by events."),
     RuntimeService("analytics", ("/api/analytics",), "Read models for reports."),
+    RuntimeService("vendors", ("/api/vendors",), "Marketplace: vendors, sub-orders, payouts."),
     # Last, so that more specific prefixes win on routers that match in order.
     RuntimeService("storefront", ("/",), "Server-rendered shop, admin console, vendor portal."),
 )

@@ -39,6 +39,11 @@ class OperatorSettings(BaseSettings):
         description="Image of the in-namespace Redis a Store gets when it enables spec.cache "
         "and the operator has no shared server.",
     )
+    vendor_api_url: str = Field(
+        default="http://vendors.{namespace}.svc:8000",
+        description="Where the operator reaches a store's vendors service to register Vendors; "
+        "{namespace} and {store} are filled in.",
+    )
     provision_retry_max_seconds: float = Field(
         default=300.0,
         gt=0,

@@ -46,6 +46,10 @@ class KeycloakProvisioner:
         self.password = password
         self.timeout = timeout
 
+    def admin(self, realm: str) -> KeycloakAdmin:
+        """An admin client working in one realm (logged in through master)."""
+        return self._admin(realm)
+
     def _admin(self, realm: str) -> KeycloakAdmin:
         # One client per call: a shared one would switch realms under concurrent reconciles.
         return KeycloakAdmin(

@@ -127,6 +127,31 @@ class VaultProvisioner:
         data = await self._call(lambda client: _read(client, path, self.kv_mount))
         return None if data is None else {str(k): str(v) for k, v in data.items()}
 
+    async def write_secret(self, tenant: Tenant, name: str, values: Mapping[str, str]) -> bool:
+        """Writes one secret under the tenant's path; False when it was already so."""
+        path = f"{secret_path(tenant)}/{name}"
+
+        def work(client: hvac.Client) -> bool:
+            if _read(client, path, self.kv_mount) == dict(values):
+                return False
+            client.secrets.kv.v2.create_or_update_secret(
+                path, secret=dict(values), mount_point=self.kv_mount
+            )
+            return True
+
+        return await self._call(work)
+
+    async def delete_secret(self, tenant: Tenant, name: str) -> None:
+        path = f"{secret_path(tenant)}/{name}"
+
+        def work(client: hvac.Client) -> None:
+            with contextlib.suppress(InvalidPath):
+                client.secrets.kv.v2.delete_metadata_and_all_versions(
+                    path, mount_point=self.kv_mount
+                )
+
+        await self._call(work)
+
     @staticmethod
     def unavailable(exc: Exception) -> Result:
         return _unavailable(exc)

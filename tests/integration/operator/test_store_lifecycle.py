@@ -15,6 +15,7 @@ from storefleet.operator import desired, render
 from storefleet.operator.plans import PLANS
 from storefleet.operator.provisioners.settings import ProvisionerSettings
 from storefleet.operator.provisioning import TenantProvisioning
+from storefleet.operator.services import SERVICES
 from storefleet.operator.settings import OperatorSettings
 
 CONDITIONS = ("Ready", "NamespaceReady", "RuntimeReady", "RoutesReady", "DatabaseReady")
@@ -56,7 +57,7 @@ def test_a_store_becomes_ready_with_everything_it_needs(stores: Stores) -> None:
     for condition in CONDITIONS:
         assert conditions[condition]["status"] == "True", conditions[condition]
         assert conditions[condition]["observedGeneration"] == store["metadata"]["generation"]
-    assert status["servicesReady"] == "8/8"
+    assert status["servicesReady"] == f"{len(SERVICES)}/{len(SERVICES)}"
 
     namespace = stores.core.read_namespace(f"store-{name}")
     assert namespace.metadata.labels["storefleet.io/store"] == name

@@ -20,11 +20,23 @@ import psycopg
 import pytest
 import redis
 import requests
+import yaml
 from aiokafka.admin import AIOKafkaAdminClient
+from keycloak import KeycloakAdmin
 from kubernetes import client
 from kubernetes.client import ApiClient
 from kubetokens import service_account_token
-from storeharness import ROOT, SESSION, Operator, Stores, eventually
+from storeharness import (
+    GROUP,
+    ROOT,
+    SESSION,
+    SESSION_LABEL,
+    VERSION,
+    Operator,
+    Stores,
+    eventually,
+    kubectl,
+)
 
 from storefleet.dev import stack
 from storefleet.dev.components.keycloak import KeycloakAccess
@@ -359,3 +371,124 @@ def test_a_failing_system_degrades_the_store_until_it_is_back(
     # No one touches the Store: the retries bring it back.
     tenants.wait_ready(name, timeout=SLOW)
     assert tenants.conditions(name)["IdentityReady"]["reason"] == "Provisioned"
+
+
+def vendor_body(name: str, store: str, session: str, **spec: Any) -> dict[str, Any]:
+    body: dict[str, Any] = yaml.safe_load((ROOT / "examples" / "vendor.yaml").read_text())
+    body["metadata"] = {
+        "name": name,
+        "namespace": f"store-{store}",
+        "labels": {SESSION_LABEL: session},
+    }
+    body["spec"]["storeRef"] = store
+    body["spec"].update(spec)
+    return body
+
+
+def test_a_vendor_gets_its_portal_users_and_payout_secret(
+    tenants: Stores,
+    kube_api: ApiClient,
+    vault: VaultAccess,
+    keycloak_admin: KeycloakAccess,
+    provisioning_operator: Operator,
+) -> None:
+    store = tenants.create(deletionPolicy="Delete", **ALL_ON)
+    tenants.wait_ready(store, timeout=SLOW)
+    namespace = f"store-{store}"
+    core = client.CoreV1Api(kube_api)
+    custom = client.CustomObjectsApi(kube_api)
+    iban = f"DE{secrets.randbelow(10**20):020d}"
+    core.create_namespaced_secret(
+        namespace, {"metadata": {"name": "fjord-payout"}, "stringData": {"iban": iban}}
+    )
+    users = [
+        {"email": f"owner-{secrets.token_hex(3)}@fjord.example.com", "role": "vendor-admin"},
+        {"email": f"packer-{secrets.token_hex(3)}@fjord.example.com", "role": "vendor-staff"},
+    ]
+    body = vendor_body(
+        "fjord",
+        store,
+        provisioning_operator.session,
+        users=users,
+        payout={"currency": "EUR", "credentialsSecret": "fjord-payout"},
+    )
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "vendors", body)
+
+    def vendor() -> dict[str, Any]:
+        found: dict[str, Any] = custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "vendors", "fjord"
+        )
+        return found
+
+    def conditions() -> dict[str, dict[str, Any]]:
+        return {c["type"]: c for c in (vendor().get("status") or {}).get("conditions") or []}
+
+    eventually(lambda: conditions().get("UsersReady"), "the Vendor's users", timeout=SLOW)
+    found = conditions()
+    assert found["UsersReady"]["status"] == "True", found["UsersReady"]
+    assert found["PayoutReady"]["reason"] == "InVault", found["PayoutReady"]
+    # KWOK runs no pods: the store's runtime cannot be reached, which is reported, not hidden.
+    assert found["RuntimeRegistered"]["reason"] == "RuntimeUnavailable"
+    status = vendor()["status"]
+    assert (status["phase"], status["phaseReason"]) == ("Degraded", "RuntimeUnavailable")
+    assert status["users"] == "2/2"
+    assert status["portalUrl"] == f"https://{store}.shop.example.com/vendor/"
+
+    # The realm: a group for the vendor, its users in it with their roles.
+    admin = KeycloakAdmin(
+        server_url=keycloak_admin.url,
+        username=keycloak_admin.username,
+        password=keycloak_admin.password,
+        realm_name=f"store-{store}",
+        user_realm_name="master",
+    )
+    group = admin.get_group_by_path("/vendor-fjord")
+    members = {m["email"]: m for m in admin.get_group_members(group["id"])}
+    assert set(members) == {u["email"] for u in users}
+    for user in users:
+        roles = {r["name"] for r in admin.get_realm_roles_of_user(members[user["email"]]["id"])}
+        assert user["role"] in roles
+    # The payout credentials, in the store's Vault path only.
+    root = hvac.Client(url=vault.url, token=vault.token)
+    payout = root.secrets.kv.v2.read_secret_version(
+        f"stores/{store}/vendors/fjord/payout", raise_on_deleted_version=True
+    )
+    assert payout["data"]["data"] == {"iban": iban}
+
+    # A user removed from the spec is disabled, not deleted.
+    patch = {"spec": {"users": users[:1]}}
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "vendors", "fjord", patch)
+    eventually(
+        lambda: not admin.get_user(members[users[1]["email"]]["id"])["enabled"],
+        "the removed user to be disabled",
+        timeout=SLOW,
+    )
+
+    # kubectl shows what an operator of the platform wants to see.
+    table = kubectl("get", "vendors", "-n", namespace).stdout
+    assert table.split()[:7] == ["NAME", "STORE", "PHASE", "READY", "REASON", "COMMISSION", "USERS"]
+    assert "RuntimeUnavailable" in table
+
+
+def test_a_vendor_outside_its_stores_namespace_is_refused_with_the_reason(
+    tenants: Stores, kube_api: ApiClient, provisioning_operator: Operator
+) -> None:
+    store = tenants.create()
+    tenants.wait_ready(store, timeout=SLOW)
+    other = tenants.create()
+    tenants.wait_ready(other, timeout=SLOW)
+    custom = client.CustomObjectsApi(kube_api)
+    body = vendor_body("lost", store, provisioning_operator.session)
+    body["metadata"]["namespace"] = f"store-{other}"
+    custom.create_namespaced_custom_object(GROUP, VERSION, f"store-{other}", "vendors", body)
+
+    def status() -> dict[str, Any]:
+        found = custom.get_namespaced_custom_object(
+            GROUP, VERSION, f"store-{other}", "vendors", "lost"
+        )
+        return found.get("status") or {}
+
+    eventually(lambda: status().get("phase"), "the Vendor's status", timeout=SLOW)
+    assert status()["phase"] == "Failed"
+    ready = {c["type"]: c for c in status()["conditions"]}["Ready"]
+    assert f"must live in namespace store-{store}" in ready["message"]
