@@ -17,7 +17,7 @@ from keycloak.exceptions import KeycloakError
 from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
 
 CONDITION = "IdentityReady"
-REALM_ROLES: Final = ("customer", "store-admin", "vendor-admin", "vendor-staff")
+REALM_ROLES: Final = ("customer", "store-admin", "vendor-admin", "vendor-staff", "support")
 # client id -> the path under the store's URL it serves
 CLIENTS: Final[Mapping[str, str]] = {
     "storefront": "/",
@@ -79,6 +79,11 @@ class KeycloakProvisioner:
                 "realm": realm,
                 "enabled": True,
                 "displayName": display_name or tenant.store,
+                # Shoppers sign themselves up and reset their own passwords.
+                "registrationAllowed": True,
+                "registrationEmailAsUsername": True,
+                "loginWithEmailAllowed": True,
+                "resetPasswordAllowed": True,
             }
             if realm in existing:
                 await master.a_update_realm(realm, settings)
