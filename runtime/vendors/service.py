@@ -456,9 +456,11 @@ class VendorService:
             if found.status == "shipped":
                 if (found.carrier, found.tracking_number) == (body.carrier, body.tracking_number):
                     return suborder_out(found)
-                raise Conflict("this sub-order was shipped already", status=found.status)
+                raise Conflict("this sub-order was shipped already", suborder_status=found.status)
             if found.status != "open":
-                raise Conflict(f"a {found.status} sub-order can't be shipped", status=found.status)
+                raise Conflict(
+                    f"a {found.status} sub-order can't be shipped", suborder_status=found.status
+                )
             found.status = "shipped"
             found.carrier = body.carrier
             found.tracking_number = body.tracking_number
