@@ -81,7 +81,6 @@ class KeycloakProvisioner:
                 "displayName": display_name or tenant.store,
                 # Shoppers sign themselves up and reset their own passwords.
                 "registrationAllowed": True,
-                "registrationEmailAsUsername": True,
                 "loginWithEmailAllowed": True,
                 "resetPasswordAllowed": True,
             }
