@@ -37,6 +37,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import SchemaItem
 
+from storefleet.runtime.platform import business_metrics
 from storefleet.runtime.platform.db import Database
 
 log = logging.getLogger(__name__)
@@ -245,6 +246,7 @@ class OutboxRelay:
                         # consumers skip what they have applied).
                         break
                     published.append(event.id)
+                    business_metrics.observe(event)
                 events = []
             for event in events:
                 try:
@@ -260,6 +262,7 @@ class OutboxRelay:
                         break
                     continue
                 published.append(event.id)
+                business_metrics.observe(event)
             if published:
                 await session.execute(
                     update(t).where(t.c.id.in_(published)).values(published_at=utcnow())

@@ -1,8 +1,10 @@
 """One trace spans a checkout: the shopper's POST to the storefront, and every call it
-causes in orders, cart, catalog and payments, share one trace id (W3C traceparent)."""
+causes in orders, cart, catalog and payments, share one trace id (W3C traceparent).
+And the checkout shows in the business counters a dashboard reads."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -15,9 +17,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
-from orders_harness import Commerce, databases, new_product, running_commerce
+from orders_harness import Commerce, databases, new_product, running_commerce, wait_for_status
+from prometheus_client import REGISTRY
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +58,10 @@ async def test_one_trace_spans_a_checkout(shop: Commerce, spans: InMemorySpanExp
         key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
         assert key is not None
         spans.clear()
+        paid_before = sample("storefleet_orders_total", event="paid")
+        revenue_before = {
+            c: sample("storefleet_revenue_minor_units_total", currency=c) for c in ("EUR", "USD")
+        }
         form = {
             "idempotency_key": key.group(1),
             "email": f"trace-{uuid.uuid4().hex[:6]}@example.com",
@@ -89,3 +100,14 @@ async def test_one_trace_spans_a_checkout(shop: Commerce, spans: InMemorySpanExp
     for span in servers:
         assert span.parent is not None, span.name
         assert span.parent.span_id in client_ids, span.name
+
+    # The business counters moved by this order: one more paid, its total as revenue.
+    order = await wait_for_status(shop, placed.headers["location"].rsplit("/", 1)[1], {"paid"})
+    currency = order["currency"]
+    deadline = asyncio.get_running_loop().time() + 10
+    while sample("storefleet_orders_total", event="paid") == paid_before:
+        assert asyncio.get_running_loop().time() < deadline, "order.paid was not counted"
+        await asyncio.sleep(0.1)
+    assert sample("storefleet_orders_total", event="paid") == paid_before + 1
+    revenue = sample("storefleet_revenue_minor_units_total", currency=currency)
+    assert revenue - revenue_before[currency] == order["total_minor"]

@@ -13,6 +13,7 @@ import yaml
 from prometheus_client import REGISTRY
 
 import storefleet.operator.metrics
+import storefleet.runtime.platform.business_metrics
 import storefleet.runtime.platform.events_consumer
 import storefleet.runtime.platform.observability
 import storefleet.runtime.platform.resilience  # noqa: F401 - registers its metrics
