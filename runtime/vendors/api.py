@@ -25,6 +25,7 @@ VendorId = Annotated[str, Path(pattern=s.VENDOR_ID, max_length=63)]
 SubOrderId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 ProductId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
+UserId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.@:-]{1,100}$")]
 Page = Annotated[int, Query(ge=1, le=1000)]
 PerPage = Annotated[int, Query(ge=1, le=50)]
 SubOrderStatus = Annotated[str | None, Query(pattern=r"^(open|shipped|cancelled|refunded)$")]
@@ -101,6 +102,33 @@ def build_router(service: VendorService, settings: VendorsSettings) -> APIRouter
     async def admin_vendor_payouts(vendor_id: VendorId) -> s.PayoutPage:
         return await service.payouts(vendor_id)
 
+    @admin.get(
+        "/vendors/{vendor_id}/members",
+        response_model=list[s.MemberOut],
+        dependencies=[rule("vendors:read")],
+    )
+    async def members(vendor_id: VendorId) -> list[s.MemberOut]:
+        return await service.members(vendor_id)
+
+    @admin.put(
+        "/vendors/{vendor_id}/members/{user_id}",
+        response_model=s.MemberOut,
+        dependencies=[rule("vendors:manage")],
+    )
+    async def add_member(vendor_id: VendorId, user_id: UserId) -> s.MemberOut:
+        """This signed-in person (their token's subject) works for the vendor; their
+        role (vendor-admin or vendor-staff) comes from their token."""
+        return await service.add_member(vendor_id, user_id)
+
+    @admin.delete(
+        "/vendors/{vendor_id}/members/{user_id}",
+        status_code=204,
+        dependencies=[rule("vendors:manage")],
+    )
+    async def remove_member(vendor_id: VendorId, user_id: UserId) -> Response:
+        await service.remove_member(vendor_id, user_id)
+        return Response(status_code=204)
+
     @admin.get("/ledger", response_model=s.TrialBalance, dependencies=[rule("vendors:read")])
     async def trial_balance() -> s.TrialBalance:
         """Every account's balance; total debits equal total credits."""
@@ -133,9 +161,10 @@ def build_router(service: VendorService, settings: VendorsSettings) -> APIRouter
         return await _vendor_of(principal)
 
     async def _vendor_of(principal: Principal) -> Vendor:
-        vendor_id = principal.vendor_id
+        # The token's claim (Keycloak attribute), else the store's membership list.
+        vendor_id = principal.vendor_id or await service.vendor_of_member(principal.subject)
         if vendor_id is None:
-            raise ProblemError(403, "this account works for no vendor (its token has no vendor_id)")
+            raise ProblemError(403, "this account works for no vendor (ask the store to add it)")
         vendor = await service.vendor(vendor_id)
         if vendor is None or vendor.status == "offboarded":
             raise ProblemError(403, f"vendor '{vendor_id}' is not (or no longer) trading here")

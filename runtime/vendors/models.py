@@ -193,3 +193,14 @@ class Review(Base):
         CheckConstraint("rating >= 1 AND rating <= 5", name="rating"),
         Index("ix_vendor_reviews_recent", "vendor_id", "updated_at"),
     )
+
+
+class Member(Base):
+    """Who works for a vendor, for tokens that carry no ``vendor_id`` claim (the
+    embedded accounts service's): the store grants the role, this names the vendor."""
+
+    __tablename__ = "vendor_members"
+
+    user_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    vendor_id: Mapped[str] = mapped_column(ForeignKey("vendors.id"), index=True)
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

@@ -287,3 +287,9 @@ class ReviewPage(BaseModel):
     rating_average: float | None
     rating_count: int
     items: list[ReviewOut]
+
+
+class MemberOut(BaseModel):
+    user_id: str
+    vendor_id: str
+    added_at: dt.datetime

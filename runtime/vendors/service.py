@@ -24,6 +24,7 @@ from storefleet.runtime.vendors.models import (
     LedgerAccount,
     LedgerEntry,
     LedgerTransaction,
+    Member,
     Payout,
     Review,
     SubOrder,
@@ -251,6 +252,42 @@ class VendorService:
                 .where(Vendor.id == vendor_id, Vendor.status == status)
                 .values(catalog_synced=True)
             )
+
+    # ------------------------------------------------------------ members
+
+    async def add_member(self, vendor_id: str, user_id: str) -> s.MemberOut:
+        async with self.db.write() as session:
+            if await session.get(Vendor, vendor_id) is None:
+                raise NotFound(f"no vendor '{vendor_id}'")
+            member = await session.get(Member, user_id)
+            if member is None:
+                member = Member(user_id=user_id, vendor_id=vendor_id, added_at=utcnow())
+                session.add(member)
+            elif member.vendor_id != vendor_id:
+                raise Conflict(f"user '{user_id}' works for vendor '{member.vendor_id}'")
+            await session.flush()
+            return s.MemberOut(user_id=user_id, vendor_id=vendor_id, added_at=member.added_at)
+
+    async def remove_member(self, vendor_id: str, user_id: str) -> None:
+        async with self.db.write() as session:
+            member = await session.get(Member, user_id)
+            if member is not None and member.vendor_id == vendor_id:
+                await session.delete(member)
+
+    async def members(self, vendor_id: str) -> list[s.MemberOut]:
+        async with self.db.read() as session:
+            rows = await session.scalars(
+                select(Member).where(Member.vendor_id == vendor_id).order_by(Member.user_id)
+            )
+            return [
+                s.MemberOut(user_id=m.user_id, vendor_id=m.vendor_id, added_at=m.added_at)
+                for m in rows
+            ]
+
+    async def vendor_of_member(self, user_id: str) -> str | None:
+        async with self.db.read() as session:
+            member = await session.get(Member, user_id)
+            return member.vendor_id if member is not None else None
 
     # ----------------------------------------------------------- products
 

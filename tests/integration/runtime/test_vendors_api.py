@@ -231,7 +231,7 @@ async def test_a_vendor_sees_and_changes_only_its_own_products(
     nobody = market.headers(market.auth.issue_access("loose", {"vendor-admin"}))
     refused = await api.get("/vendor/products", headers=nobody)
     assert refused.status_code == 403
-    assert "no vendor" in refused.json()["detail"]
+    assert "works for no vendor" in refused.json()["detail"]
     ghost = await api.get("/vendor/products", headers=market.vendor_staff(new_id()))
     assert ghost.status_code == 403
 
@@ -475,3 +475,29 @@ async def test_shoppers_who_bought_rate_a_vendor(
     assert summary["rating_average"] == 5.0
     assert summary["items"][0]["comment"] == "Even better"
     assert (await api.get(f"/vendors/{new_id()}/reviews")).status_code == 404
+
+
+async def test_members_without_a_vendor_claim_work_for_the_vendor_the_store_names(
+    api: httpx.AsyncClient, market: Marketplace
+) -> None:
+    """An accounts-service token carries roles but no vendor: the store adds
+    the person to a vendor, and then they act for it (and only it)."""
+    vendor_id = await register(api, market)
+    product = await create_product(api, market, vendor_id)
+    person = f"user-{uuid.uuid4().hex[:8]}"
+    token = market.headers(market.auth.issue_access(person, {"vendor-staff"}))
+    assert (await api.get("/vendor/products", headers=token)).status_code == 403
+    added = await api.put(f"/admin/vendors/{vendor_id}/members/{person}", headers=market.admin)
+    assert added.status_code == 200
+    mine = await api.get("/vendor/products", headers=token)
+    assert [p["id"] for p in mine.json()["items"]] == [product["id"]]
+    other = await register(api, market)
+    taken = await api.put(f"/admin/vendors/{other}/members/{person}", headers=market.admin)
+    assert taken.status_code == 409
+    listed = await api.get(f"/admin/vendors/{vendor_id}/members", headers=market.admin)
+    assert [m["user_id"] for m in listed.json()] == [person]
+    removed = await api.delete(f"/admin/vendors/{vendor_id}/members/{person}", headers=market.admin)
+    assert removed.status_code == 204
+    assert (await api.get("/vendor/products", headers=token)).status_code == 403
+    unknown = await api.put(f"/admin/vendors/{new_id()}/members/{person}", headers=market.admin)
+    assert unknown.status_code == 404
