@@ -30,10 +30,12 @@ GENERATED: Final[Mapping[str, tuple[str, bool]]] = {
 CREDENTIAL_ENV: Final[Mapping[str, str]] = {
     **{
         f"STOREFLEET_{service}_ADMIN_TOKEN": "admin-token"
-        for service in ("CATALOG", "CART", "ORDERS", "PAYMENTS", "NOTIFICATIONS")
+        for service in ("CATALOG", "CART", "ORDERS", "PAYMENTS", "NOTIFICATIONS", "VENDORS")
     },
-    # Orders calls payments' staff API (refunds, voids) with payments' admin token.
+    # Orders calls payments' staff API (refunds, voids) with payments' admin token, and
+    # vendors writes its vendors' products with the catalog's.
     "STOREFLEET_ORDERS_PAYMENTS_TOKEN": "admin-token",
+    "STOREFLEET_VENDORS_CATALOG_TOKEN": "admin-token",
     "STOREFLEET_PAYMENTS_WEBHOOK_SECRET": "webhook-secret",
     # One store, one identity: every service verifies the same tokens.
     "STOREFLEET_AUTH_JWT_SECRET": "signing-key",

@@ -49,7 +49,7 @@ def eventually(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) ->
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -70,7 +70,7 @@ class Operator:
         # Which Stores it reconciles (their SESSION_LABEL), and settings beyond the defaults.
         self.session = session
         self.env = env or {}
-        self.metrics_port = _free_port()
+        self.metrics_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
 

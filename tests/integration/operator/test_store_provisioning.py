@@ -8,10 +8,11 @@ credentials the way a runtime pod does (through Vault, with a ServiceAccount tok
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ from storeharness import (
     Operator,
     Stores,
     eventually,
+    free_port,
     kubectl,
 )
 
@@ -57,6 +59,7 @@ ALL_ON = {
 }
 PROVISIONED = ("DatabaseReady", "CacheReady", "EventsReady", "SecretsReady", "IdentityReady")
 SLOW = 180.0
+VENDORS_PORT = free_port()
 
 
 @pytest.fixture(scope="module")
@@ -81,6 +84,8 @@ def servers(
         "STOREFLEET_OPERATOR_KEYCLOAK_PASSWORD": keycloak_admin.password,
         # Retries after a failure double from 5 s; a test waits for no more than this.
         "STOREFLEET_OPERATOR_PROVISION_RETRY_MAX_SECONDS": "10",
+        # KWOK runs no pods: a store's vendors service, when a test runs one, is here.
+        "STOREFLEET_OPERATOR_VENDOR_API_URL": f"http://127.0.0.1:{VENDORS_PORT}",
     }
 
 
@@ -492,3 +497,113 @@ def test_a_vendor_outside_its_stores_namespace_is_refused_with_the_reason(
     assert status()["phase"] == "Failed"
     ready = {c["type"]: c for c in status()["conditions"]}["Ready"]
     assert f"must live in namespace store-{store}" in ready["message"]
+
+
+@pytest.fixture
+def vendors_service(tmp_path: Path) -> Iterator[Callable[[str, str], None]]:
+    """`storefleet runtime serve vendors` on VENDORS_PORT, as the store's pod would run it."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(store: str, admin_token: str) -> None:
+        env = {
+            **os.environ,
+            "STOREFLEET_STORE_ID": store,
+            "STOREFLEET_DATA_DIR": str(tmp_path),
+            "STOREFLEET_VENDORS_ADMIN_TOKEN": admin_token,
+            "STOREFLEET_VENDORS_PAYOUTS_ENABLED": "false",
+        }
+        log = (tmp_path / "vendors.log").open("wb")
+        started.append(
+            subprocess.Popen(
+                [
+                    str(Path(sys.executable).parent / "storefleet"),
+                    "runtime",
+                    "serve",
+                    "vendors",
+                    "--port",
+                    str(VENDORS_PORT),
+                ],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+
+        def serving() -> bool:
+            try:
+                return requests.get(f"http://127.0.0.1:{VENDORS_PORT}/healthz", timeout=2).ok
+            except requests.RequestException:
+                return False
+
+        eventually(serving, "the vendors service", timeout=60)
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=20)
+
+
+def test_a_vendor_is_registered_in_its_stores_runtime_and_offboarded_on_delete(
+    tenants: Stores,
+    kube_api: ApiClient,
+    vault: VaultAccess,
+    keycloak_admin: KeycloakAccess,
+    provisioning_operator: Operator,
+    vendors_service: Callable[[str, str], None],
+) -> None:
+    store = tenants.create(deletionPolicy="Delete", **ALL_ON)
+    tenants.wait_ready(store, timeout=SLOW)
+    namespace = f"store-{store}"
+    root = hvac.Client(url=vault.url, token=vault.token)
+    token = root.secrets.kv.v2.read_secret_version(
+        f"stores/{store}/credentials", raise_on_deleted_version=True
+    )["data"]["data"]["admin-token"]
+    vendors_service(store, token)
+    runtime = f"http://127.0.0.1:{VENDORS_PORT}/admin/vendors/nordic"
+    staff = {"Authorization": f"Bearer {token}"}
+
+    custom = client.CustomObjectsApi(kube_api)
+    user = {"email": f"owner-{secrets.token_hex(3)}@nordic.example.com", "role": "vendor-admin"}
+    body = vendor_body("nordic", store, provisioning_operator.session, users=[user])
+    custom.create_namespaced_custom_object(GROUP, VERSION, namespace, "vendors", body)
+
+    def phase() -> str:
+        found = custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "vendors", "nordic")
+        return str((found.get("status") or {}).get("phase", ""))
+
+    eventually(lambda: phase() == "Ready", "the Vendor to be Ready", timeout=SLOW)
+    registered = requests.get(runtime, headers=staff, timeout=10).json()
+    assert registered["display_name"] == body["spec"]["displayName"]
+    assert registered["commission_percent"] == body["spec"]["commissionPercent"]
+    assert registered["status"] == "active"
+    # The runtime refuses the operator's call without the store's token.
+    assert requests.get(runtime, timeout=10).status_code in (401, 403)
+
+    patch = {"spec": {"commissionPercent": 15}}
+    custom.patch_namespaced_custom_object(GROUP, VERSION, namespace, "vendors", "nordic", patch)
+    eventually(
+        lambda: requests.get(runtime, headers=staff, timeout=10).json()["commission_percent"] == 15,
+        "the new commission in the runtime",
+        timeout=SLOW,
+    )
+
+    custom.delete_namespaced_custom_object(GROUP, VERSION, namespace, "vendors", "nordic")
+
+    def deleted() -> bool:
+        try:
+            custom.get_namespaced_custom_object(GROUP, VERSION, namespace, "vendors", "nordic")
+        except client.ApiException as exc:
+            return exc.status == 404
+        return False
+
+    eventually(deleted, "the Vendor to be deleted", timeout=SLOW)
+    assert requests.get(runtime, headers=staff, timeout=10).json()["status"] == "offboarded"
+    admin = KeycloakAdmin(
+        server_url=keycloak_admin.url,
+        username=keycloak_admin.username,
+        password=keycloak_admin.password,
+        realm_name=f"store-{store}",
+        user_realm_name="master",
+    )
+    (account,) = admin.get_users({"email": user["email"], "exact": True})
+    assert not account["enabled"]

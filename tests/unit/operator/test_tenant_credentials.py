@@ -122,6 +122,7 @@ def test_every_variable_the_operator_sets_is_a_runtime_setting() -> None:
     from storefleet.runtime.payments.settings import PaymentsSettings
     from storefleet.runtime.platform.auth_tokens import AuthSettings
     from storefleet.runtime.platform.settings import EventsSettings, ServiceSettings
+    from storefleet.runtime.vendors.settings import VendorsSettings
 
     classes: list[type[BaseSettings]] = [
         AccountsSettings,
@@ -133,6 +134,7 @@ def test_every_variable_the_operator_sets_is_a_runtime_setting() -> None:
         AuthSettings,
         EventsSettings,
         ServiceSettings,
+        VendorsSettings,
     ]
     known = {
         (cls.model_config.get("env_prefix") or "") + name.upper()
