@@ -141,9 +141,7 @@ def build_all(*, demo: bool = True) -> FastAPI:
     from storefleet.runtime.vendors.settings import VendorsSettings
 
     vendors = vendors_app(
-        VendorsSettings(
-            catalog_url="http://catalog", catalog_token=catalog.state.settings.admin_token
-        ),
+        VendorsSettings(catalog_url="http://catalog", catalog_token=CatalogSettings().admin_token),
         bus=bus,
         catalog_transport=httpx.ASGITransport(app=catalog),
     )
@@ -163,6 +161,7 @@ def build_all(*, demo: bool = True) -> FastAPI:
             "orders": httpx.ASGITransport(app=orders),
             "payments": httpx.ASGITransport(app=payments),
             "accounts": httpx.ASGITransport(app=accounts),
+            "vendors": httpx.ASGITransport(app=vendors),
         },
     )
     storefront.state.authenticator = authenticator

@@ -292,10 +292,17 @@ def create_app(
                 return []
             return list(result.json())
 
+        detail = product.json()
+        # A marketplace vendor's product shows who sells it and their rating.
+        vendor_summary = getattr(app.state, "vendor_summary", None)
+        vendor_reviews = None
+        if vendor_summary is not None and detail.get("vendor_id"):
+            vendor_reviews = await vendor_summary(str(detail["vendor_id"]))
         return await render(
             request,
             "product.html",
-            product=product.json(),
+            product=detail,
+            vendor_reviews=vendor_reviews,
             similar=items(similar),
             also_bought=items(also),
         )
@@ -397,6 +404,11 @@ def create_app(
         has_orders="orders" in (transports or {}),
     )
     install_admin_console(app, accounts, catalog=catalog, cart=cart, client=client, store=store)
+    from storefleet.runtime.storefront.vendor_portal import install_vendor_portal
+
+    app.state.vendor_summary = install_vendor_portal(
+        app, accounts, client=client, catalog=catalog, store=store
+    )
     from storefleet.runtime.storefront.checkout import register as install_checkout_pages
 
     install_checkout_pages(
