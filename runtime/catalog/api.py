@@ -9,9 +9,17 @@ from fastapi import APIRouter, Depends, Path, Query, status
 from storefleet.runtime.catalog import schemas as s
 from storefleet.runtime.catalog.service import CatalogService
 from storefleet.runtime.catalog.settings import CatalogSettings
+from storefleet.runtime.platform.auth_tokens import Principal
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
+from storefleet.runtime.platform.permissions import (
+    STORE_ADMIN,
+    VENDOR_ADMIN,
+    VENDOR_STAFF,
+    require,
+)
 from storefleet.runtime.platform.permissions import public as public_rule
-from storefleet.runtime.platform.permissions import require
+
+VENDOR_ROLES = frozenset({VENDOR_ADMIN, VENDOR_STAFF})
 
 ProductKey = Annotated[str, Path(min_length=1, max_length=120, description="Slug or id")]
 SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
@@ -123,10 +131,24 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     async def commit(reservation_id: ReservationId) -> s.ReservationOut:
         return await service.commit(reservation_id)
 
+    write = require("catalog:write", admin_token=settings.admin_token)
+
+    # (A default, not Annotated: this module's annotations are strings, and
+    # ``write`` is local.)
+    async def not_a_vendor_only(principal: Principal = Depends(write)) -> None:  # noqa: B008
+        # A marketplace vendor's people write only their own products, through
+        # the vendors service (which checks ownership and calls this API).
+        if principal.roles & VENDOR_ROLES and not principal.roles & {STORE_ADMIN}:
+            raise ProblemError(
+                403,
+                "vendors manage their own products through the vendors API "
+                "(/api/vendors/vendor/products)",
+            )
+
     admin = APIRouter(
         prefix="/admin",
         tags=["admin"],
-        dependencies=[Depends(require("catalog:write", admin_token=settings.admin_token))],
+        dependencies=[Depends(not_a_vendor_only)],
         responses=PROBLEM_RESPONSES,
     )
 

@@ -501,3 +501,26 @@ async def test_members_without_a_vendor_claim_work_for_the_vendor_the_store_name
     assert (await api.get("/vendor/products", headers=token)).status_code == 403
     unknown = await api.put(f"/admin/vendors/{new_id()}/members/{person}", headers=market.admin)
     assert unknown.status_code == 404
+
+
+async def test_vendor_staff_cannot_go_around_the_vendors_api_to_the_catalog(
+    api: httpx.AsyncClient, catalog: httpx.AsyncClient, market: Marketplace
+) -> None:
+    """The catalog's admin API grants catalog:write to vendor roles, but a
+    vendor's people are sent to the vendors API, which checks ownership."""
+    owner, other = await register(api, market), await register(api, market)
+    product = await create_product(api, market, owner)
+    for who in (market.vendor_staff(other), market.vendor_staff(owner, "vendor-staff")):
+        hijack = await catalog.patch(
+            f"/admin/products/{product['id']}", json={"name": "Hijacked"}, headers=who
+        )
+        assert hijack.status_code == 403
+        assert "vendors API" in hijack.json()["detail"]
+    boss = market.headers(market.auth.issue_access("boss", {"store-admin"}))
+    renamed = await catalog.patch(
+        f"/admin/products/{product['id']}", json={"name": "Renamed by the store"}, headers=boss
+    )
+    assert renamed.status_code == 200
+    assert (await catalog.get(f"/products/{product['slug']}")).json()["name"] == (
+        "Renamed by the store"
+    )
