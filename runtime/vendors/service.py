@@ -136,7 +136,9 @@ class VendorService:
         self.catalog_headers = {"Authorization": f"Bearer {catalog_token}"} if catalog_token else {}
 
     async def _emit(self, session: AsyncSession, type_: str, payload: dict[str, Any]) -> None:
-        await enqueue(session, outbox, Event(type=type_, payload=payload, source=SOURCE))
+        # One vendor's (or one order's) events stay in order on one partition.
+        key = str(payload.get("order_id") or payload.get("vendor_id") or "")
+        await enqueue(session, outbox, Event(type=type_, payload=payload, source=SOURCE, key=key))
 
     # ------------------------------------------------------------ vendors
 
