@@ -11,6 +11,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Final
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.runtime.platform.db import Database
@@ -824,63 +825,72 @@ class VendorService:
             vendor_ids = list(await session.scalars(select(Vendor.id).order_by(Vendor.id)))
         made: list[s.PayoutOut] = []
         for vendor_id in vendor_ids:
-            async with self.db.write() as session:
-                vendor = await session.get(Vendor, vendor_id)
-                if vendor is None:
-                    continue
-                period = period_of(vendor.payout_schedule, day)
-                exists = await session.scalar(
-                    select(Payout.id).where(Payout.vendor_id == vendor_id, Payout.period == period)
-                )
-                if exists is not None:
-                    continue
-                owed = (await ledger.balances(session, [ledger.payable(vendor_id)], lock=True))[
-                    ledger.payable(vendor_id)
-                ]
-                if owed <= 0:
-                    continue
-                payout = Payout(
-                    id=uuid.uuid4().hex,
-                    vendor_id=vendor_id,
-                    period=period,
-                    currency=vendor.payout_currency,
-                    created_at=utcnow(),
-                    amount_minor=0,
-                    status="held",
-                )
-                if vendor.status == "suspended":
-                    payout.status = "held"
-                elif owed < vendor.payout_minimum_minor:
-                    payout.status = "below_minimum"
-                else:
-                    payout.status = "issued"
-                    payout.amount_minor = owed
-                    payout.transaction_id = await ledger.post(
-                        session,
-                        kind="payout",
-                        reference=f"payout:{vendor_id}:{period}",
-                        vendor_id=vendor_id,
-                        currency=vendor.payout_currency,
-                        lines=ledger.payout_lines(vendor_id, owed),
-                        memo=f"payout {period}",
-                    )
-                session.add(payout)
-                await session.flush()
-                await self._emit(
-                    session,
-                    "vendor.payout_created",
-                    {
-                        "payout_id": payout.id,
-                        "vendor_id": vendor_id,
-                        "period": period,
-                        "status": payout.status,
-                        "amount_minor": payout.amount_minor,
-                        "currency": payout.currency,
-                    },
-                )
-                made.append(self._payout_out(payout))
+            try:
+                payout = await self._payout(vendor_id, day)
+            except IntegrityError:
+                # Another run (a replica, the scheduler) recorded this period first.
+                continue
+            if payout is not None:
+                made.append(payout)
         self.relay.wake()
         return made
+
+    async def _payout(self, vendor_id: str, day: dt.date) -> s.PayoutOut | None:
+        async with self.db.write() as session:
+            vendor = await session.get(Vendor, vendor_id)
+            if vendor is None:
+                return None
+            period = period_of(vendor.payout_schedule, day)
+            exists = await session.scalar(
+                select(Payout.id).where(Payout.vendor_id == vendor_id, Payout.period == period)
+            )
+            if exists is not None:
+                return None
+            owed = (await ledger.balances(session, [ledger.payable(vendor_id)], lock=True))[
+                ledger.payable(vendor_id)
+            ]
+            if owed <= 0:
+                return None
+            payout = Payout(
+                id=uuid.uuid4().hex,
+                vendor_id=vendor_id,
+                period=period,
+                currency=vendor.payout_currency,
+                created_at=utcnow(),
+                amount_minor=0,
+                status="held",
+            )
+            if vendor.status == "suspended":
+                payout.status = "held"
+            elif owed < vendor.payout_minimum_minor:
+                payout.status = "below_minimum"
+            else:
+                payout.status = "issued"
+                payout.amount_minor = owed
+                payout.transaction_id = await ledger.post(
+                    session,
+                    kind="payout",
+                    reference=f"payout:{vendor_id}:{period}",
+                    vendor_id=vendor_id,
+                    currency=vendor.payout_currency,
+                    lines=ledger.payout_lines(vendor_id, owed),
+                    memo=f"payout {period}",
+                )
+            session.add(payout)
+            await session.flush()
+            await self._emit(
+                session,
+                "vendor.payout_created",
+                {
+                    "payout_id": payout.id,
+                    "vendor_id": vendor_id,
+                    "period": period,
+                    "status": payout.status,
+                    "amount_minor": payout.amount_minor,
+                    "currency": payout.currency,
+                },
+            )
+            return self._payout_out(payout)
 
     @staticmethod
     def _payout_out(p: Payout) -> s.PayoutOut:

@@ -8,6 +8,7 @@ The operator's contract (PUT/GET/DELETE /admin/vendors/{id}) is idempotent.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractContextManager
@@ -524,3 +525,27 @@ async def test_vendor_staff_cannot_go_around_the_vendors_api_to_the_catalog(
     assert (await catalog.get(f"/products/{product['slug']}")).json()["name"] == (
         "Renamed by the store"
     )
+
+
+async def test_concurrent_payout_runs_pay_each_vendor_once_per_period(
+    api: httpx.AsyncClient, market: Marketplace
+) -> None:
+    vendor_id = await register(api, market)
+    product = await create_product(api, market, vendor_id, price=5000)
+    await market.publish("order.paid", paid_order("shopper-p", [(product, 1)]))
+    runs = await asyncio.gather(
+        *(
+            api.post("/admin/payouts/run", json={"as_of": "2031-03-03"}, headers=market.admin)
+            for _ in range(6)
+        )
+    )
+    assert [run.status_code for run in runs] == [200] * 6
+    paid = [p for run in runs for p in run.json() if p["vendor_id"] == vendor_id]
+    assert len(paid) == 1
+    assert paid[0]["amount_minor"] == 5000 - 625
+    payouts = await api.get(f"/admin/vendors/{vendor_id}/payouts", headers=market.admin)
+    assert [p["period"] for p in payouts.json()["items"]] == ["2031-W10"]
+    trial = (await api.get("/admin/ledger", headers=market.admin)).json()
+    assert trial["balanced"]
+    ledger = (await api.get(f"/admin/vendors/{vendor_id}/ledger", headers=market.admin)).json()
+    assert ledger["payable_minor"] == 0
