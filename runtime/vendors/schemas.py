@@ -5,10 +5,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
 from storefleet.runtime.platform.schema import Input
 
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    # SQLite hands timestamps back without their zone; they were written in UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+Timestamp = Annotated[dt.datetime, AfterValidator(_aware)]
 VENDOR_ID = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", min_length=1, max_length=80)
@@ -82,8 +89,8 @@ class VendorOut(BaseModel):
     status: Literal["active", "suspended", "offboarded"]
     portal_path: str = "/vendor"
     catalog_synced: bool
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class VendorPage(BaseModel):
@@ -192,8 +199,8 @@ class SubOrderOut(BaseModel):
     vendor_share_minor: int
     carrier: str | None
     tracking_number: str | None
-    created_at: dt.datetime
-    shipped_at: dt.datetime | None
+    created_at: Timestamp
+    shipped_at: Timestamp | None
 
 
 class SubOrderPage(BaseModel):
@@ -223,7 +230,7 @@ class TransactionOut(BaseModel):
     vendor_id: str
     currency: str
     memo: str
-    created_at: dt.datetime
+    created_at: Timestamp
     entries: list[EntryOut]
 
 
@@ -250,7 +257,7 @@ class PayoutOut(BaseModel):
     status: Literal["issued", "below_minimum", "held"]
     amount_minor: int
     currency: str
-    created_at: dt.datetime
+    created_at: Timestamp
 
 
 class PayoutPage(BaseModel):
@@ -277,8 +284,8 @@ class ReviewOut(BaseModel):
     rating: int
     comment: str
     author: str
-    created_at: dt.datetime
-    updated_at: dt.datetime
+    created_at: Timestamp
+    updated_at: Timestamp
 
 
 class ReviewPage(BaseModel):
@@ -292,4 +299,4 @@ class ReviewPage(BaseModel):
 class MemberOut(BaseModel):
     user_id: str
     vendor_id: str
-    added_at: dt.datetime
+    added_at: Timestamp
