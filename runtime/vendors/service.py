@@ -144,6 +144,13 @@ class VendorService:
     # ------------------------------------------------------------ vendors
 
     async def upsert(self, vendor_id: str, body: s.VendorIn) -> s.VendorOut:
+        try:
+            return await self._upsert(vendor_id, body)
+        except IntegrityError:
+            # Two first PUTs at once: the other created it; this one updates it.
+            return await self._upsert(vendor_id, body)
+
+    async def _upsert(self, vendor_id: str, body: s.VendorIn) -> s.VendorOut:
         bps = percent_to_bps(body.commission_percent)
         minimum = to_minor(body.payout.minimum_amount, body.payout.currency)
         desired = "suspended" if body.suspended else "active"

@@ -549,3 +549,22 @@ async def test_concurrent_payout_runs_pay_each_vendor_once_per_period(
     assert trial["balanced"]
     ledger = (await api.get(f"/admin/vendors/{vendor_id}/ledger", headers=market.admin)).json()
     assert ledger["payable_minor"] == 0
+
+
+async def test_concurrent_first_puts_create_one_vendor(
+    api: httpx.AsyncClient, market: Marketplace
+) -> None:
+    vendor_id = new_id()
+    answers = await asyncio.gather(
+        *(
+            api.put(
+                f"/admin/vendors/{vendor_id}",
+                json=vendor_body(commission_percent=5),
+                headers=market.admin,
+            )
+            for _ in range(5)
+        )
+    )
+    assert [a.status_code for a in answers] == [200] * 5
+    # One creation: every answer names the same vendor, created once.
+    assert len({a.json()["created_at"] for a in answers}) == 1
