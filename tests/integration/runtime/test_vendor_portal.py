@@ -5,6 +5,7 @@ the rating shows on the product's page. Real accounts tokens throughout."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import re
@@ -19,8 +20,7 @@ import pytest_asyncio
 from accounts_harness import PASSWORD, Browser, Server
 from starlette.routing import Mount
 
-from storefleet.runtime.platform.events import Event, InProcessEventBus
-from storefleet.runtime.platform.events_consumer import InProcessFeed
+from storefleet.runtime.platform.events import InProcessEventBus
 from storefleet.runtime.serve import build_all
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -170,41 +170,40 @@ async def test_a_vendor_runs_its_shop_and_shoppers_rate_it(shop: Server) -> None
     assert stocked.status_code == 303
     assert re.search(r'class="stock">10<', (await owner.get("/vendor/products")).text)
 
-    # A shopper buys it (the orders service's order.paid), the vendor ships.
+    # A shopper buys it: a real checkout (cart, orders saga, sandbox payment);
+    # the orders service's order.paid reaches the vendors service on the bus.
     shopper, shopper_token = await join(shop, f"shopper-{uuid.uuid4().hex[:6]}@vendor-portal.test")
-    shopper_id = await user_id(shop, shopper_token)
-    async with httpx.AsyncClient(base_url=shop.url) as api:
+    as_shopper = {"Authorization": f"Bearer {shopper_token}"}
+    async with httpx.AsyncClient(base_url=shop.url, timeout=60) as api:
         product = (await api.get("/api/catalog/products/sencha-green")).json()
-    assert product["vendor_id"] == "tea-house"
-    line = {
-        "sku": "SENCHA-1",
-        "product_id": product["id"],
-        "product_slug": product["slug"],
-        "product_name": product["name"],
-        "variant_name": "",
-        "quantity": 2,
-        "unit_price_minor": 1250,
-        "line_total_minor": 2500,
-    }
-    vendors_app = mounted(shop, "/api/vendors")
-    await vendors_app.state.bus.publish(
-        Event(
-            type="order.paid",
-            source="orders",
-            payload={
-                "order_id": uuid.uuid4().hex,
-                "customer_id": shopper_id,
-                "currency": "EUR",
-                "status": "paid",
-                "total_minor": 2995,
-                "lines": [line],
-                "product_ids": [product["id"]],
-            },
+        assert product["vendor_id"] == "tea-house"
+        added_to_cart = await api.post(
+            "/api/cart/cart/items", json={"sku": "SENCHA-1", "quantity": 2}, headers=as_shopper
         )
-    )
-    feed = vendors_app.state.feed
-    assert isinstance(feed, InProcessFeed)
-    await feed.drain()
+        assert added_to_cart.status_code == 200, added_to_cart.text
+        placed = await api.post(
+            "/api/orders/checkout",
+            json={
+                "email": "buyer@vendor-portal.test",
+                "shipping_address": {
+                    "name": "Ada Shopper",
+                    "line1": "1 Test Street",
+                    "city": "Berlin",
+                    "postal_code": "10115",
+                    "country": "DE",
+                },
+                "shipping_method": "standard",
+                "payment": {"token": "tok_visa"},
+            },
+            headers={**as_shopper, "Idempotency-Key": uuid.uuid4().hex},
+        )
+        assert placed.status_code == 201, placed.text
+        assert placed.json()["status"] == "paid", placed.text
+    for _ in range(100):
+        orders = await owner.get("/vendor/orders")
+        if "/ship" in orders.text:
+            break
+        await asyncio.sleep(0.1)
     orders = await owner.get("/vendor/orders")
     suborder = re.search(r'action="/vendor/orders/([0-9a-f]{32})/ship"', orders.text)
     assert suborder, orders.text[:800]
