@@ -1,7 +1,7 @@
 """The vendor portal under /vendor, and vendors' public pages and ratings.
 
 A vendor's people (roles vendor-admin and vendor-staff) sign in like shoppers
-(the embedded accounts service, or the realm's ``vendor-portal`` client) and
+(the embedded accounts service, or the realm's storefront client) and
 see their vendor's products and stock, sub-orders (marking them shipped) and,
 for vendor admins, payouts and the ledger. Every page calls the vendors API
 with the person's own token, so the vendors service decides what they may see.
@@ -38,7 +38,6 @@ class VendorPortalSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOREFLEET_STOREFRONT_", extra="ignore")
 
     vendors_url: str = Field(default_factory=lambda: upstream_url("vendors", 8007))
-    vendor_oidc_client_id: str = "vendor-portal"
 
 
 def install_vendor_portal(
@@ -57,9 +56,10 @@ def install_vendor_portal(
         viewer = await pages.viewer(request)
         if viewer is None:
             if pages.oidc_mode:
+                # The storefront's client: the sign-in pages take no other
+                # client than it and the admin console's yet.
                 here = quote(request.url.path, safe="")
-                client_id = settings.vendor_oidc_client_id
-                return pages.go(f"/account/oidc/start?client={client_id}&next={here}")
+                return pages.go(f"/account/oidc/start?next={here}")
             return pages.to_sign_in(request)
         if not viewer.roles & {VENDOR_ADMIN, VENDOR_STAFF}:
             raise StarletteHTTPException(403, "The vendor portal is for vendors' staff.")
