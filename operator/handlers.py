@@ -255,18 +255,29 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         state.tasks.add(task)
         task.add_done_callback(state.tasks.discard)
 
+    def mine(store: Mapping[str, Any]) -> bool:
+        """Whether this operator's selector picks the Store (Deployments are watched
+        for every Store; another operator instance may own this one)."""
+        if selected is None:
+            return True
+        labels = store["metadata"].get("labels") or {}
+        return all(labels.get(key) == value for key, value in selected.items())
+
     async def _poked(store_name: str) -> None:
         await asyncio.sleep(POKE_DELAY_SECONDS)
         full = state.pending.pop(store_name, True)
         reconciler = state.require()
         try:
+            store = await reconciler.kube.get_store(store_name)
+            if store is None or store["metadata"].get("deletionTimestamp") or not mine(store):
+                return
             if full:
-                store = await reconciler.kube.get_store(store_name)
-                if store is None or store["metadata"].get("deletionTimestamp"):
-                    return
                 await reconciler.reconcile(store, "owned-change")
             else:
                 await reconciler.refresh(store_name)
+        except ReconcileError as exc:
+            # Status and Events already say it; the Store's own handlers retry.
+            log.info("reconcile after an owned object changed: %s", exc)
         except Exception:
             log.exception("reconcile after an owned object changed failed")
 
