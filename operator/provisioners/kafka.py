@@ -30,6 +30,7 @@ STREAMS: Final = (
     "payments",
     "notifications",
     "analytics",
+    "vendors",
     "dead-letter",
 )
 DAY_MS: Final = 24 * 3600 * 1000

@@ -31,6 +31,23 @@ OTP_ACTION: Final[Mapping[str, tuple[bool, bool]]] = {
     "Required": (True, True),
 }
 IDP_PROVIDER: Final = {"google": "google", "github": "github", "oidc": "oidc"}
+# The vendor a user works for, as the token claim the runtime reads. The value is the
+# attribute of the user's vendor group (Keycloak resolves user attributes through groups).
+VENDOR_MAPPER: Final = {
+    "name": "vendor_id",
+    "protocol": "openid-connect",
+    "protocolMapper": "oidc-usermodel-attribute-mapper",
+    "config": {
+        "user.attribute": "vendor_id",
+        "claim.name": "vendor_id",
+        "jsonType.label": "String",
+        "aggregate.attrs": "false",
+        "multivalued": "false",
+        "access.token.claim": "true",
+        "id.token.claim": "true",
+        "userinfo.token.claim": "true",
+    },
+}
 
 
 def realm_name(tenant: Tenant) -> str:
@@ -128,6 +145,9 @@ class KeycloakProvisioner:
                 internal_id = await admin.a_create_client(representation, skip_exists=True)
             else:
                 await admin.a_update_client(internal_id, representation)
+            mappers = {m["name"] for m in await admin.a_get_mappers_from_client(internal_id)}
+            if VENDOR_MAPPER["name"] not in mappers:
+                await admin.a_add_mapper_to_client(internal_id, VENDOR_MAPPER)
             secrets[client_id] = (await admin.a_get_client_secrets(internal_id))["value"]
         return secrets
 

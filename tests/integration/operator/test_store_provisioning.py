@@ -8,6 +8,8 @@ credentials the way a runtime pod does (through Vault, with a ServiceAccount tok
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import secrets
 import subprocess
@@ -23,7 +25,7 @@ import redis
 import requests
 import yaml
 from aiokafka.admin import AIOKafkaAdminClient
-from keycloak import KeycloakAdmin
+from keycloak import KeycloakAdmin, KeycloakOpenID
 from kubernetes import client
 from kubernetes.client import ApiClient
 from kubetokens import service_account_token
@@ -43,6 +45,7 @@ from storeharness import (
 from storefleet.dev import stack
 from storefleet.dev.components.keycloak import KeycloakAccess
 from storefleet.dev.components.vault import VaultAccess
+from storefleet.operator.provisioners.kafka import STREAMS
 from storefleet.operator.provisioners.vault import AUDIENCE, RUNTIME_SERVICE_ACCOUNT
 from storefleet.runtime.platform.vaultenv import (
     SecretsUnavailableError,
@@ -279,7 +282,7 @@ def test_delete_removes_or_keeps_the_tenant_data_by_policy(
     assert ident(kept) in databases()
     with psycopg.connect(kept_url, connect_timeout=5) as conn:
         assert conn.execute("SELECT 1").fetchone() == (1,)
-    assert sum(t.startswith(f"store.{kept}.") for t in topics()) == 8
+    assert sum(t.startswith(f"store.{kept}.") for t in topics()) == len(STREAMS)
     assert f"store-{kept}" in realms
     assert root.secrets.kv.v2.read_secret_version(
         f"stores/{kept}/runtime", raise_on_deleted_version=True
@@ -453,6 +456,28 @@ def test_a_vendor_gets_its_portal_users_and_payout_secret(
     for user in users:
         roles = {r["name"] for r in admin.get_realm_roles_of_user(members[user["email"]]["id"])}
         assert user["role"] in roles
+    # A portal user's token names the vendor (the claim the runtime scopes by).
+    owner = members[users[0]["email"]]
+    password = secrets.token_urlsafe(16)
+    admin.set_user_password(owner["id"], password, temporary=False)
+    # What the invitation's link has the user do: a password, a name, a verified address.
+    admin.update_user(
+        owner["id"],
+        {"requiredActions": [], "emailVerified": True, "firstName": "Ola", "lastName": "Fjord"},
+    )
+    portal = admin.get_client_id("vendor-portal")
+    admin.update_client(portal, {"directAccessGrantsEnabled": True})
+    signed_in = KeycloakOpenID(
+        server_url=keycloak_admin.url,
+        realm_name=f"store-{store}",
+        client_id="vendor-portal",
+        client_secret_key=admin.get_client_secrets(portal)["value"],
+    ).token(users[0]["email"], password)
+    claims_part = signed_in["access_token"].split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(claims_part + "=" * (-len(claims_part) % 4)))
+    assert claims["vendor_id"] == "fjord"
+    assert "vendor-admin" in claims["realm_access"]["roles"]
+
     # The payout credentials, in the store's Vault path only.
     root = hvac.Client(url=vault.url, token=vault.token)
     payout = root.secrets.kv.v2.read_secret_version(
