@@ -8,6 +8,7 @@ tests can run an operator with their own settings.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -73,7 +74,7 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
         prefix=KOPF_PREFIX, key="last-handled-configuration"
     )
-    persistence.finalizer = FINALIZER
+    persistence.finalizer = finalizer_for(settings.store_selector)
     watching = kopf_settings.watching
     watching.server_timeout = settings.watch_server_timeout_seconds
     watching.client_timeout = settings.watch_client_timeout_seconds
@@ -87,6 +88,19 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.peering.standalone = settings.standalone
     kopf_settings.peering.priority = settings.peering_priority
     kopf_settings.peering.clusterwide = True
+
+
+def finalizer_for(selector: str) -> str:
+    """The finalizer of an operator instance: its own when it serves a selector.
+
+    Kopf removes its finalizer from objects its filters no longer match, so
+    instances sharing one name (a sharded fleet, two test runs) would strip each
+    other's from the Stores they do not serve and let those go uncleaned."""
+    wanted = selector_labels(selector)
+    if wanted is None:
+        return FINALIZER
+    canonical = ",".join(f"{key}={value}" for key, value in sorted(wanted.items()))
+    return f"{FINALIZER}-{hashlib.sha256(canonical.encode()).hexdigest()[:10]}"
 
 
 def selector_labels(selector: str) -> dict[str, str] | None:

@@ -5,7 +5,12 @@ from __future__ import annotations
 import kopf
 import pytest
 
-from storefleet.operator.handlers import FINALIZER, configure_kopf, selector_labels
+from storefleet.operator.handlers import (
+    FINALIZER,
+    configure_kopf,
+    finalizer_for,
+    selector_labels,
+)
 from storefleet.operator.settings import OperatorSettings
 
 
@@ -26,6 +31,17 @@ def test_a_bad_setting_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_store_selector_is_parsed_into_labels() -> None:
     assert selector_labels("") is None
     assert selector_labels("a=b, c=d") == {"a": "b", "c": "d"}
+
+
+def test_instances_with_different_selectors_keep_different_finalizers() -> None:
+    # Kopf strips its finalizer from objects its filters do not match: a shared name
+    # would let one instance undo another's.
+    assert finalizer_for("") == FINALIZER
+    shard_a, shard_b = finalizer_for("shard=a"), finalizer_for("shard=b")
+    assert len({FINALIZER, shard_a, shard_b}) == 3
+    assert finalizer_for("x=1, shard=a") == finalizer_for("shard=a,x=1")
+    assert shard_a.startswith("storefleet.io/finalizer-")
+    assert len(shard_a.split("/", 1)[1]) <= 63
 
 
 def test_kopf_is_configured_for_a_long_running_operator() -> None:
