@@ -125,6 +125,7 @@ async def retry(
     return await operation()
 
 
+KEEPALIVE_SECONDS = 2.0
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _RETRY_STATUSES = frozenset({502, 503, 504})
 
@@ -159,7 +160,12 @@ class ServiceClient:
             timeout=httpx.Timeout(timeout),
             transport=transport,
             limits=httpx.Limits(
-                max_connections=max_connections, max_keepalive_connections=max_connections
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                # Below uvicorn's 5 s keep-alive: a connection the server is about to
+                # close is not reused (that race surfaced as ReadError on POSTs, which
+                # are not retried without an Idempotency-Key).
+                keepalive_expiry=KEEPALIVE_SECONDS,
             ),
         )
 
