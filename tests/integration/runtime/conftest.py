@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI
 
+from storefleet.dev.debian import MissingPackage, ensure_packages
 from storefleet.runtime.cart.app import create_app as cart_app
 from storefleet.runtime.cart.settings import CartSettings
 from storefleet.runtime.catalog.app import create_app as catalog_app
@@ -277,3 +280,20 @@ async def _make_product(
     assert response.status_code == 201, response.text
     product: dict[str, Any] = response.json()
     return product
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="session")
+def chromium() -> str:
+    """Debian's Chromium, installed with apt on first use (Playwright's own download
+    of a browser cannot be used: only package registries are reachable). Under CI a
+    browser that cannot be installed fails the tests that need it."""
+    try:
+        ensure_packages(["chromium"], CHROMIUM)
+    except (MissingPackage, subprocess.CalledProcessError) as exc:
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"Chromium could not be installed: {exc}", pytrace=False)
+        pytest.skip(f"Chromium is not installed: {exc}")
+    return CHROMIUM

@@ -4,8 +4,6 @@ Screenshots go to test-artifacts/storefront/."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -18,11 +16,8 @@ import pytest_asyncio
 from accounts_harness import PASSWORD, Site, running_site
 from playwright.async_api import async_playwright
 
-from storefleet.dev.debian import MissingPackage, ensure_packages
-
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
-CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -32,17 +27,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    try:
-        ensure_packages(["chromium"], CHROMIUM)
-    except (MissingPackage, subprocess.CalledProcessError) as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"Chromium could not be installed: {exc}", pytrace=False)
-        pytest.skip(f"Chromium is not installed: {exc}")
-    return CHROMIUM
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

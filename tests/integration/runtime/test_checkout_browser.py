@@ -4,8 +4,6 @@ then the order history. Screenshots go to test-artifacts/storefront/."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -22,11 +20,8 @@ from orders_harness import (
 )
 from playwright.async_api import async_playwright
 
-from storefleet.dev.debian import MissingPackage, ensure_packages
-
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
-CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -36,17 +31,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@pytest.fixture(scope="module")
-def chromium_binary() -> str:
-    try:
-        ensure_packages(["chromium"], CHROMIUM)
-    except (MissingPackage, subprocess.CalledProcessError) as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"Chromium could not be installed: {exc}", pytrace=False)
-        pytest.skip(f"Chromium is not installed: {exc}")
-    return CHROMIUM
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -59,10 +43,10 @@ async def shop(
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def page(shop: Commerce, chromium_binary: str) -> AsyncIterator[Any]:
+async def page(shop: Commerce, chromium: str) -> AsyncIterator[Any]:
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(
-            executable_path=chromium_binary, headless=True, args=FLAGS
+            executable_path=chromium, headless=True, args=FLAGS
         )
         context = await browser.new_context(
             base_url=shop.storefront.url, viewport={"width": 1280, "height": 1000}

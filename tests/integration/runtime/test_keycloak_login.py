@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -22,7 +21,6 @@ from keycloak import KeycloakAdmin, KeycloakOpenID
 from playwright.async_api import async_playwright
 
 from storefleet.dev.components.keycloak import KeycloakAccess
-from storefleet.dev.debian import MissingPackage, ensure_packages
 from storefleet.operator.provisioners.base import Tenant
 from storefleet.operator.provisioners.keycloak import KeycloakProvisioner, realm_name
 from storefleet.runtime.accounts.app import create_app as accounts_app
@@ -35,7 +33,6 @@ from storefleet.runtime.storefront.settings import StorefrontSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
-CHROMIUM = "/usr/bin/chromium"
 FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -105,17 +102,6 @@ def direct_grant_token(access: KeycloakAccess, realm: Realm, email: str, passwor
     )
     token: str = openid.token(email, password)["access_token"]
     return token
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    try:
-        ensure_packages(["chromium"], CHROMIUM)
-    except (MissingPackage, subprocess.CalledProcessError) as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"Chromium could not be installed: {exc}", pytrace=False)
-        pytest.skip(f"Chromium is not installed: {exc}")
-    return CHROMIUM
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

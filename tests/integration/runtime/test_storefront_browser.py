@@ -3,8 +3,6 @@ browse, search, add to cart, see the total. Screenshots go to test-artifacts/.""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -13,12 +11,9 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import async_playwright
 
-from storefleet.dev.debian import MissingPackage, ensure_packages
-
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ProductFactory = Callable[..., Awaitable[dict[str, Any]]]
 ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
-CHROMIUM = "/usr/bin/chromium"
 # Without these, Chromium spends its start-up calling home on a closed network.
 FLAGS = [
     "--no-sandbox",
@@ -29,19 +24,6 @@ FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-
-
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's Chromium, installed with apt on first use (Playwright's own download
-    of a browser cannot be used: only package registries are reachable)."""
-    try:
-        ensure_packages(["chromium"], CHROMIUM)
-    except (MissingPackage, subprocess.CalledProcessError) as exc:
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"Chromium could not be installed: {exc}", pytrace=False)
-        pytest.skip(f"Chromium is not installed: {exc}")
-    return CHROMIUM
 
 
 @pytest_asyncio.fixture(loop_scope="session")
