@@ -26,6 +26,7 @@ def cli() -> None:
             "payments",
             "notifications",
             "vendors",
+            "analytics",
             "all",
         ]
     ),
@@ -42,7 +43,8 @@ def cli() -> None:
     type=int,
     default=None,
     help="Default: 8000 (all, storefront), 8001 (catalog), 8002 (cart), 8003 (accounts), "
-    "8004 (orders), 8005 (payments), 8006 (notifications), 8007 (vendors)",
+    "8004 (orders), 8005 (payments), 8006 (notifications), 8007 (vendors), "
+    "8008 (analytics)",
 )
 @click.option(
     "--demo/--no-demo",

@@ -23,6 +23,7 @@ DEFAULT_PORTS = {
     "payments": 8005,
     "notifications": 8006,
     "vendors": 8007,
+    "analytics": 8008,
 }
 
 
@@ -59,6 +60,10 @@ def _service_app(name: str) -> FastAPI:
         from storefleet.runtime.vendors.app import create_app as vendors_app
 
         return vendors_app()
+    if name == "analytics":
+        from storefleet.runtime.analytics.app import create_app as analytics_app
+
+        return analytics_app()
     raise ValueError(f"unknown service {name!r}")
 
 
@@ -145,13 +150,16 @@ def build_all(*, demo: bool = True) -> FastAPI:
         bus=bus,
         catalog_transport=httpx.ASGITransport(app=catalog),
     )
+    from storefleet.runtime.analytics.app import create_app as analytics_app
+
+    analytics = analytics_app(bus=bus)
     from storefleet.runtime.accounts.app import create_app as accounts_app
     from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings, ensure_secret
 
     # One store, one identity: every service verifies the accounts service's tokens.
     authenticator = Authenticator(ensure_secret(AuthSettings()))
     accounts = accounts_app(auth=authenticator, bus=bus)
-    for service in (catalog, cart, payments, orders, notifications, vendors):
+    for service in (catalog, cart, payments, orders, notifications, vendors, analytics):
         service.state.authenticator = authenticator
     storefront = storefront_app(
         StorefrontSettings(catalog_url="http://catalog", cart_url="http://cart"),
@@ -162,6 +170,7 @@ def build_all(*, demo: bool = True) -> FastAPI:
             "payments": httpx.ASGITransport(app=payments),
             "accounts": httpx.ASGITransport(app=accounts),
             "vendors": httpx.ASGITransport(app=vendors),
+            "analytics": httpx.ASGITransport(app=analytics),
         },
     )
     storefront.state.authenticator = authenticator
@@ -176,6 +185,7 @@ def build_all(*, demo: bool = True) -> FastAPI:
                 orders,
                 notifications,
                 vendors,
+                analytics,
                 accounts,
                 storefront,
             ):
@@ -195,5 +205,6 @@ def build_all(*, demo: bool = True) -> FastAPI:
     root.mount("/api/notifications", notifications)
     root.mount("/api/accounts", accounts)
     root.mount("/api/vendors", vendors)
+    root.mount("/api/analytics", analytics)
     root.mount("/", storefront)
     return root

@@ -9,6 +9,7 @@ admin API with the staff member's own access token, so the services' own
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -16,11 +17,14 @@ from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from storefleet.runtime.platform.errors import UpstreamUnavailable
 from storefleet.runtime.platform.permissions import STAFF, allows
 from storefleet.runtime.platform.resilience import ServiceClient
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.settings import StoreSettings, upstream_url
 from storefleet.runtime.storefront.account import AccountPages, Viewer, _readable
 
 SECTIONS = [
@@ -30,6 +34,15 @@ SECTIONS = [
     ("customers", "Customers", "customers:read"),
     ("settings", "Settings", "settings:manage"),
 ]
+# The analytics service's reports are guarded by this permission.
+REPORTS_PERMISSION = "payments:read"
+DASHBOARD_DAYS = 30
+
+
+class ConsoleSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_STOREFRONT_", extra="ignore")
+
+    analytics_url: str = Field(default_factory=lambda: upstream_url("analytics", 8008))
 
 
 def install_admin_console(
@@ -43,6 +56,7 @@ def install_admin_console(
 ) -> None:
     # The orders section appears once the storefront knows where orders are.
     orders = pages.orders
+    analytics = client("analytics", ConsoleSettings().analytics_url)
 
     def sections(viewer: Viewer) -> list[tuple[str, str]]:
         return [
@@ -83,7 +97,34 @@ def install_admin_console(
         viewer = await staff(request)
         if not isinstance(viewer, Viewer):
             return viewer
-        return await show(request, viewer, "admin_dashboard.html", "")
+        figures: dict[str, Any] = {}
+        if allows(viewer.roles, REPORTS_PERMISSION):
+            figures = await last_days(viewer)
+        return await show(
+            request, viewer, "admin_dashboard.html", "", days=DASHBOARD_DAYS, **figures
+        )
+
+    async def last_days(viewer: Viewer) -> dict[str, Any]:
+        """The analytics service's figures for the last days; an empty dict when
+        it does not answer (the dashboard then says so, and still renders)."""
+        today = dt.datetime.now(dt.UTC).date()
+        period = {"from": str(today - dt.timedelta(days=DASHBOARD_DAYS - 1)), "to": str(today)}
+        try:
+            sales = await analytics.get("/reports/sales", params=period, headers=bearer(viewer))
+            funnel = await analytics.get("/reports/funnel", params=period, headers=bearer(viewer))
+            top = await analytics.get(
+                "/reports/top-products", params={**period, "limit": 5}, headers=bearer(viewer)
+            )
+        except UpstreamUnavailable:
+            return {"reports_error": "Sales figures are not available right now."}
+        for answer in (sales, funnel, top):
+            if answer.status_code != 200:
+                return {"reports_error": _readable(answer)}
+        return {
+            "sales": sales.json().get("totals", []),
+            "funnel": funnel.json(),
+            "top_products": top.json().get("items", []),
+        }
 
     # ------------------------------------------------------------ catalog
 

@@ -3,97 +3,31 @@
 No answer may be a 5xx or disagree with the published schema, and invalid
 input must be refused (a 4xx problem). Embedded backend; the admin API is
 open as on a laptop, so generated requests reach the templates and the log.
+Schema-valid templates that do not render (an unknown variable's attribute,
+an undefined filter) are refused with 422 by design.
 """
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
-
-BIN = Path(sys.executable).parent
-BUDGET_SECONDS = os.environ.get("STOREFLEET_FUZZ_SECONDS", "20")
-# Schema-valid templates that do not render (an unknown variable's attribute,
-# an undefined filter) are refused with 422 by design.
-EXCLUDED_CHECKS = "positive_data_acceptance"
+from fuzz_harness import ServedService, assert_no_findings, served
 
 
 @pytest.fixture(scope="module")
-def notifications(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def notifications(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedService]:
     workdir = tmp_path_factory.mktemp("notifications-fuzz")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log = workdir / "notifications.log"
-    env = os.environ | {
+    env = {
         "STOREFLEET_DATA_DIR": str(workdir),
-        "STOREFLEET_LOG_JSON": "false",
         "STOREFLEET_NOTIFICATIONS_ACCESS_LOG": "false",
     }
-    env.pop("STOREFLEET_EVENTS_BOOTSTRAP_SERVERS", None)
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [str(BIN / "storefleet"), "runtime", "serve", "notifications", "--port", str(port)],
-            env=env,
-            cwd=workdir,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log.read_text()[-2000:]
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "notifications did not become ready"
-            time.sleep(0.2)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        if log.exists():
-            print(log.read_text()[-3000:])
+    with served("notifications", env, workdir) as service:
+        yield service
 
 
 def test_schemathesis_finds_no_server_errors_in_notifications(
-    notifications: str, tmp_path: Path
+    notifications: ServedService, tmp_path: Path
 ) -> None:
-    result = subprocess.run(
-        [
-            str(BIN / "schemathesis"),
-            "run",
-            f"{notifications}/openapi.json",
-            "--checks",
-            "all",
-            "--exclude-checks",
-            EXCLUDED_CHECKS,
-            "--max-time",
-            BUDGET_SECONDS,
-            "--workers",
-            "1",
-            "--request-timeout",
-            "30",
-            "--seed",
-            "20261125",
-            "--report-dir",
-            str(tmp_path),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-8000:]
+    assert_no_findings(notifications, tmp_path)

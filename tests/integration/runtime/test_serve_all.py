@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -38,6 +39,9 @@ async def test_one_process_serves_the_shop_and_its_apis(
             await asyncio.sleep(0.05)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
             assert (await client.get("/api/catalog/readyz")).status_code == 200
+            assert (await client.get("/api/analytics/readyz")).status_code == 200
+            sales = await client.get("/api/analytics/reports/sales")
+            assert sales.status_code == 200, sales.text
             assert (await client.get("/api/cart/readyz")).json()["checks"] == {
                 "database": "ok",
                 "cache": "ok",
@@ -70,23 +74,32 @@ async def test_one_process_serves_the_shop_and_its_apis(
         await asyncio.wait_for(task, timeout=15)
 
 
-def test_a_service_runs_as_the_operator_deploys_it(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("service", "read"),
+    [("catalog", "/products"), ("analytics", "/reports/funnel")],
+)
+def test_a_service_runs_as_the_operator_deploys_it(tmp_path: Path, service: str, read: str) -> None:
     """In a pod: port from STOREFLEET_PORT, state under STOREFLEET_DATA_DIR, the
-    API under its public prefix as well as at /, and the operator's probe paths."""
+    API under its public prefix as well as at /, and the operator's probe paths.
+    The operator's command is `storefleet runtime serve <service>` for every
+    service it deploys (operator/services.py)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    token = secrets.token_urlsafe(24)
     env = os.environ | {
         "KUBERNETES_SERVICE_HOST": "10.0.0.1",
         "STOREFLEET_PORT": str(port),
-        "STOREFLEET_SERVICE": "catalog",
+        "STOREFLEET_SERVICE": service,
         "STOREFLEET_DATA_DIR": str(tmp_path),
         "STOREFLEET_LOG_JSON": "true",
+        f"STOREFLEET_{service.upper()}_ADMIN_TOKEN": token,
     }
+    env.pop("STOREFLEET_EVENTS_BOOTSTRAP_SERVERS", None)
     binary = Path(sys.executable).parent / "storefleet"
     with (tmp_path / "serve.log").open("wb") as log:
         process = subprocess.Popen(
-            [str(binary), "runtime", "serve", "catalog"], env=env, stderr=log, cwd=tmp_path
+            [str(binary), "runtime", "serve", service], env=env, stderr=log, cwd=tmp_path
         )
     try:
         url = f"http://127.0.0.1:{port}"
@@ -98,9 +111,15 @@ def test_a_service_runs_as_the_operator_deploys_it(tmp_path: Path) -> None:
                     break
             time.sleep(0.2)
         assert httpx.get(f"{url}/healthz/live").status_code == 200
-        assert httpx.get(f"{url}/api/catalog/products").json()["total"] == 0
-        assert httpx.get(f"{url}/products").status_code == 200
-        assert (tmp_path / "catalog.db").exists()
+        staff = {"Authorization": f"Bearer {token}"}
+        for path in (f"/api/{service}{read}", read):
+            assert httpx.get(f"{url}{path}", headers=staff).status_code == 200, path
+        if service == "catalog":
+            assert httpx.get(f"{url}/api/catalog/products").json()["total"] == 0
+        else:
+            # In a cluster the reports are for staff only, never open.
+            assert httpx.get(f"{url}/api/analytics{read}").status_code == 401
+        assert (tmp_path / f"{service}.db").exists()
         first_log_line = (tmp_path / "serve.log").read_text().splitlines()[0]
         assert first_log_line.startswith("{"), "JSON logs"
     finally:

@@ -1,0 +1,1 @@
+"""Analytics: read models for the store's reports, fed only by events."""
