@@ -77,8 +77,17 @@ def serve(service: str, host: str | None, port: int | None, demo: bool) -> None:
         logging.getLogger("storefleet.runtime").info(
             "read %d settings from Vault", len(from_vault), extra={"names": from_vault}
         )
+    from storefleet.runtime.platform.heap import settled_after_startup
+
     app = build_all(demo=demo) if service == "all" else build_service(service)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=True)
+    uvicorn.run(
+        settled_after_startup(app),
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+    )
 
 
 @cli.command("import-demo")
