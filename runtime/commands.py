@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 import click
 
@@ -88,6 +89,23 @@ def serve(service: str, host: str | None, port: int | None, demo: bool) -> None:
         access_log=False,
         proxy_headers=True,
     )
+
+
+@cli.command("settings-docs")
+@click.option("--output", type=click.Path(path_type=Path), default=None, help="Default: stdout.")
+@click.option("--check", is_flag=True, help="Fail if --output is not up to date.")
+def settings_docs(output: Path | None, check: bool) -> None:
+    """Write the runtime's settings reference (docs/runtime-settings.md) from the code."""
+    from storefleet.runtime.platform.settings_reference import reference
+
+    text = reference()
+    if output is None:
+        click.echo(text, nl=False)
+    elif check:
+        if not output.exists() or output.read_text() != text:
+            raise click.ClickException(f"{output} is stale: run without --check to rewrite it")
+    else:
+        output.write_text(text)
 
 
 @cli.command("import-demo")
