@@ -30,7 +30,15 @@ GENERATED: Final[Mapping[str, tuple[str, bool]]] = {
 CREDENTIAL_ENV: Final[Mapping[str, str]] = {
     **{
         f"STOREFLEET_{service}_ADMIN_TOKEN": "admin-token"
-        for service in ("CATALOG", "CART", "ORDERS", "PAYMENTS", "NOTIFICATIONS", "VENDORS")
+        for service in (
+            "CATALOG",
+            "CART",
+            "ORDERS",
+            "PAYMENTS",
+            "NOTIFICATIONS",
+            "VENDORS",
+            "ANALYTICS",
+        )
     },
     # Orders calls payments' staff API (refunds, voids) with payments' admin token, and
     # vendors writes its vendors' products with the catalog's.

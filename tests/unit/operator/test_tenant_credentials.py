@@ -112,30 +112,9 @@ def test_a_failing_system_makes_even_a_new_store_degraded() -> None:
 
 
 def test_every_variable_the_operator_sets_is_a_runtime_setting() -> None:
-    from pydantic_settings import BaseSettings
+    from storefleet.runtime.platform.settings_reference import settings_classes
 
-    from storefleet.runtime.accounts.settings import AccountsSettings
-    from storefleet.runtime.cart.settings import CartSettings
-    from storefleet.runtime.catalog.settings import CatalogSettings
-    from storefleet.runtime.notifications.settings import NotificationsSettings
-    from storefleet.runtime.orders.settings import OrdersSettings
-    from storefleet.runtime.payments.settings import PaymentsSettings
-    from storefleet.runtime.platform.auth_tokens import AuthSettings
-    from storefleet.runtime.platform.settings import EventsSettings, ServiceSettings
-    from storefleet.runtime.vendors.settings import VendorsSettings
-
-    classes: list[type[BaseSettings]] = [
-        AccountsSettings,
-        CartSettings,
-        CatalogSettings,
-        NotificationsSettings,
-        OrdersSettings,
-        PaymentsSettings,
-        AuthSettings,
-        EventsSettings,
-        ServiceSettings,
-        VendorsSettings,
-    ]
+    classes = settings_classes()
     known = {
         (cls.model_config.get("env_prefix") or "") + name.upper()
         for cls in classes
