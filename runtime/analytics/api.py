@@ -20,7 +20,7 @@ from storefleet.runtime.platform.errors import PROBLEM_RESPONSES
 from storefleet.runtime.platform.permissions import require
 
 # Revenue is payments data: whoever may read payments may read the reports.
-REPORTS_PERMISSION: Final = "payments:read"
+REPORTS_PERMISSION: Final = "reports:read"
 
 ISO_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -60,6 +60,8 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "payments:read": frozenset({STORE_ADMIN, SUPPORT}),
     "payments:refund": frozenset({STORE_ADMIN}),
     "notifications:read": frozenset({STORE_ADMIN, SUPPORT}),
+    # sales figures, top products, the funnel (the analytics service)
+    "reports:read": frozenset({STORE_ADMIN, SUPPORT}),
     "notifications:manage": frozenset({STORE_ADMIN}),
     # vendors and the store itself
     "vendors:manage": frozenset({STORE_ADMIN}),

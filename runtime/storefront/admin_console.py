@@ -35,7 +35,7 @@ SECTIONS = [
     ("settings", "Settings", "settings:manage"),
 ]
 # The analytics service's reports are guarded by this permission.
-REPORTS_PERMISSION = "payments:read"
+REPORTS_PERMISSION = "reports:read"
 DASHBOARD_DAYS = 30
 
 
