@@ -37,7 +37,7 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import SchemaItem
 
-from storefleet.runtime.platform import business_metrics
+from storefleet.runtime.platform import business_metrics, tracing
 from storefleet.runtime.platform.db import Database
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,10 @@ class Event:
     # The aggregate id (Kafka record key); empty: taken from the payload
     # (order_id, cart_id, ...), see events_envelope.partition_key.
     key: str = ""
+    # W3C trace context of the work that caused the event (the CloudEvents
+    # distributed-tracing extension); None: the event starts its own trace.
+    traceparent: str | None = None
+    tracestate: str | None = None
 
 
 Handler = Callable[[Event], Awaitable[None]]
@@ -78,21 +82,46 @@ class InProcessEventBus:
     """
 
     def __init__(self, history: int = 1000) -> None:
-        self._handlers: dict[str, list[Handler]] = defaultdict(list)
+        # (handler, traced) per event type.
+        self._handlers: dict[str, list[tuple[Handler, bool]]] = defaultdict(list)
         self.recent: deque[Event] = deque(maxlen=history)
         # (consumer, event, error) of events a consumer gave up on.
         self.dead_letters: deque[tuple[str, Event, str]] = deque(maxlen=history)
 
-    def subscribe(self, event_type: str, handler: Handler) -> None:
-        self._handlers[event_type].append(handler)
+    def subscribe(self, event_type: str, handler: Handler, *, traced: bool = True) -> None:
+        """``traced=False``: the handler only queues the event, and whoever
+        handles it later opens the consumer span (see events_consumer.InProcessFeed)."""
+        self._handlers[event_type].append((handler, traced))
 
     async def publish(self, event: Event) -> None:
-        self.recent.append(event)
-        for handler in [*self._handlers.get(event.type, ()), *self._handlers.get("*", ())]:
-            try:
-                await handler(event)
-            except Exception:
-                log.exception("event handler failed", extra={"event_type": event.type})
+        destination = _destination(event)
+        # Subscribers get the event carrying the publish span's context.
+        with tracing.publish_span(event, system=tracing.INPROCESS, destination=destination) as sent:
+            self.recent.append(sent)
+            subscribers = [*self._handlers.get(sent.type, ()), *self._handlers.get("*", ())]
+            for handler, traced in subscribers:
+                try:
+                    if not traced:
+                        await handler(sent)
+                        continue
+                    with tracing.consume_span(
+                        sent,
+                        system=tracing.INPROCESS,
+                        destination=destination,
+                        consumer=tracing.handler_name(handler),
+                    ):
+                        await handler(sent)
+                except Exception:
+                    log.exception("event handler failed", extra={"event_type": sent.type})
+
+
+def _destination(event: Event) -> str:
+    """The stream an event travels on in-process (its topic's suffix on Kafka)."""
+    # Imported here: events_envelope imports this module.
+    from storefleet.runtime.platform.events_envelope import stream_or_type
+
+    destination: str = stream_or_type(event.type)
+    return destination
 
 
 def create_event_bus(kind: str = "auto") -> EventBus:
@@ -120,14 +149,28 @@ class StartableBus(Protocol):
     async def stop(self) -> None: ...
 
 
+def trace_context_columns() -> list[Column[Any]]:
+    """The outbox's ``traceparent`` and ``tracestate`` columns (nullable: rows
+    written outside any trace, or before the columns existed, have none).
+    Shared by :func:`outbox_table` and the migrations that add them
+    (:mod:`storefleet.runtime.platform.outbox_migrations`)."""
+    return [
+        Column("traceparent", String(tracing.TRACEPARENT_MAX), nullable=True),
+        Column("tracestate", String(tracing.TRACESTATE_MAX), nullable=True),
+    ]
+
+
 def outbox_table(metadata: MetaData, name: str = "outbox", *, envelope: bool = False) -> Table:
     """The outbox table, declared in each context's own metadata and migrations.
 
     ``envelope=True`` adds ``data_version`` and ``partition_key`` (both
     nullable), so events with a payload version above 1 or an explicit key
     keep them on their way to the bus; without them :func:`enqueue` refuses
-    such events rather than publish them as version 1."""
-    extra: list[SchemaItem] = []
+    such events rather than publish them as version 1.
+
+    Every outbox keeps the trace context of the transaction that wrote the
+    event (:func:`trace_context_columns`), so the event continues its trace."""
+    extra: list[SchemaItem] = [*trace_context_columns()]
     if envelope:
         extra += [
             Column("data_version", Integer, nullable=True),
@@ -149,7 +192,10 @@ def outbox_table(metadata: MetaData, name: str = "outbox", *, envelope: bool = F
 
 
 async def enqueue(session: AsyncSession, table: Table, event: Event) -> None:
-    """Record an event in the caller's transaction; it is published after commit."""
+    """Record an event in the caller's transaction; it is published after commit.
+
+    The trace context active here (the request's span) goes with the event,
+    unless the event already names one."""
     values: dict[str, Any] = {
         "id": event.id,
         "event_type": event.type,
@@ -165,6 +211,16 @@ async def enqueue(session: AsyncSession, table: Table, event: Event) -> None:
             f"outbox {table.name!r} cannot carry a payload version or key: "
             "declare it with outbox_table(..., envelope=True)"
         )
+    if "traceparent" in table.c:
+        traceparent, tracestate = event.traceparent, event.tracestate
+        if traceparent is None:
+            traceparent, tracestate = tracing.trace_context()
+        elif len(traceparent) > tracing.TRACEPARENT_MAX:
+            # Not a traceparent anyone could continue; never fail the write for it.
+            traceparent, tracestate = None, None
+        if tracestate is not None and len(tracestate) > tracing.TRACESTATE_MAX:
+            tracestate = None
+        values.update(traceparent=traceparent, tracestate=tracestate)
     await session.execute(table.insert().values(**values))
 
 
@@ -223,6 +279,8 @@ class OutboxRelay:
                     occurred_at=row["occurred_at"],
                     version=row.get("data_version") or 1,
                     key=row.get("partition_key") or "",
+                    traceparent=row.get("traceparent"),
+                    tracestate=row.get("tracestate"),
                 )
                 for row in rows
             ]
@@ -306,7 +364,10 @@ class OutboxRelay:
 
     def start(self) -> None:
         if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="outbox-relay")
+            # Events without a stored context start their own trace, never
+            # one of whatever started the relay.
+            with tracing.detached():
+                self._task = asyncio.create_task(self._run(), name="outbox-relay")
 
     async def _run(self) -> None:
         if self._ordered:

@@ -9,6 +9,9 @@ writes, so the retry starts clean. A failing handler is retried with
 exponential backoff; after the last attempt the event is dead-lettered (on
 Kafka: the store's ``dead-letter`` topic, with the error) and the consumer
 moves on. :class:`PermanentError` skips the retries: the event can never succeed.
+
+Each event a consumer takes is a CONSUMER span, child of the trace context the
+event carries, with one INTERNAL span per handler attempt under it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any, Protocol, cast
 
+from opentelemetry import trace
 from prometheus_client import Counter
 from sqlalchemy import (
     Column,
@@ -36,9 +40,15 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storefleet.runtime.platform import tracing
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.events import Event, EventBus, InProcessEventBus, utcnow
-from storefleet.runtime.platform.events_envelope import DEAD_LETTER, STREAMS, stream_for
+from storefleet.runtime.platform.events_envelope import (
+    DEAD_LETTER,
+    STREAMS,
+    stream_for,
+    stream_or_type,
+)
 
 log = logging.getLogger(__name__)
 
@@ -176,7 +186,8 @@ class IdempotentConsumer:
                 if seen.first() is not None:
                     return False
                 for handler in [*self.handlers.get(event.type, ()), *self.handlers.get("*", ())]:
-                    await handler(event, session)
+                    with tracing.handler_span(handler, event):
+                        await handler(event, session)
                 await session.execute(
                     t.insert().values(
                         event_id=event.id,
@@ -235,7 +246,8 @@ class PlainConsumer:
 
     async def _apply(self, event: Event) -> bool:
         for handler in [*self.handlers.get(event.type, ()), *self.handlers.get("*", ())]:
-            await handler(event)
+            with tracing.handler_span(handler, event):
+                await handler(event)
         return True
 
     async def handle(self, event: Event) -> bool:
@@ -274,18 +286,28 @@ class InProcessFeed:
         while True:
             event = await self._queue.get()
             try:
-                await self.consumer.handle(event)
-            except DeadLettered as dead:
-                log.error(
-                    "event dead-lettered",
-                    extra={
-                        "event_id": event.id,
-                        "consumer": self.consumer.name,
-                        "error": str(dead),
-                    },
-                )
-                self.bus.dead_letters.append((self.consumer.name, event, str(dead)))
+                with tracing.consume_span(
+                    event,
+                    system=tracing.INPROCESS,
+                    destination=stream_or_type(event.type),
+                    consumer=self.consumer.name,
+                ) as span:
+                    try:
+                        await self.consumer.handle(event)
+                    except DeadLettered as dead:
+                        span.record_exception(dead.error)
+                        span.set_status(trace.Status(trace.StatusCode.ERROR, str(dead)))
+                        log.error(
+                            "event dead-lettered",
+                            extra={
+                                "event_id": event.id,
+                                "consumer": self.consumer.name,
+                                "error": str(dead),
+                            },
+                        )
+                        self.bus.dead_letters.append((self.consumer.name, event, str(dead)))
             except Exception:
+                # Recorded on the span as it left it; the worker goes on.
                 log.exception("consumer %s failed on %s", self.consumer.name, event.id)
             finally:
                 self._queue.task_done()
@@ -313,5 +335,6 @@ def attach_consumer(bus: EventBus, consumer: Consumer) -> InProcessFeed | None:
     if not isinstance(bus, InProcessEventBus):
         raise TypeError(f"cannot feed a consumer from {type(bus).__name__}")
     feed = InProcessFeed(bus, consumer)
-    bus.subscribe("*", feed.deliver)
+    # Delivery only queues the event; the worker's span is the consumer span.
+    bus.subscribe("*", feed.deliver, traced=False)
     return feed

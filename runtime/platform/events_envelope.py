@@ -7,6 +7,12 @@ whole envelope, and the record's headers repeat the routing attributes
 ``dataversion`` (an extension attribute) is the version of the ``data``
 schema of that event type: a consumer that meets a version it does not know
 can refuse it (it then goes to the dead-letter topic) instead of misreading it.
+
+``traceparent`` and ``tracestate`` (the CloudEvents distributed-tracing
+extension, also as ``ce_traceparent``/``ce_tracestate`` headers) carry the W3C
+trace context of the publish, so a consumer's span joins the trace of the
+change that caused the event. Both are optional; a malformed one is dropped
+on decoding (the consumer starts a new trace), never a reason to refuse the event.
 See docs/events.md for every type and its payload.
 """
 
@@ -16,6 +22,7 @@ import json
 from datetime import datetime
 from typing import Any, Final
 
+from storefleet.runtime.platform import tracing
 from storefleet.runtime.platform.events import Event, utcnow
 
 SPEC_VERSION: Final = "1.0"
@@ -71,6 +78,15 @@ def stream_for(event_type: str) -> str:
         ) from None
 
 
+def stream_or_type(event_type: str) -> str:
+    """The stream of an event type, or the type itself when it names none
+    (how the in-process bus names a destination in traces)."""
+    try:
+        return stream_for(event_type)
+    except ValueError:
+        return event_type
+
+
 def partition_key(event: Event) -> str:
     """The aggregate id: events with one key land on one partition, in order."""
     if event.key:
@@ -98,6 +114,10 @@ def to_envelope(event: Event, *, store: str = "") -> dict[str, Any]:
     }
     if store:
         envelope["store"] = store
+    if event.traceparent:
+        envelope["traceparent"] = event.traceparent
+        if event.tracestate:
+            envelope["tracestate"] = event.tracestate
     return envelope
 
 
@@ -106,13 +126,26 @@ def encode(event: Event, *, store: str = "") -> bytes:
 
 
 def headers_for(event: Event) -> list[tuple[str, bytes]]:
-    return [
+    headers = [
         ("ce_specversion", SPEC_VERSION.encode()),
         ("ce_id", event.id.encode()),
         ("ce_type", event.type.encode()),
         ("ce_source", (event.source or "storefleet").encode()),
         ("content-type", CONTENT_TYPE.encode()),
     ]
+    if event.traceparent:
+        headers.append(("ce_traceparent", event.traceparent.encode()))
+        if event.tracestate:
+            headers.append(("ce_tracestate", event.tracestate.encode()))
+    return headers
+
+
+def _trace_context(body: dict[str, Any]) -> tuple[str | None, str | None]:
+    """The envelope's trace context if it is one a span can continue, else none."""
+    traceparent, tracestate = body.get("traceparent"), body.get("tracestate")
+    if not isinstance(traceparent, str) or not tracing.valid_traceparent(traceparent):
+        return None, None
+    return traceparent, tracestate if isinstance(tracestate, str) and tracestate else None
 
 
 def decode(value: bytes | None) -> Event:
@@ -141,6 +174,7 @@ def decode(value: bytes | None) -> Event:
     except ValueError:
         raise EnvelopeError(f"invalid time {body['time']!r}") from None
     key = body.get("partitionkey", "")
+    traceparent, tracestate = _trace_context(body)
     return Event(
         type=body["type"],
         payload=data,
@@ -149,6 +183,8 @@ def decode(value: bytes | None) -> Event:
         occurred_at=occurred_at,
         version=version,
         key=key if isinstance(key, str) else "",
+        traceparent=traceparent,
+        tracestate=tracestate,
     )
 
 

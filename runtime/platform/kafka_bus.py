@@ -13,6 +13,10 @@ backoff and then writes the record, its original headers and the error to
 ``store.<store>.dead-letter`` before moving on. Duplicates (a retried publish,
 a redelivery after a rebalance or a crash) are made harmless by the consumer
 (see :mod:`events_consumer`).
+
+Tracing: each send is a PRODUCER span (under the context the event was
+enqueued in) whose context travels in the envelope; each record handled is a
+CONSUMER span under it (see :mod:`tracing`).
 """
 
 from __future__ import annotations
@@ -26,7 +30,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from opentelemetry import trace
 
+from storefleet.runtime.platform import tracing
 from storefleet.runtime.platform.events import Event
 from storefleet.runtime.platform.events_consumer import (
     Consumer,
@@ -143,26 +149,49 @@ class KafkaEventBus:
         """The event's topic and headers. A type naming no stream goes by its
         source's stream, else to the dead-letter topic with the reason: an
         outbox row that can never be routed must not hold up those behind it."""
-        headers = headers_for(event)
+        topic, reason = self._route(event)
+        return topic, headers_for(event) + reason
+
+    def _route(self, event: Event) -> tuple[str, list[tuple[str, bytes]]]:
+        """The topic, and the dead-letter headers when it is the dead-letter topic."""
         try:
-            return self.topic(stream_for(event.type)), headers
+            return self.topic(stream_for(event.type)), []
         except ValueError as exc:
             source = event.source.split(".", 1)[0]
             if source in STREAMS and source != DEAD_LETTER:
-                return self.topic(source), headers
+                return self.topic(source), []
             log.error("event type has no stream: %s", exc, extra={"event_id": event.id})
-            reason = [("dlq_error", f"ValueError: {exc}".encode()), ("dlq_consumer", b"relay")]
-            return self.topic(DEAD_LETTER), headers + reason
+            return self.topic(DEAD_LETTER), [
+                ("dlq_error", f"ValueError: {exc}".encode()),
+                ("dlq_consumer", b"relay"),
+            ]
+
+    def _start_send(self, event: Event) -> tuple[trace.Span, str, dict[str, Any]]:
+        """The send's PRODUCER span, topic and ``send`` arguments; the record
+        carries the span's context."""
+        topic, reason = self._route(event)
+        key = partition_key(event)
+        span, traced = tracing.start_publish_span(
+            event,
+            system=tracing.KAFKA,
+            destination=topic,
+            attributes={tracing.MESSAGING_KAFKA_KEY: key},
+        )
+        return (
+            span,
+            topic,
+            {
+                "value": encode(traced, store=self.settings.store),
+                "key": key.encode(),
+                "headers": headers_for(traced) + reason,
+            },
+        )
 
     async def publish(self, event: Event) -> None:
         producer = await self._ensure_producer()
-        topic, headers = self.route(event)
-        await producer.send_and_wait(
-            topic,
-            value=encode(event, store=self.settings.store),
-            key=partition_key(event).encode(),
-            headers=headers,
-        )
+        span, topic, record = self._start_send(event)
+        with trace.use_span(span, end_on_exit=True):
+            await producer.send_and_wait(topic, **record)
 
     async def publish_many(self, events: list[Event]) -> list[BaseException | None]:
         """Send a batch without waiting for each acknowledgement in turn; the
@@ -171,30 +200,31 @@ class KafkaEventBus:
             producer = await self._ensure_producer()
         except Exception as exc:
             return [exc for _ in events]
-        futures: list[asyncio.Future[Any] | BaseException] = []
+        # Per event: its span and the broker's future, or why it was not sent.
+        sends: list[tuple[trace.Span, asyncio.Future[Any]] | BaseException] = []
         for event in events:
+            span: trace.Span | None = None
             try:
-                topic, headers = self.route(event)
-                futures.append(
-                    await producer.send(
-                        topic,
-                        value=encode(event, store=self.settings.store),
-                        key=partition_key(event).encode(),
-                        headers=headers,
-                    )
-                )
+                span, topic, record = self._start_send(event)
+                sends.append((span, await producer.send(topic, **record)))
             except Exception as exc:
-                futures.append(exc)
+                if span is not None:
+                    tracing.end_with(span, exc)
+                sends.append(exc)
         outcomes: list[BaseException | None] = []
-        for future in futures:
-            if isinstance(future, BaseException):
-                outcomes.append(future)
+        for sent in sends:
+            if isinstance(sent, BaseException):
+                outcomes.append(sent)
                 continue
+            span, future = sent
+            error: BaseException | None = None
             try:
                 await future
-                outcomes.append(None)
             except Exception as exc:
-                outcomes.append(exc)
+                error = exc
+            # The span lasts until the broker acknowledged (or refused) the record.
+            tracing.end_with(span, error)
+            outcomes.append(error)
         return outcomes
 
     async def send_raw(
@@ -363,15 +393,28 @@ class KafkaConsumerRunner:
             return
         if not self.consumer.handles(event.type):
             return
-        try:
-            applied = await self.consumer.handle(event)
-        except DeadLettered as dead:
-            await self._dead_letter(record, dead.error, attempts=dead.attempts)
-            return
-        if applied:
-            self.applied += 1
-        else:
-            self.duplicates += 1
+        with tracing.consume_span(
+            event,
+            system=tracing.KAFKA,
+            destination=record.topic,
+            consumer=self.group_id,
+            attributes={
+                tracing.MESSAGING_PARTITION: str(record.partition),
+                tracing.MESSAGING_KAFKA_OFFSET: record.offset,
+                tracing.MESSAGING_KAFKA_KEY: (record.key or b"").decode(errors="replace"),
+            },
+        ) as span:
+            try:
+                applied = await self.consumer.handle(event)
+            except DeadLettered as dead:
+                span.record_exception(dead.error)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, str(dead)))
+                await self._dead_letter(record, dead.error, attempts=dead.attempts)
+                return
+            if applied:
+                self.applied += 1
+            else:
+                self.duplicates += 1
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], error: BaseException, *, attempts: int

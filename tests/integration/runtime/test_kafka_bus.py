@@ -22,10 +22,16 @@ import psycopg
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.dev.components.kafka import Kafka
+from storefleet.runtime.platform import tracing
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, outbox_table
 from storefleet.runtime.platform.events_consumer import (
@@ -34,6 +40,7 @@ from storefleet.runtime.platform.events_consumer import (
     attach_consumer,
     processed_events_table,
 )
+from storefleet.runtime.platform.events_envelope import encode
 from storefleet.runtime.platform.kafka_bus import KafkaConsumerRunner, KafkaEventBus
 from storefleet.runtime.platform.settings import EventsSettings
 
@@ -411,3 +418,108 @@ async def test_an_event_of_no_known_stream_does_not_hold_up_the_outbox(
     headers = dict(dead.headers)
     assert headers["ce_id"].decode() == lost.id
     assert b"names no known context" in headers["dlq_error"]
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Every span this process ends, kept in memory (the process's provider, once)."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()
+
+
+def _span_of(spans: InMemorySpanExporter, kind: SpanKind, event_id: str) -> ReadableSpan | None:
+    for span in spans.get_finished_spans():
+        if span.kind == kind and (span.attributes or {}).get("messaging.message.id") == event_id:
+            return span
+    return None
+
+
+async def test_the_consumer_continues_the_trace_the_event_was_enqueued_in(
+    make_pipeline: Callable[..., Awaitable[Pipeline]],
+    kafka_bootstrap: str,
+    spans: InMemorySpanExporter,
+) -> None:
+    pipeline = await make_pipeline()
+    traced = Event("order.placed", {"order_id": "tr-1"}, source="orders")
+    with tracing.tracer().start_as_current_span("POST /orders", kind=SpanKind.SERVER) as request:
+        await pipeline.enqueue(traced)
+    enqueued_in = request.get_span_context()
+    # Enqueued by a process that was not tracing (or before the outbox kept a trace).
+    untraced = Event("order.placed", {"order_id": "tr-2"}, source="orders")
+    await pipeline.enqueue(untraced)
+    # A producer that sent a traceparent nobody can parse: handled all the same.
+    garbled = Event("order.placed", {"order_id": "tr-3"}, source="orders")
+    envelope = json.loads(encode(garbled))
+    envelope["traceparent"] = "00-this-is-not-a-trace-01"
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            f"{pipeline.prefix}orders", json.dumps(envelope).encode(), key=b"tr-3"
+        )
+    finally:
+        await producer.stop()
+
+    async def all_consumed() -> bool:
+        return all(_span_of(spans, SpanKind.CONSUMER, e.id) for e in (traced, untraced, garbled))
+
+    await _wait_for(all_consumed, 60, "the three events consumed")
+    assert sorted(await pipeline.applied()) == sorted(e.id for e in (traced, untraced, garbled))
+    assert pipeline.runner.dead_lettered == 0, "a bad trace context is not poison"
+
+    published = _span_of(spans, SpanKind.PRODUCER, traced.id)
+    consumed = _span_of(spans, SpanKind.CONSUMER, traced.id)
+    assert published is not None
+    assert consumed is not None
+    assert consumed.context.trace_id == enqueued_in.trace_id, "one trace, through Kafka"
+    assert published.parent is not None
+    assert published.parent.span_id == enqueued_in.span_id
+    assert consumed.parent is not None
+    assert consumed.parent.span_id == published.context.span_id
+    assert consumed.parent.is_remote
+    topic = f"{pipeline.prefix}orders"
+    assert published.name == f"publish {topic}"
+    attributes = consumed.attributes or {}
+    assert attributes["messaging.system"] == "kafka"
+    assert attributes["messaging.destination.name"] == topic
+    assert attributes["messaging.message.id"] == traced.id
+    assert attributes["cloudevents.event_type"] == "order.placed"
+    assert attributes["messaging.consumer.group.name"] == f"{pipeline.prefix}counter"
+    assert attributes["messaging.kafka.message.key"] == "tr-1"
+    # The handler ran inside the consumer span, in its database transaction.
+    handlers = [
+        s
+        for s in spans.get_finished_spans()
+        if s.parent is not None and s.parent.span_id == consumed.context.span_id
+    ]
+    assert [s.kind for s in handlers] == [SpanKind.INTERNAL]
+
+    untraced_consumed = _span_of(spans, SpanKind.CONSUMER, untraced.id)
+    untraced_published = _span_of(spans, SpanKind.PRODUCER, untraced.id)
+    assert untraced_consumed is not None
+    assert untraced_published is not None
+    assert untraced_published.parent is None, "its own trace, started by the relay"
+    assert untraced_consumed.context.trace_id == untraced_published.context.trace_id
+    assert untraced_consumed.context.trace_id != enqueued_in.trace_id
+    garbled_consumed = _span_of(spans, SpanKind.CONSUMER, garbled.id)
+    assert garbled_consumed is not None
+    assert garbled_consumed.parent is None, "a new root"
+
+    # On the wire: the CloudEvents distributed-tracing extension, in the
+    # envelope and as a header, naming the publish span.
+    records = {
+        json.loads(r.value or b"")["id"]: r for r in await _read_topic(kafka_bootstrap, topic, 3)
+    }
+    record = records[traced.id]
+    on_wire = json.loads(record.value or b"")["traceparent"]
+    assert dict(record.headers)["ce_traceparent"].decode() == on_wire
+    assert on_wire.split("-")[1:3] == [
+        format(enqueued_in.trace_id, "032x"),
+        format(published.context.span_id, "016x"),
+    ]
