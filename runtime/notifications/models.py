@@ -9,7 +9,6 @@ from sqlalchemy import (
     DateTime,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
     UniqueConstraint,
@@ -18,20 +17,13 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storefleet.runtime.platform.events import outbox_table, utcnow
 from storefleet.runtime.platform.events_consumer import processed_events_table
-
-NAMING = {
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
+from storefleet.runtime.platform.metadata import context_metadata
 
 CHANNELS = ("email", "sms", "push", "in_app")
 
 
 class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+    metadata = context_metadata()
 
 
 outbox = outbox_table(Base.metadata, "notifications_outbox", envelope=True)
