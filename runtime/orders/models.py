@@ -21,6 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storefleet.runtime.platform.events import outbox_table, utcnow
 from storefleet.runtime.platform.metadata import context_metadata
+from storefleet.runtime.platform.tracing import TRACEPARENT_MAX, TRACESTATE_MAX
 
 
 class Base(DeclarativeBase):
@@ -131,6 +132,10 @@ class Saga(Base):
     step_started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # The checkout request's trace: steps the poller runs later (retries, a
+    # resume after a restart) still belong to the shopper's one trace.
+    traceparent: Mapped[str | None] = mapped_column(String(TRACEPARENT_MAX), nullable=True)
+    tracestate: Mapped[str | None] = mapped_column(String(TRACESTATE_MAX), nullable=True)
 
     __table_args__ = (Index("ix_checkout_sagas_due", "state", "next_attempt_at"),)
 

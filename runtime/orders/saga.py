@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from opentelemetry import trace
 from sqlalchemy import or_, select, update
 
 from storefleet.runtime.orders.clients import Answer, call
@@ -32,6 +33,7 @@ from storefleet.runtime.orders.models import Order, Saga
 from storefleet.runtime.orders.states import Status
 from storefleet.runtime.platform.errors import Conflict, NotFound
 from storefleet.runtime.platform.events import utcnow
+from storefleet.runtime.platform.tracing import parent_context, tracer
 
 if TYPE_CHECKING:
     from storefleet.runtime.orders.service import OrderService
@@ -117,6 +119,20 @@ class SagaRunner:
         The lease is taken once and renewed with each recorded step, so a saga
         running straight through costs no extra claims."""
         saga = await self._claim(order_id, force=force)
+        if saga is None:
+            return
+        # Under the request that drives it, or else (the poller: a retry, a
+        # resume after a restart) under the checkout's own trace.
+        inside_request = trace.get_current_span().get_span_context().is_valid
+        with tracer().start_as_current_span(
+            "checkout saga",
+            context=None if inside_request else parent_context(saga.traceparent, saga.tracestate),
+            attributes={"storefleet.order_id": order_id, "storefleet.saga.step": saga.step},
+        ):
+            await self._drive(saga)
+
+    async def _drive(self, claimed: Saga) -> None:
+        saga: Saga | None = claimed
         while saga is not None:
             current = saga
             try:
@@ -127,7 +143,7 @@ class SagaRunner:
             except asyncio.CancelledError:
                 raise
             except Exception:
-                log.exception("saga step failed unexpectedly", extra={"order_id": order_id})
+                log.exception("saga step failed unexpectedly", extra={"order_id": current.order_id})
                 await self._schedule_retry(current, "unexpected error")
                 return
 

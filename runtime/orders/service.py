@@ -35,6 +35,7 @@ from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
 from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
 from storefleet.runtime.platform.resilience import ServiceClient
+from storefleet.runtime.platform.tracing import trace_context
 
 log = logging.getLogger(__name__)
 
@@ -271,9 +272,12 @@ class OrderService:
                         at=now,
                     )
                 )
+                traceparent, tracestate = trace_context()
                 session.add(
                     Saga(
                         order_id=order_id,
+                        traceparent=traceparent,
+                        tracestate=tracestate,
                         step="reserve",
                         state="running",
                         token=data.payment.token or "",

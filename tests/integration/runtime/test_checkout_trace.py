@@ -68,10 +68,8 @@ async def shop(
 ) -> AsyncIterator[Commerce]:
     with databases(request, tmp_path_factory.mktemp("traced"), "embedded") as dbs:
         async with running_commerce("embedded", dbs) as shop:
-            # The checkout request drives its saga. The saga poller, every 0.2 s
-            # in the harness, may pick a new saga up first and run its steps in
-            # a task of its own, outside the request's trace: poll rarely here.
-            shop.orders.app.state.settings.saga_poll_seconds = 30
+            # The saga poller (every 0.2 s here) may take a new saga before the
+            # checkout request does: it must then run it in the checkout's trace.
             yield shop
 
 
