@@ -13,11 +13,11 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -35,6 +35,9 @@ Redirect = Callable[..., RedirectResponse]
 ReadForm = Callable[[Request], Awaitable[dict[str, str]]]
 LANGUAGES = {"en": "English", "de": "Deutsch", "fr": "Français", "es": "Español", "it": "Italiano"}
 CHANNELS = {"email": "E-mail", "sms": "Text message", "push": "Push notification"}
+# Answers the page's script with the in-app stream's URL, token included: the
+# session keeps the token server-side, and EventSource cannot send headers.
+INBOX_FEED = "/account/inbox/feed"
 
 
 class AccountPagesSettings(StorefrontSettings):
@@ -50,6 +53,9 @@ class AccountPagesSettings(StorefrontSettings):
     admin_oidc_client_id: str = "admin-console"
     admin_oidc_client_secret: str = ""
     social_providers: list[str] = Field(default_factory=list)
+    # Where the browser reaches the notifications service's in-app stream (the
+    # store's router sends /api/notifications there); empty: pages don't open it.
+    inbox_stream_url: str = "/api/notifications/inbox/stream"
 
 
 @dataclass
@@ -186,6 +192,14 @@ class AccountPages:
             return None
         return Viewer(session, principal)
 
+    async def inbox_feed(self, request: Request) -> str:
+        """For a signed-in shopper's pages: where their script asks for the in-app
+        stream. Empty for everyone else, so anonymous pages carry nothing of it."""
+        if not self.settings.inbox_stream_url or not request.cookies.get(self.sessions.cookie):
+            return ""
+        session = await self.sessions.load(request)
+        return INBOX_FEED if session is not None and session.data.get("access") else ""
+
     async def api(self, viewer: Viewer, method: str, path: str, json: Any = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {viewer.session.data['access']}"}
         return await self.accounts.request(method, path, json=json, headers=headers)
@@ -256,6 +270,19 @@ def install_account_pages(
     app.state.account_pages = pages
     get = app.get
     post = app.post
+
+    # ------------------------------------------------------- in-app stream
+
+    @get(INBOX_FEED, include_in_schema=False)
+    async def inbox_feed(request: Request) -> Response:
+        # Only this site's own scripts can read the answer (no CORS headers), and
+        # it is never cached: it carries the shopper's access token.
+        no_store = {"Cache-Control": "no-store"}
+        viewer = await pages.viewer(request) if settings.inbox_stream_url else None
+        if viewer is None:
+            return JSONResponse({"detail": "sign in first"}, status_code=401, headers=no_store)
+        query = urlencode({"access_token": str(viewer.session.data["access"])})
+        return JSONResponse({"url": f"{settings.inbox_stream_url}?{query}"}, headers=no_store)
 
     # ------------------------------------------------------------ sign-up
 

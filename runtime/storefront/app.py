@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -30,6 +31,7 @@ from storefleet.runtime.platform.settings import StoreSettings
 from storefleet.runtime.storefront.formatting import money, placeholder_svg, readable_on
 from storefleet.runtime.storefront.settings import StorefrontSettings
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 FLASH_COOKIE = "sf_flash"
 SORTS = {
@@ -138,10 +140,22 @@ def create_app(
             return None
         return response.json() if response.status_code == 200 else None
 
+    async def signed_in_feed(request: Request) -> str:
+        pages = getattr(app.state, "account_pages", None)
+        try:
+            return await pages.inbox_feed(request) if pages is not None else ""
+        except Exception:
+            # In-app toasts are an extra: a session store that is down must not
+            # take the shop's pages with it.
+            log.warning("cannot tell whether the shopper is signed in", exc_info=True)
+            return ""
+
     async def render(
         request: Request, template: str, status_code: int = 200, **context: Any
     ) -> HTMLResponse:
-        nav, summary = await asyncio.gather(categories(), cart_summary(request))
+        nav, summary, inbox_feed = await asyncio.gather(
+            categories(), cart_summary(request), signed_in_feed(request)
+        )
         flash = request.cookies.get(FLASH_COOKIE)
         response = templates.TemplateResponse(
             request,
@@ -151,6 +165,7 @@ def create_app(
                 "cart_count": summary["item_count"] if summary else 0,
                 "flash": flash,
                 "q": request.query_params.get("q", ""),
+                "inbox_feed": inbox_feed,
                 **context,
             },
             status_code=status_code,

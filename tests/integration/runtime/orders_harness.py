@@ -7,8 +7,8 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from storefleet.runtime.orders.app import create_app as orders_app
 from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.payments.app import create_app as payments_app
 from storefleet.runtime.payments.settings import PaymentsSettings
-from storefleet.runtime.platform.events import Event, InProcessEventBus
+from storefleet.runtime.platform.events import Event, EventBus, InProcessEventBus
 from storefleet.runtime.platform.settings import StoreSettings
 from storefleet.runtime.storefront.app import create_app as storefront_app
 from storefleet.runtime.storefront.checkout import CheckoutSettings
@@ -77,15 +77,18 @@ class Server:
 
 @contextlib.contextmanager
 def databases(
-    request: pytest.FixtureRequest, directory: Path, kind: str
+    request: pytest.FixtureRequest,
+    directory: Path,
+    kind: str,
+    services: tuple[str, ...] = SERVICES,
 ) -> Iterator[dict[str, str]]:
     """A fresh, empty database per service, of the given kind."""
     if kind == "embedded":
-        yield {name: f"sqlite:///{directory / (name + '.db')}" for name in SERVICES}
+        yield {name: f"sqlite:///{directory / (name + '.db')}" for name in services}
         return
     dsn: str = request.getfixturevalue("postgres_dsn")
     run = uuid.uuid4().hex[:10]
-    names = {name: f"sf_orders_{run}_{name}" for name in SERVICES}
+    names = {name: f"sf_orders_{run}_{name}" for name in services}
     with psycopg.connect(dsn, autocommit=True) as connection:
         for database in names.values():
             connection.execute(f'CREATE DATABASE "{database}"')
@@ -106,7 +109,10 @@ class Commerce:
     payments: Server
     orders: Server
     storefront: Server
+    # The shared in-process bus; it carries nothing when ``bus_for`` gave each
+    # service a bus of its own (those are in ``buses``).
     bus: InProcessEventBus
+    buses: dict[str, EventBus] = field(default_factory=dict)
 
     def events(self, event_type: str, order_id: str) -> list[Event]:
         return [
@@ -134,13 +140,17 @@ async def running_commerce(
     cache_prefix: str = "",
     payments: dict[str, Any] | None = None,
     orders: dict[str, Any] | None = None,
+    bus_for: Callable[[str], EventBus] | None = None,
 ) -> AsyncIterator[Commerce]:
+    """``bus_for(service)``: a bus per service (as when deployed apart, e.g.
+    Kafka) instead of one in-process bus shared by all."""
     bus = InProcessEventBus(history=20_000)
+    buses: dict[str, EventBus] = {name: bus_for(name) if bus_for else bus for name in SERVICES}
     common: dict[str, Any] = {"access_log": False, "outbox_poll_seconds": 0.1}
     catalog = Server(
         catalog_app(
             CatalogSettings(database_url=dbs["catalog"], reservation_sweep_seconds=0.5, **common),
-            bus=bus,
+            bus=buses["catalog"],
         )
     )
     await catalog.start()
@@ -156,7 +166,7 @@ async def running_commerce(
                 **common,
             ),
             store=STORE,
-            bus=bus,
+            bus=buses["cart"],
         )
     )
     await cart.start()
@@ -172,7 +182,7 @@ async def running_commerce(
                 **common,
                 **(payments or {}),
             ),
-            bus=bus,
+            bus=buses["payments"],
         )
     )
     await pay.start()
@@ -195,7 +205,7 @@ async def running_commerce(
                 **common,
                 **(orders or {}),
             ),
-            bus=bus,
+            bus=buses["orders"],
         )
     )
     await order_service.start()
@@ -218,7 +228,9 @@ async def running_commerce(
             await client.post(
                 "/admin/categories", json={"slug": "checkout-goods", "name": "Checkout goods"}
             )
-        yield Commerce(kind, catalog, cart, pay, order_service, storefront, bus)
+        yield Commerce(
+            kind, catalog, cart, pay, order_service, storefront, bus, buses if bus_for else {}
+        )
     finally:
         for server in (storefront, order_service, pay, cart, catalog):
             await server.stop()
