@@ -15,15 +15,27 @@ document.querySelectorAll("form[data-autosubmit]").forEach((form) => {
   // A tab's first page shows only what is new and unread, not the backlog.
   const FRESH_MS = 2 * 60 * 1000;
   const MAX_TOASTS = 3;
-  let seen = Number(sessionStorage.getItem(SEEN) || 0);
-  const firstPage = !sessionStorage.getItem(SEEN);
+  // Storage can be refused (privacy settings): then every page is a first page.
+  const stored = () => {
+    try {
+      return sessionStorage.getItem(SEEN);
+    } catch {
+      return null;
+    }
+  };
+  let seen = Number(stored() || 0);
+  const firstPage = !stored();
   let source = null;
   let failures = 0;
 
   const remember = (seq) => {
     if (seq > seen) {
       seen = seq;
-      sessionStorage.setItem(SEEN, String(seq));
+      try {
+        sessionStorage.setItem(SEEN, String(seq));
+      } catch {
+        // Not remembered: the next page shows only fresh, unread messages.
+      }
     }
   };
 
@@ -69,13 +81,19 @@ document.querySelectorAll("form[data-autosubmit]").forEach((form) => {
       return retry();
     }
     if (answer.status === 401) return; // signed out meanwhile: nothing to stream
-    if (!answer.ok) return retry();
-    const { url } = await answer.json();
-    source = new EventSource(url);
-    source.addEventListener("open", () => {
+    let url;
+    try {
+      if (!answer.ok) throw new Error(`feed answered ${answer.status}`);
+      ({ url } = await answer.json());
+    } catch {
+      return retry();
+    }
+    const stream = new EventSource(url);
+    source = stream;
+    stream.addEventListener("open", () => {
       failures = 0;
     });
-    source.addEventListener("notification", (event) => {
+    stream.addEventListener("notification", (event) => {
       let message;
       try {
         message = JSON.parse(event.data);
@@ -85,10 +103,10 @@ document.querySelectorAll("form[data-autosubmit]").forEach((form) => {
       if (wanted(message)) show(message);
       remember(message.seq);
     });
-    source.addEventListener("error", () => {
+    stream.addEventListener("error", () => {
       // EventSource retries a dropped stream itself; it gives up (CLOSED) when
       // the answer is not a stream, e.g. the token expired: fetch a fresh URL.
-      if (source.readyState === EventSource.CLOSED) {
+      if (stream.readyState === EventSource.CLOSED && source === stream) {
         source = null;
         retry();
       }
