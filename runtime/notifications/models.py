@@ -18,6 +18,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from storefleet.runtime.platform.events import outbox_table, utcnow
 from storefleet.runtime.platform.events_consumer import processed_events_table
 from storefleet.runtime.platform.metadata import context_metadata
+from storefleet.runtime.platform.tracing import TRACEPARENT_MAX, TRACESTATE_MAX
 
 CHANNELS = ("email", "sms", "push", "in_app")
 
@@ -81,6 +82,10 @@ class Notification(Base):
     next_attempt_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The trace of the event handling that made the message: the send, perhaps
+    # minutes later or on another replica, continues it.
+    traceparent: Mapped[str | None] = mapped_column(String(TRACEPARENT_MAX), nullable=True)
+    tracestate: Mapped[str | None] = mapped_column(String(TRACESTATE_MAX), nullable=True)
 
     __table_args__ = (
         UniqueConstraint("event_id", "channel", "recipient", name="uq_notifications_delivery"),

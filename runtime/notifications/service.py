@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from opentelemetry.trace import SpanKind, StatusCode
 from sqlalchemy import and_, func, select, update
 from sqlalchemy import event as sa_event
 from sqlalchemy.dialects import postgresql, sqlite
@@ -56,6 +57,7 @@ from storefleet.runtime.platform.errors import NotFound, ProblemError
 from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
 from storefleet.runtime.platform.events_consumer import PermanentError, backoff_delay
 from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.tracing import parent_context, trace_context, tracer
 
 log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(seconds=120)
@@ -172,6 +174,7 @@ class NotificationService:
         rendered = await self._render(session, event, recipient.language)
         pref = recipient.preference
         now = utcnow()
+        traceparent, tracestate = trace_context()
         rows: list[dict[str, Any]] = []
 
         def add(channel: str, address: str, subject: str, body: str, html: str | None) -> None:
@@ -191,6 +194,8 @@ class NotificationService:
                     "attempts": 0,
                     "next_attempt_at": now,
                     "created_at": now,
+                    "traceparent": traceparent,
+                    "tracestate": tracestate,
                 }
             )
 
@@ -256,6 +261,23 @@ class NotificationService:
         return len(rows)
 
     async def _send(self, row: Notification) -> None:
+        with tracer().start_as_current_span(
+            f"send {row.channel}",
+            context=parent_context(row.traceparent, row.tracestate),
+            kind=SpanKind.CLIENT,
+            attributes={
+                "storefleet.notification_id": row.id,
+                "storefleet.channel": row.channel,
+                "cloudevents.event_type": row.event_type,
+                "storefleet.attempt": row.attempts + 1,
+            },
+        ) as span:
+            error = await self._deliver(row)
+            if error is not None:
+                span.set_status(StatusCode.ERROR, error)
+
+    async def _deliver(self, row: Notification) -> str | None:
+        """One attempt at sending; records the outcome and returns the error, if any."""
         sender = self.senders.get(row.channel)
         error: str | None = None
         permanent = False
@@ -324,6 +346,7 @@ class NotificationService:
             )
         if self.relay is not None and values.get("status"):
             self.relay.wake()
+        return error
 
     async def dispatch_forever(self) -> None:
         while True:

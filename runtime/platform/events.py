@@ -153,7 +153,7 @@ def trace_context_columns() -> list[Column[Any]]:
     """The outbox's ``traceparent`` and ``tracestate`` columns (nullable: rows
     written outside any trace, or before the columns existed, have none).
     Shared by :func:`outbox_table` and the migrations that add them
-    (:mod:`storefleet.runtime.platform.outbox_migrations`)."""
+    (:mod:`storefleet.runtime.platform.trace_migrations`)."""
     return [
         Column("traceparent", String(tracing.TRACEPARENT_MAX), nullable=True),
         Column("tracestate", String(tracing.TRACESTATE_MAX), nullable=True),

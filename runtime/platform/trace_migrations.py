@@ -1,9 +1,11 @@
-"""Schema changes every context's outbox shares, for the contexts' Alembic scripts.
+"""Schema changes for tables that carry a trace context, for the contexts' Alembic scripts.
 
-Each context keeps its own migrations (its own tables, its own version table),
-but the outbox is declared once, by :func:`~.events.outbox_table`. When that
-declaration grows, each context gets a small revision that calls one of these,
-so the change is written once and every outbox gets the same columns.
+Each context keeps its own migrations (its own tables, its own version table).
+A row that is acted on later, outside the request that wrote it (an outbox
+event, a checkout saga, a message to send), keeps that request's W3C trace
+context in two columns, declared once by
+:func:`~.events.trace_context_columns`; each context's small revision calls
+one of these so the change is written once.
 """
 
 from __future__ import annotations

@@ -141,6 +141,25 @@ async def _handled_in_trace(
     return span, event.id
 
 
+async def _sent_in_trace(
+    spans: InMemorySpanExporter, trace_id: int, channel: str, event_type: str
+) -> ReadableSpan:
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        sent = [
+            s
+            for s in spans.get_finished_spans()
+            if s.name == f"send {channel}"
+            and s.context.trace_id == trace_id
+            and (s.attributes or {}).get("cloudevents.event_type") == event_type
+        ]
+        if sent:
+            (span,) = sent
+            return span
+        assert asyncio.get_running_loop().time() < deadline, f"no {channel} was sent in the trace"
+        await asyncio.sleep(0.1)
+
+
 async def _deliveries(notifications: Server, event_id: str) -> dict[str, str]:
     """Channel -> recipient of the messages the notifications service made of an event."""
     app = notifications.app
@@ -228,8 +247,16 @@ async def test_one_trace_spans_a_checkout(
     # After the commit: the outbox relay published order.paid and the
     # notifications service handled it, all in the checkout's trace; the
     # handling made the shopper's email (a guest: no in-app inbox).
-    _, event_id = await _handled_in_trace(shop, spans, order_id, trace_id)
+    consumed, event_id = await _handled_in_trace(shop, spans, order_id, trace_id)
     assert await _deliveries(notifications, event_id) == {"email": form["email"]}
+    # And the dispatcher's sending of that email, later and in a task of its
+    # own, is still the checkout's trace: under the handling that made it.
+    sent = await _sent_in_trace(spans, trace_id, "email", "order.paid")
+    handling = {s.context.span_id: s for s in spans.get_finished_spans()}
+    assert sent.parent is not None
+    assert handling[sent.parent.span_id].name == "NotificationService.handle_event"
+    assert handling[sent.parent.span_id].parent.span_id == consumed.context.span_id  # type: ignore[union-attr]
+    assert sent.status.is_ok
 
 
 async def test_a_signed_in_shoppers_messages_are_in_the_checkout_trace(

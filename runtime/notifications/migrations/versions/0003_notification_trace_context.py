@@ -1,0 +1,20 @@
+"""Messages keep the trace of the event handling that made them.
+
+Revision ID: 0003
+Revises: 0002
+"""
+
+from storefleet.runtime.platform.trace_migrations import add_trace_context, drop_trace_context
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    add_trace_context("notifications")
+
+
+def downgrade() -> None:
+    drop_trace_context("notifications")
