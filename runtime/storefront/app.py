@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
 import httpx
+import jinja2
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -26,8 +27,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.errors import ProblemError, UpstreamUnavailable
+from storefleet.runtime.platform.readcache import ReadCache
 from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
 from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.storefront.assets import StaticAssets
 from storefleet.runtime.storefront.formatting import money, placeholder_svg, readable_on
 from storefleet.runtime.storefront.settings import StorefrontSettings
 
@@ -71,6 +74,14 @@ async def read_form(request: Request) -> dict[str, str]:
     return {key: values[-1] for key, values in fields.items()}
 
 
+class _NotCached(Exception):
+    """An answer other than 200: passed on, never remembered."""
+
+    def __init__(self, status_code: int) -> None:
+        super().__init__(status_code)
+        self.status_code = status_code
+
+
 def create_app(
     settings: StorefrontSettings | None = None,
     store: StoreSettings | None = None,
@@ -95,11 +106,37 @@ def create_app(
 
     catalog = client("catalog", settings.catalog_url)
     cart = client("cart", settings.cart_url)
-    templates = Jinja2Templates(directory=HERE / "templates")
+    # Templates change with a deploy, not while serving: no stat() per render.
+    templates = Jinja2Templates(
+        env=jinja2.Environment(
+            loader=jinja2.FileSystemLoader(HERE / "templates"),
+            autoescape=jinja2.select_autoescape(),
+            auto_reload=settings.reload_templates,
+        )
+    )
+    StaticAssets(HERE / "static").install(templates.env)
     templates.env.filters["money"] = money
     templates.env.filters["readable_on"] = readable_on
     templates.env.globals.update(store=store, sorts=SORTS, problems=PROBLEM_MESSAGES)
     navigation: dict[str, Any] = {"at": 0.0, "tree": []}
+    # What changes rarely and harms nothing when a minute old: category headers
+    # and recommendations. Products, prices, stock and listings come fresh from
+    # the catalog (whose own cache its writes empty) on every page.
+    reference = ReadCache(settings.navigation_ttl_seconds)
+
+    async def catalog_reference(path: str, **params: Any) -> Any:
+        """The catalog's answer to a GET, cached; None (and not cached) unless 200."""
+
+        async def load() -> Any:
+            response = await catalog.get(path, params=params or None)
+            if response.status_code != 200:
+                raise _NotCached(response.status_code)
+            return response.json()
+
+        try:
+            return await reference.get_or_load((path, *sorted(params.items())), load)
+        except _NotCached:
+            return None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -274,12 +311,12 @@ def create_app(
 
     @app.get("/c/{slug}", response_class=HTMLResponse, include_in_schema=False)
     async def category_page(request: Request, slug: str) -> HTMLResponse:
-        detail = await catalog.get(f"/categories/{quote(slug, safe='')}")
-        if detail.status_code != 200:
+        detail = await catalog_reference(f"/categories/{quote(slug, safe='')}")
+        if detail is None:
             raise StarletteHTTPException(404)
         params = listing_params(request) | {"category": slug}
         params.setdefault("sort", "newest")
-        return await listing(request, "listing.html", params, category=detail.json())
+        return await listing(request, "listing.html", params, category=detail)
 
     @app.get("/search", response_class=HTMLResponse, include_in_schema=False)
     async def search_page(request: Request) -> HTMLResponse:
@@ -292,8 +329,8 @@ def create_app(
         key = quote(slug, safe="")
         product, similar, also = await asyncio.gather(
             catalog.get(f"/products/{key}"),
-            catalog.get(f"/products/{key}/similar", params={"limit": 4}),
-            catalog.get(f"/products/{key}/also-bought", params={"limit": 4}),
+            catalog_reference(f"/products/{key}/similar", limit=4),
+            catalog_reference(f"/products/{key}/also-bought", limit=4),
             return_exceptions=True,
         )
         if isinstance(product, BaseException):
@@ -303,9 +340,9 @@ def create_app(
 
         def items(result: Any) -> list[Any]:
             # Recommendations are a nicety: the page stands without them.
-            if isinstance(result, BaseException) or result.status_code != 200:
+            if isinstance(result, BaseException) or result is None:
                 return []
-            return list(result.json())
+            return list(result)
 
         detail = product.json()
         # A marketplace vendor's product shows who sells it and their rating.

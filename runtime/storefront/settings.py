@@ -16,5 +16,8 @@ class StorefrontSettings(ServiceSettings):
     cookie_secure: bool = False
     cart_cookie_max_age: int = 30 * 86_400
     page_size: int = Field(default=24, ge=1, le=100)
-    # The category tree changes rarely and is on every page: keep it briefly.
+    # The category tree, category headers and recommendations change rarely and
+    # fill every page: kept this long (products, prices and stock never are).
     navigation_ttl_seconds: float = Field(default=60.0, ge=0)
+    # For template authors: re-read a template when its file changes.
+    reload_templates: bool = False
