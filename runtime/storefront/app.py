@@ -327,12 +327,13 @@ def create_app(
     @app.get("/p/{slug}", response_class=HTMLResponse, include_in_schema=False)
     async def product_page(request: Request, slug: str) -> HTMLResponse:
         key = quote(slug, safe="")
-        product, similar, also = await asyncio.gather(
+        answers = await asyncio.gather(
             catalog.get(f"/products/{key}"),
             catalog_reference(f"/products/{key}/similar", limit=4),
             catalog_reference(f"/products/{key}/also-bought", limit=4),
             return_exceptions=True,
         )
+        product, similar, also = answers
         if isinstance(product, BaseException):
             raise product
         if product.status_code != 200:
