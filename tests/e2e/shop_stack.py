@@ -249,7 +249,7 @@ class Shopper:
         assert added.status_code == 303, self.seen(added)
         return sku.group(1)
 
-    async def check_out(self, card: str = CARD) -> tuple[int, str | None]:
+    async def check_out(self, card: str = CARD, email: str | None = None) -> tuple[int, str | None]:
         """Fills the checkout page in; returns the answer's status and, once the
         order is placed, its id (from the confirmation page it leads to)."""
         cart = await self.client.get("/cart")
@@ -262,7 +262,7 @@ class Shopper:
             "/checkout",
             data={
                 "idempotency_key": key.group(1),
-                "email": self.email,
+                "email": email or self.email,
                 "name": "Ada Shopper",
                 "line1": "1 Test Street",
                 "city": "Berlin",
