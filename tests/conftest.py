@@ -22,6 +22,10 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client import ApiClient
 from kubetokens import service_account_token
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from storefleet.dev import stack
 from storefleet.dev.components.kafka import Kafka
@@ -183,3 +187,16 @@ def vault_kube_auth(vault: VaultAccess, kube_api: ApiClient) -> Iterator[str]:
     root.sys.disable_auth_method(mount)
     rbac.delete_cluster_role_binding(namespace)
     core.delete_namespace(namespace)
+
+
+@pytest.fixture(scope="module")
+def spans() -> Iterator[InMemorySpanExporter]:
+    """Every span this process ends, kept in memory (the process's provider, once)."""
+    exporter = InMemorySpanExporter()
+    provider = trace.get_tracer_provider()
+    if not isinstance(provider, TracerProvider):
+        provider = TracerProvider()
+        trace.set_tracer_provider(provider)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    yield exporter
+    exporter.shutdown()

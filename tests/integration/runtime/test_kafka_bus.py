@@ -22,9 +22,7 @@ import psycopg
 import pytest
 import pytest_asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
-from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
@@ -418,19 +416,6 @@ async def test_an_event_of_no_known_stream_does_not_hold_up_the_outbox(
     headers = dict(dead.headers)
     assert headers["ce_id"].decode() == lost.id
     assert b"names no known context" in headers["dlq_error"]
-
-
-@pytest.fixture(scope="module")
-def spans() -> Iterator[InMemorySpanExporter]:
-    """Every span this process ends, kept in memory (the process's provider, once)."""
-    exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()
 
 
 def _span_of(spans: InMemorySpanExporter, kind: SpanKind, event_id: str) -> ReadableSpan | None:
