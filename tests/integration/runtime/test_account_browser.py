@@ -7,26 +7,15 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pyotp
 import pytest
 import pytest_asyncio
 from accounts_harness import PASSWORD, Site, running_site
-from playwright.async_api import async_playwright
+from browser_harness import ARTIFACTS, launch
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
@@ -38,12 +27,8 @@ async def site(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Site]:
 async def test_a_shopper_signs_up_turns_on_two_factor_and_signs_in_with_it(
     site: Site, chromium: str
 ) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     email = f"ada-{uuid.uuid4().hex[:6]}@shop.test"
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=FLAGS
-        )
+    async with launch(chromium) as browser:
         context = await browser.new_context(
             base_url=site.storefront.url, viewport={"width": 1280, "height": 900}
         )
@@ -108,4 +93,3 @@ async def test_a_shopper_signs_up_turns_on_two_factor_and_signs_in_with_it(
         await page.goto("/account")
         await page.screenshot(path=ARTIFACTS / "account.png", full_page=True)
         await context.close()
-        await browser.close()

@@ -5,11 +5,11 @@ then the order history. Screenshots go to test-artifacts/storefront/."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from browser_harness import ARTIFACTS, launch
 from orders_harness import (
     Commerce,
     assert_books_balance,
@@ -18,19 +18,8 @@ from orders_harness import (
     running_commerce,
     stock_of,
 )
-from playwright.async_api import async_playwright
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -44,20 +33,15 @@ async def shop(
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(shop: Commerce, chromium: str) -> AsyncIterator[Any]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=FLAGS
-        )
+    async with launch(chromium) as browser:
         context = await browser.new_context(
             base_url=shop.storefront.url, viewport={"width": 1280, "height": 1000}
         )
         yield await context.new_page()
         await context.close()
-        await browser.close()
 
 
 async def test_a_shopper_checks_out_with_a_test_card(page: Any, shop: Commerce) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     sku = await new_product(shop, stock=4, price=2490)
     await page.goto(f"/p/checkout-item-{sku[3:].lower()}")
     await page.get_by_role("button", name="Add to cart").click()

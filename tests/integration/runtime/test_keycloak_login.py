@@ -10,15 +10,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pyotp
 import pytest
 import pytest_asyncio
 from accounts_harness import Server, free_port
+from browser_harness import ARTIFACTS, launch
 from keycloak import KeycloakAdmin, KeycloakOpenID
-from playwright.async_api import async_playwright
 
 from storefleet.dev.components.keycloak import KeycloakAccess
 from storefleet.operator.provisioners.base import Tenant
@@ -32,16 +31,6 @@ from storefleet.runtime.storefront.app import create_app as storefront_app
 from storefleet.runtime.storefront.settings import StorefrontSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @dataclass
@@ -186,11 +175,7 @@ async def cluster_shop(
 async def test_a_shopper_signs_in_on_the_realm_login_page_and_reaches_the_account(
     cluster_shop: ClusterShop, chromium: str
 ) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=FLAGS
-        )
+    async with launch(chromium) as browser:
         context = await browser.new_context(base_url=cluster_shop.storefront.url)
         page = await context.new_page()
         await page.goto("/account")
@@ -210,7 +195,6 @@ async def test_a_shopper_signs_in_on_the_realm_login_page_and_reaches_the_accoun
         assert session["secure"]
         assert session["sameSite"] == "Lax"
         await context.close()
-        await browser.close()
 
 
 async def test_tokens_of_the_stores_realm_pass_and_another_realms_are_refused(
@@ -294,10 +278,7 @@ async def test_staff_sign_in_to_the_admin_console_through_its_own_client(
 ) -> None:
     boss = f"boss-{uuid.uuid4().hex[:6]}@acme.test"
     add_user(cluster_shop.acme, boss, cluster_shop.password, role="store-admin")
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=FLAGS
-        )
+    async with launch(chromium) as browser:
         context = await browser.new_context(base_url=cluster_shop.storefront.url)
         page = await context.new_page()
         await page.goto("/admin/customers")
@@ -311,7 +292,6 @@ async def test_staff_sign_in_to_the_admin_console_through_its_own_client(
         assert boss in await page.locator("#customers").inner_text()
         await page.screenshot(path=ARTIFACTS / "keycloak-admin-console.png", full_page=True)
         await context.close()
-        await browser.close()
 
 
 async def test_the_realms_otp_policy_makes_a_new_shopper_set_up_a_second_factor(
@@ -324,10 +304,7 @@ async def test_the_realms_otp_policy_makes_a_new_shopper_set_up_a_second_factor(
     assert (await provisioner.ensure(strict, base_url=cluster_shop.storefront.url)).ok
     email = f"grace-{uuid.uuid4().hex[:6]}@acme.test"
     add_user(cluster_shop.acme, email, cluster_shop.password)
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=FLAGS
-        )
+    async with launch(chromium) as browser:
         for attempt in ("enrol", "challenge"):
             context = await browser.new_context(base_url=cluster_shop.storefront.url)
             page = await context.new_page()
@@ -349,7 +326,6 @@ async def test_the_realms_otp_policy_makes_a_new_shopper_set_up_a_second_factor(
             await page.wait_for_url(f"{cluster_shop.storefront.url}/account")
             assert await page.locator("#account-email").inner_text() == email
             await context.close()
-        await browser.close()
 
 
 async def _token(shop: ClusterShop, access: KeycloakAccess) -> str:

@@ -4,46 +4,30 @@ browse, search, add to cart, see the total. Screenshots go to test-artifacts/.""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import async_playwright
+from browser_harness import ARTIFACTS, launch
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ProductFactory = Callable[..., Awaitable[dict[str, Any]]]
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
 # Without these, Chromium spends its start-up calling home on a closed network.
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def page(shop: Any, chromium: str) -> AsyncIterator[Any]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(
-            executable_path=chromium, headless=True, args=FLAGS
-        )
+    async with launch(chromium) as browser:
         context = await browser.new_context(
             base_url=shop.storefront.url, viewport={"width": 1280, "height": 900}
         )
         yield await context.new_page()
         await context.close()
-        await browser.close()
 
 
 async def test_shopper_browses_searches_and_buys(
     page: Any, shop: Any, new_product: ProductFactory
 ) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     suffix = shop.backend.name
 
     await page.goto("/")

@@ -21,24 +21,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from browser_harness import ARTIFACTS, launch
 from fastapi import FastAPI
-from playwright.async_api import async_playwright
 from starlette.routing import Mount
 
 from storefleet.runtime.platform.events import InProcessEventBus
 from storefleet.runtime.serve import build_all
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-ARTIFACTS = Path(__file__).resolve().parents[3] / "test-artifacts" / "storefront"
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture
@@ -102,7 +92,6 @@ async def test_a_signed_in_shopper_sees_a_toast_when_their_order_is_paid(
     chromium: str,
     serve: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[Any]],
 ) -> None:
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
     root = build_all(demo=False)
     email = f"toast-{uuid.uuid4().hex[:8]}@example.com"
     password = secrets.token_urlsafe(16)
@@ -133,10 +122,7 @@ async def test_a_signed_in_shopper_sees_a_toast_when_their_order_is_paid(
         assert "inbox-toasts" not in anonymous.text
         assert (await client.get("/account/inbox/feed")).status_code == 401
 
-        async with async_playwright() as playwright:
-            browser = await playwright.chromium.launch(
-                executable_path=chromium, headless=True, args=FLAGS
-            )
+        async with launch(chromium) as browser:
             context = await browser.new_context(
                 base_url=server.url, viewport={"width": 1280, "height": 900}
             )
@@ -207,4 +193,3 @@ async def test_a_signed_in_shopper_sees_a_toast_when_their_order_is_paid(
                 assert page_token not in served
             finally:
                 await context.close()
-                await browser.close()
