@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import inspect
 import os
-import pkgutil
+import re
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, Final, Literal, get_args, get_origin
 from unittest import mock
 
@@ -26,13 +26,8 @@ from pydantic_settings import BaseSettings
 
 import storefleet.runtime
 
-# Settings that live beside the code that uses them rather than in a settings module.
-EXTRA_MODULES: Final = (
-    "storefleet.runtime.platform.settings",
-    "storefleet.runtime.platform.auth_tokens",
-    "storefleet.runtime.platform.vaultenv",
-    "storefleet.runtime.storefront.vendor_portal",
-)
+# A module defines a settings class if a line of it reads like one.
+_DEFINES_SETTINGS: Final = re.compile(r"^class \w+\(\w*Settings\):", re.MULTILINE)
 # Shown first, in this order; the services' own classes follow by name.
 SHARED: Final = ("ServiceSettings", "StoreSettings", "EventsSettings", "AuthSettings")
 _TYPE_NAMES: Final = {
@@ -65,12 +60,19 @@ docs/runtime.md for how the pieces fit.
 """
 
 
+def _modules_with_settings() -> list[str]:
+    """Every runtime module that declares a settings class (migrations aside:
+    importing those runs them)."""
+    root = Path(storefleet.runtime.__file__).parent
+    return [
+        "storefleet.runtime." + ".".join(path.relative_to(root).with_suffix("").parts)
+        for path in sorted(root.rglob("*.py"))
+        if "migrations" not in path.parts and _DEFINES_SETTINGS.search(path.read_text())
+    ]
+
+
 def settings_classes() -> list[type[BaseSettings]]:
-    modules = list(EXTRA_MODULES)
-    for package in pkgutil.iter_modules(storefleet.runtime.__path__):
-        name = f"storefleet.runtime.{package.name}.settings"
-        if package.ispkg and importlib.util.find_spec(name) is not None:
-            modules.append(name)
+    modules = _modules_with_settings()
     found: dict[str, type[BaseSettings]] = {}
     for name in modules:
         module = importlib.import_module(name)
@@ -187,11 +189,10 @@ def reference() -> str:
                 "process-wide `STOREFLEET_<NAME>`, which is what the operator sets for "
                 "a Deployment that runs one service.\n"
             )
-        own_only = cls.__name__ != "ServiceSettings" and any(
-            base.__name__ == "ServiceSettings" for base in cls.__mro__[1:]
-        )
+        base = cls.__mro__[1]
+        own_only = base is not BaseSettings
         if own_only:
-            out.append(f"Plus every setting of ServiceSettings, as `{prefix}<NAME>`.\n")
+            out.append(f"Plus every setting of {base.__name__}, as `{prefix}<NAME>`.\n")
         rows = list(_rows(cls, own_only))
         if rows:
             out.append("| variable | type | default | notes |\n| --- | --- | --- | --- |")

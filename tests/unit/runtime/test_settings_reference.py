@@ -32,7 +32,11 @@ def test_a_row_gives_the_variable_its_default_limits_and_why() -> None:
     assert "STOREFLEET_DATABASE_URL" in rows
     # A default that depends on where the process runs shows a laptop's.
     assert "`http://127.0.0.1:8001`" in rows["STOREFLEET_CART_CATALOG_URL"]
-    assert {"ServiceSettings", "StorefrontSettings"} <= {c.__name__ for c in settings_classes()}
+    # Settings declared beside the code that reads them are found too.
+    assert "STOREFLEET_STOREFRONT_INBOX_STREAM_URL" in rows
+    assert {"ServiceSettings", "StorefrontSettings", "CheckoutSettings"} <= {
+        c.__name__ for c in settings_classes()
+    }
 
 
 def test_the_check_fails_on_a_stale_file(tmp_path: Path) -> None:
