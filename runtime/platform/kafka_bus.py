@@ -25,11 +25,20 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    ProducerClosed,
+    ProducerFenced,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 from opentelemetry import trace
 
 from storefleet.runtime.platform import tracing
@@ -54,6 +63,18 @@ from storefleet.runtime.platform.events_envelope import (
 from storefleet.runtime.platform.settings import EventsSettings
 
 log = logging.getLogger(__name__)
+# An idempotent producer that meets one of these (a broker restarted and lost
+# its producer state, say) refuses every later send too; only a new producer,
+# with a new producer id, publishes again. The records are resent from the
+# outbox, and consumers skip what they already applied.
+PRODUCER_BROKEN: Final = (
+    OutOfOrderSequenceNumber,
+    UnknownProducerId,
+    InvalidProducerEpoch,
+    InvalidProducerIdMapping,
+    ProducerFenced,
+    ProducerClosed,
+)
 
 
 async def ensure_topics(
@@ -133,6 +154,18 @@ class KafkaEventBus:
                 self._producer = producer
             return self._producer
 
+    async def _replace_producer_after(self, errors: list[BaseException | None]) -> None:
+        """Drop the producer when an error shows it can no longer publish."""
+        broken = next((e for e in errors if isinstance(e, PRODUCER_BROKEN)), None)
+        if broken is None:
+            return
+        async with self._producer_lock:
+            producer, self._producer = self._producer, None
+        log.warning("Kafka producer refused further sends (%r); starting a new one", broken)
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), self.settings.request_timeout_seconds)
+
     async def _ensure_topics(self) -> None:
         if self._topics_ready or not self.settings.create_topics:
             return
@@ -191,7 +224,11 @@ class KafkaEventBus:
         producer = await self._ensure_producer()
         span, topic, record = self._start_send(event)
         with trace.use_span(span, end_on_exit=True):
-            await producer.send_and_wait(topic, **record)
+            try:
+                await producer.send_and_wait(topic, **record)
+            except Exception as exc:
+                await self._replace_producer_after([exc])
+                raise
 
     async def publish_many(self, events: list[Event]) -> list[BaseException | None]:
         """Send a batch without waiting for each acknowledgement in turn; the
@@ -225,13 +262,18 @@ class KafkaEventBus:
             # The span lasts until the broker acknowledged (or refused) the record.
             tracing.end_with(span, error)
             outcomes.append(error)
+        await self._replace_producer_after(outcomes)
         return outcomes
 
     async def send_raw(
         self, topic: str, value: bytes | None, key: bytes | None, headers: list[tuple[str, bytes]]
     ) -> None:
         producer = await self._ensure_producer()
-        await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        try:
+            await producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        except Exception as exc:
+            await self._replace_producer_after([exc])
+            raise
 
     # -- consuming ----------------------------------------------------------
 
