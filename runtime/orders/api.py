@@ -1,7 +1,8 @@
 """The orders HTTP API.
 
 Shoppers: ``POST /checkout`` (with an ``Idempotency-Key``; the cart named by
-``X-Cart-Id`` or the sign-in token), then their order by id — as its signed-in
+``X-Cart-Id``, else the signed-in shopper's own; a sign-in token makes the order
+theirs), then their order by id — as its signed-in
 owner, or with the e-mail it was placed with (``?email=``, the guest's
 tracking link) — their history (signed in), and return requests. Staff:
 ``/admin/orders/...`` for fulfilment, reviews, cancellations and refunds.
@@ -99,13 +100,18 @@ def build_router(service: OrderService, settings: OrdersSettings) -> APIRouter:
         Repeating the request with the same key returns the same order."""
         customer_id = await user_of(request, authorization)
         headers: dict[str, str] = {}
-        if authorization and customer_id is not None:
-            headers["Authorization"] = authorization
-        else:
-            cart_id = body.cart_id or x_cart_id
-            if not cart_id or not _CART_ID.match(cart_id):
+        # A named cart is the one bought, by a guest or by a signed-in shopper
+        # whose shop keeps the cart in a cookie; the order is theirs either way.
+        # A signed-in shopper who names none buys their account's cart.
+        cart_id = body.cart_id or x_cart_id
+        if cart_id:
+            if not _CART_ID.match(cart_id):
                 raise ProblemError(422, "name the cart: cart_id or an X-Cart-Id header")
             headers["X-Cart-Id"] = cart_id
+        elif authorization and customer_id is not None:
+            headers["Authorization"] = authorization
+        else:
+            raise ProblemError(422, "name the cart: cart_id or an X-Cart-Id header")
         order, created = await service.checkout(
             body, key, customer_id=customer_id, cart_headers=headers
         )

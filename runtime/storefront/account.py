@@ -192,6 +192,16 @@ class AccountPages:
             return None
         return Viewer(session, principal)
 
+    async def bearer(self, request: Request) -> dict[str, str]:
+        """The signed-in shopper's Authorization header for a call made on their
+        behalf (their checkout is then their order); empty for a guest."""
+        if not request.cookies.get(self.sessions.cookie):
+            return {}
+        viewer = await self.viewer(request)
+        if viewer is None:
+            return {}
+        return {"Authorization": f"Bearer {viewer.session.data['access']}"}
+
     async def inbox_feed(self, request: Request) -> str:
         """For a signed-in shopper's pages: where their script asks for the in-app
         stream. Empty for everyone else, so anonymous pages carry nothing of it."""

@@ -239,8 +239,12 @@ def register(
             else "standard",
             "payment": {"token": token},
         }
+        pages = getattr(app.state, "account_pages", None)
+        shopper = await pages.bearer(request) if pages is not None else {}
         answer = await orders.post(
-            "/checkout", json=body, headers={"X-Cart-Id": cart_id, "Idempotency-Key": key}
+            "/checkout",
+            json=body,
+            headers={"X-Cart-Id": cart_id, "Idempotency-Key": key, **shopper},
         )
         if answer.status_code == 409:
             return redirect("/cart", answer.json().get("detail", "Your cart needs attention."))
