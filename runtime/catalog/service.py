@@ -93,7 +93,7 @@ class CatalogService:
         self.relay = relay
         self._vocabulary: Vocabulary | None = None
         self._vocabulary_at = 0.0
-        self.reads = ReadCache(settings.read_cache_seconds)
+        self.reads = ReadCache(settings.resolved_read_cache_seconds())
 
     async def _emit(self, session: AsyncSession, event_type: str, payload: dict[str, Any]) -> None:
         await enqueue(session, outbox, Event(event_type, payload, source="catalog"))

@@ -16,5 +16,13 @@ class CatalogSettings(ServiceSettings):
     reservation_ttl_seconds: int = Field(default=900, ge=10, le=86_400)
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
     search_vocabulary_ttl_seconds: float = Field(default=60.0, ge=0)
-    # How long browse and search results may be served from memory; 0 turns it off.
-    read_cache_seconds: float = Field(default=5.0, ge=0)
+    # How long browse and search results may be served from memory; 0 turns it
+    # off. This process's own writes empty the cache at once, so the time only
+    # bounds how late other replicas' writes show. Empty: 5 s on PostgreSQL
+    # (replicas share it), 300 s on SQLite (one process is its only writer).
+    read_cache_seconds: float | None = Field(default=None, ge=0)
+
+    def resolved_read_cache_seconds(self) -> float:
+        if self.read_cache_seconds is not None:
+            return self.read_cache_seconds
+        return 300.0 if self.resolved_database_url().startswith("sqlite") else 5.0

@@ -118,7 +118,7 @@ def _default(info: FieldInfo) -> str:
             value, again = factory(), factory()
         if value != again:
             return "generated at start"
-    if isinstance(value, str) and not value:
+    if value is None or (isinstance(value, str) and not value):
         return "(empty)"
     if isinstance(value, bool):
         return str(value).lower()
