@@ -174,6 +174,11 @@ async def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32,64")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--only", help="comma-separated scenario names")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="visit every product page once first, as a shop open for a while has",
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.concurrency.split(",")]
 
@@ -182,6 +187,11 @@ async def main() -> None:
         async with httpx.AsyncClient(base_url=url, timeout=30) as client:
             categories, products, skus = await discover(client)
         print(f"shop {url}: {len(categories)} categories, {len(products)} products sampled")
+        if args.warm:
+            async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+                for product in products:
+                    await client.get(product)
+            print(f"warmed: every product page visited once ({len(products)})")
         chosen = scenarios(categories, products, skus)
         if args.only:
             chosen = {name: chosen[name] for name in args.only.split(",")}
