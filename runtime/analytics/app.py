@@ -26,15 +26,6 @@ VERSION_TABLE = "analytics_alembic_version"
 CONSUMER = "analytics"
 
 
-async def _purge_hourly(consumer: IdempotentConsumer) -> None:
-    while True:
-        try:
-            await consumer.purge()
-        except Exception:
-            log.exception("purging processed events failed")
-        await asyncio.sleep(3600)
-
-
 def create_app(
     settings: AnalyticsSettings | None = None,
     bus: EventBus | None = None,
@@ -45,14 +36,7 @@ def create_app(
     db = Database(settings.resolved_database_url(), pool_size=settings.database_pool_size)
     bus = bus or create_event_bus(settings.event_bus)
     service = AnalyticsService(db, settings)
-    consumer = IdempotentConsumer(
-        CONSUMER,
-        db,
-        processed_events,
-        max_attempts=events.max_attempts,
-        backoff=events.retry_backoff_seconds,
-        backoff_max=events.retry_backoff_max_seconds,
-    )
+    consumer = IdempotentConsumer.configured(CONSUMER, db, processed_events, events)
     for event_type in service.event_types():
         consumer.on(event_type, service.handle_event)
     feed = attach_consumer(bus, consumer)
@@ -66,7 +50,7 @@ def create_app(
             await db.migrate(MIGRATIONS, VERSION_TABLE)
         if startable is not None:
             await startable.start()
-        housekeeping = asyncio.create_task(_purge_hourly(consumer), name="analytics-purge")
+        housekeeping = asyncio.create_task(consumer.purge_forever(), name="analytics-purge")
         try:
             yield
         finally:

@@ -53,15 +53,6 @@ def senders_for(settings: NotificationsSettings) -> dict[str, Sender]:
     return senders
 
 
-async def _purge_hourly(consumer: IdempotentConsumer) -> None:
-    while True:
-        try:
-            await consumer.purge()
-        except Exception:
-            log.exception("purging processed events failed")
-        await asyncio.sleep(3600)
-
-
 def create_app(
     settings: NotificationsSettings | None = None,
     store: StoreSettings | None = None,
@@ -79,14 +70,7 @@ def create_app(
     relay = OutboxRelay(db, outbox, bus, interval=settings.outbox_poll_seconds)
     senders = senders_for(settings)
     service = NotificationService(db, settings, store, senders, relay)
-    consumer = IdempotentConsumer(
-        CONSUMER,
-        db,
-        processed_events,
-        max_attempts=events.max_attempts,
-        backoff=events.retry_backoff_seconds,
-        backoff_max=events.retry_backoff_max_seconds,
-    )
+    consumer = IdempotentConsumer.configured(CONSUMER, db, processed_events, events)
     for event_type in service.event_types():
         consumer.on(event_type, service.handle_event)
     feed = attach_consumer(bus, consumer)
@@ -97,7 +81,7 @@ def create_app(
             await db.migrate(MIGRATIONS, VERSION_TABLE)
         relay.start()
         dispatcher = asyncio.create_task(service.dispatch_forever(), name="notify-dispatch")
-        housekeeping = asyncio.create_task(_purge_hourly(consumer), name="notify-purge")
+        housekeeping = asyncio.create_task(consumer.purge_forever(), name="notify-purge")
         try:
             yield
         finally:

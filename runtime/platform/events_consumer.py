@@ -49,6 +49,7 @@ from storefleet.runtime.platform.events_envelope import (
     stream_for,
     stream_or_type,
 )
+from storefleet.runtime.platform.settings import EventsSettings
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +167,20 @@ class IdempotentConsumer:
     backoff_max: float = 10.0
     handlers: dict[str, list[TransactionalHandler]] = field(default_factory=dict)
 
+    @classmethod
+    def configured(
+        cls, name: str, db: Database, table: Table, events: EventsSettings
+    ) -> IdempotentConsumer:
+        """A consumer that retries as the store's events settings say."""
+        return cls(
+            name,
+            db,
+            table,
+            max_attempts=events.max_attempts,
+            backoff=events.retry_backoff_seconds,
+            backoff_max=events.retry_backoff_max_seconds,
+        )
+
     def on(self, event_type: str, handler: TransactionalHandler) -> None:
         self.handlers.setdefault(event_type, []).append(handler)
 
@@ -223,6 +238,15 @@ class IdempotentConsumer:
                 delete(t).where(t.c.consumer == self.name, t.c.processed_at < utcnow() - retention)
             )
             return int(cast(CursorResult[Any], result).rowcount)
+
+    async def purge_forever(self, every_seconds: float = 3600.0) -> None:
+        """:meth:`purge` now and every hour after, for the life of the service."""
+        while True:
+            try:
+                await self.purge()
+            except Exception:
+                log.exception("purging processed events failed", extra={"consumer": self.name})
+            await asyncio.sleep(every_seconds)
 
 
 @dataclass

@@ -38,15 +38,6 @@ async def _payouts_forever(service: VendorService, every: float) -> None:
         await asyncio.sleep(every)
 
 
-async def _purge_hourly(consumer: IdempotentConsumer) -> None:
-    while True:
-        try:
-            await consumer.purge()
-        except Exception:
-            log.exception("purging processed events failed")
-        await asyncio.sleep(3600)
-
-
 def create_app(
     settings: VendorsSettings | None = None,
     bus: EventBus | None = None,
@@ -71,14 +62,7 @@ def create_app(
         transport=catalog_transport,
     )
     service = VendorService(db, catalog, relay, settings.catalog_token)
-    consumer = IdempotentConsumer(
-        CONSUMER,
-        db,
-        processed_events,
-        max_attempts=events.max_attempts,
-        backoff=events.retry_backoff_seconds,
-        backoff_max=events.retry_backoff_max_seconds,
-    )
+    consumer = IdempotentConsumer.configured(CONSUMER, db, processed_events, events)
     for event_type in CONSUMED:
         consumer.on(event_type, service.handle_event)
     feed = attach_consumer(bus, consumer)
@@ -88,7 +72,7 @@ def create_app(
         if settings.run_migrations:
             await db.migrate(MIGRATIONS, VERSION_TABLE)
         relay.start()
-        tasks = [asyncio.create_task(_purge_hourly(consumer), name="vendors-purge")]
+        tasks = [asyncio.create_task(consumer.purge_forever(), name="vendors-purge")]
         if settings.payouts_enabled:
             tasks.append(
                 asyncio.create_task(
