@@ -15,6 +15,10 @@ document.querySelectorAll("form[data-autosubmit]").forEach((form) => {
   // A tab's first page shows only what is new and unread, not the backlog.
   const FRESH_MS = 2 * 60 * 1000;
   const MAX_TOASTS = 3;
+  // A toast counts as seen once dismissed or on screen this long; one that
+  // arrived just before the shopper moved on (the payment message on the
+  // checkout page, say) shows again on the next page.
+  const SEEN_AFTER_MS = 6000;
   // Storage can be refused (privacy settings): then every page is a first page.
   const stored = () => {
     try {
@@ -56,14 +60,18 @@ document.querySelectorAll("form[data-autosubmit]").forEach((form) => {
     close.className = "toast-close";
     close.setAttribute("aria-label", "Dismiss notification");
     close.textContent = "×";
-    close.addEventListener("click", () => toast.remove());
+    close.addEventListener("click", () => {
+      remember(message.seq);
+      toast.remove();
+    });
     toast.append(close);
     region.append(toast);
     while (region.children.length > MAX_TOASTS) region.firstElementChild.remove();
   };
 
+  const shownHere = new Set();
   const wanted = (message) => {
-    if (message.seq <= seen) return false;
+    if (message.seq <= seen || shownHere.has(message.seq)) return false;
     if (!firstPage) return true;
     const age = Date.now() - Date.parse(message.created_at);
     return !message.read && age < FRESH_MS;
@@ -100,8 +108,13 @@ document.querySelectorAll("form[data-autosubmit]").forEach((form) => {
       } catch {
         return;
       }
-      if (wanted(message)) show(message);
-      remember(message.seq);
+      if (wanted(message)) {
+        shownHere.add(message.seq);
+        show(message);
+        setTimeout(() => remember(message.seq), SEEN_AFTER_MS);
+      } else {
+        remember(message.seq);
+      }
     });
     stream.addEventListener("error", () => {
       // EventSource retries a dropped stream itself; it gives up (CLOSED) when
