@@ -365,3 +365,16 @@ async def assert_books_balance(commerce: Commerce) -> None:
             page += 1
     assert totals["captured_minor"] == gateway["captured_minor"]
     assert totals["refunded_minor"] == gateway["refunded_minor"]
+
+
+async def published(
+    commerce: Commerce, event_type: str, order_id: str, count: int, within: float = 15.0
+) -> list[Event]:
+    """The order's events of a type once ``count`` are out: the relay publishes
+    after the commit, a moment after the API has answered."""
+    deadline = asyncio.get_running_loop().time() + within
+    while len(found := commerce.events(event_type, order_id)) < count:
+        assert asyncio.get_running_loop().time() < deadline, (event_type, count, found)
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.2)  # and no more than that behind them
+    return commerce.events(event_type, order_id)
