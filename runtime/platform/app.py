@@ -2,7 +2,8 @@
 
 ``create_service_app`` gives a FastAPI app with problem+json errors, request
 ids, access logs, metrics, ``/healthz`` (the process is alive) and ``/readyz``
-(its dependencies answer), so each context only adds its own routes.
+(its dependencies answer), security headers on every response and a size
+limit on every request body, so each context only adds its own routes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 
 from storefleet.runtime.platform.errors import PROBLEM_JSON, install_error_handlers
+from storefleet.runtime.platform.http_guards import (
+    API_POLICY,
+    BodyLimitMiddleware,
+    HttpSettings,
+    SecurityHeadersMiddleware,
+)
 from storefleet.runtime.platform.observability import ObservabilityMiddleware, metrics_endpoint
 
 Check = Callable[[], Awaitable[None]]
@@ -53,12 +60,21 @@ def create_service_app(
     description: str = "",
     lifespan: Any = None,
     log_requests: bool = True,
+    content_security_policy: str = API_POLICY,
+    max_body_bytes: int | None = None,
 ) -> FastAPI:
+    """``content_security_policy`` is for apps that render pages (the storefront);
+    ``'nonce-{nonce}'`` in it becomes a fresh nonce per request."""
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     app.state.service = service
     app.state.readiness_checks = {}
     install_error_handlers(app)
+    # Inside out: the size limit, then request ids and logs (a 413 is logged),
+    # then the headers, so even an unhandled error's 500 carries them.
+    limit = max_body_bytes if max_body_bytes is not None else HttpSettings().max_body_bytes
+    app.add_middleware(BodyLimitMiddleware, limit=limit)
     app.add_middleware(ObservabilityMiddleware, service=service, log_requests=log_requests)
+    app.add_middleware(SecurityHeadersMiddleware, policy=content_security_policy)
 
     @app.get("/healthz", response_model=Health, tags=["health"], summary="Liveness")
     @app.get("/healthz/live", response_model=Health, include_in_schema=False)
