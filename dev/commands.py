@@ -9,8 +9,9 @@ from pathlib import Path
 
 import click
 
-from storefleet.dev import stack
+from storefleet.dev import images, stack
 from storefleet.dev.components import COMPONENTS
+from storefleet.dev.components.node import Node
 from storefleet.dev.run import EXAMPLE_STORE
 
 _names = click.argument("components", nargs=-1, type=click.Choice(list(COMPONENTS)))
@@ -66,6 +67,30 @@ def status(components: tuple[str, ...]) -> None:
 def env_command(components: tuple[str, ...]) -> None:
     """Print `export` lines for the servers' clients: eval "$(storefleet dev stack env)"."""
     _print_env(components)
+
+
+@cli.group(name="images")
+def images_group() -> None:
+    """Container images from images/*/Dockerfile, built with buildah (cached by their inputs)."""
+
+
+@images_group.command(name="build")
+@click.argument("names", nargs=-1, type=click.Choice(list(images.IMAGES)))
+@click.option(
+    "--load/--no-load",
+    default=True,
+    show_default=True,
+    help="Import them into the real node's containerd when it runs.",
+)
+def images_build(names: tuple[str, ...], load: bool) -> None:
+    """Build the images (all if none named) and print where each archive is."""
+    archives = images.build_all(names, report=_err)
+    node = Node()
+    if load and node.process("containerd").running():
+        for archive in archives:
+            node.load(archive)
+    for archive in archives:
+        click.echo(f"{archive.reference}  {archive.path}")
 
 
 @cli.command()

@@ -66,6 +66,15 @@ def _resources(plan: Plan, override: Mapping[str, Any] | None) -> dict[str, dict
     return resources
 
 
+def _placement(spec: Mapping[str, Any], settings: OperatorSettings) -> dict[str, Any]:
+    """Where the store's pods run: its spec.placement, field by field over the defaults."""
+    placement = spec.get("placement") or {}
+    return {
+        "nodeSelector": placement.get("nodeSelector", settings.default_node_selector),
+        "tolerations": placement.get("tolerations", settings.default_tolerations),
+    }
+
+
 def _routing(spec: Mapping[str, Any], features: ClusterFeatures) -> tuple[str, str, str]:
     """Returns (mode, reason, message) for RoutesReady."""
     if not spec["mesh"].get("enabled", True):
@@ -213,6 +222,7 @@ def build(
         "suspended": suspended,
         "version": version,
         "image_pull_policy": runtime["imagePullPolicy"],
+        "placement": _placement(spec, settings),
         "liveness_path": LIVENESS_PATH,
         "readiness_path": READINESS_PATH,
         "domains": [{"host": host, "slug": _slug(host)} for host in domains],

@@ -6,7 +6,7 @@ docs/operator-settings.md lists them; keep the two in step (a unit test checks i
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -30,14 +30,24 @@ class OperatorSettings(BaseSettings):
         description="Runtime image repository when a Store does not name one.",
     )
     postgres_image: str = Field(
-        default="postgres:17.6-alpine",
+        default="ghcr.io/storefleet/postgres:0.1.0",
         description="Image of the in-namespace PostgreSQL a Store gets when it enables "
         "spec.database and the operator has no shared server.",
     )
     redis_image: str = Field(
-        default="redis:7.4.6-alpine",
+        default="ghcr.io/storefleet/redis:0.1.0",
         description="Image of the in-namespace Redis a Store gets when it enables spec.cache "
         "and the operator has no shared server.",
+    )
+    default_node_selector: dict[str, str] = Field(
+        default_factory=dict,
+        description="Node labels (JSON object) a Store's pods require when its "
+        "spec.placement.nodeSelector is unset.",
+    )
+    default_tolerations: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Tolerations (JSON list) of a Store's pods when its spec.placement.tolerations "
+        "is unset.",
     )
     vendor_api_url: str = Field(
         default="http://vendors.{namespace}.svc:8000",

@@ -8,6 +8,7 @@ from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.keycloak import Keycloak
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.kwok import Kwok
+from storefleet.dev.components.node import Node
 from storefleet.dev.components.platform_crds import PlatformCrds
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
@@ -16,6 +17,7 @@ from storefleet.dev.components.vault import Vault
 COMPONENTS: dict[str, type[Component]] = {
     "kubernetes": Kubernetes,
     "kwok": Kwok,
+    "node": Node,
     "postgres": Postgres,
     "redis": Redis,
     "kafka": Kafka,

@@ -19,15 +19,13 @@ import httpx
 from storefleet.dev.components.base import Component
 from storefleet.dev.gobuild import GoTool
 from storefleet.dev.kubeconfig import write_kubeconfig
+from storefleet.dev.network import SERVICE_CIDR, SERVICE_IP
 from storefleet.dev.pki import Authority
 from storefleet.dev.processes import ensure_port_free, port_open, wait_until
 
 ETCD_PORT = int(os.environ.get("STOREFLEET_ETCD_PORT", "23790"))
 ETCD_PEER_PORT = ETCD_PORT + 10
 APISERVER_PORT = int(os.environ.get("STOREFLEET_APISERVER_PORT", "16443"))
-SERVICE_CIDR = "10.96.0.0/16"
-# The first address of the service range: the `kubernetes` Service's ClusterIP.
-SERVICE_IP = "10.96.0.1"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 TOOL = GoTool(
@@ -39,6 +37,9 @@ TOOL = GoTool(
         "kube-controller-manager": "k8s.io/kubernetes/cmd/kube-controller-manager",
         "kube-scheduler": "k8s.io/kubernetes/cmd/kube-scheduler",
         "kubectl": "k8s.io/kubernetes/cmd/kubectl",
+        # The real node's (components/node.py), at the control plane's version.
+        "kubelet": "k8s.io/kubernetes/cmd/kubelet",
+        "kube-proxy": "k8s.io/kubernetes/cmd/kube-proxy",
     },
     # Without these the binaries report v0.0.0 and clients warn of version skew.
     ldflags=(
@@ -90,6 +91,8 @@ class Kubernetes(Component):
             "controller-manager": ("system:kube-controller-manager", None),
             "scheduler": ("system:kube-scheduler", None),
             "kwok": ("storefleet-kwok", "system:masters"),
+            # The API server's own identity toward kubelets (logs, exec, port-forward).
+            "apiserver-kubelet-client": ("kube-apiserver-kubelet-client", "system:masters"),
         }
         for identity, (common_name, organization) in identities.items():
             pair = authority.issue(identity, common_name=common_name, organization=organization)
@@ -153,6 +156,10 @@ class Kubernetes(Component):
                 "--authorization-mode=Node,RBAC",
                 "--allow-privileged=true",
                 "--profiling=false",
+                f"--kubelet-client-certificate={self.directory}/pki/apiserver-kubelet-client.crt",
+                f"--kubelet-client-key={self.directory}/pki/apiserver-kubelet-client.key",
+                f"--kubelet-certificate-authority={ca.cert}",
+                "--kubelet-preferred-address-types=InternalIP",
             ]
         )
         wait_until(self._apiserver_ready, process=apiserver, what="/readyz", timeout=120)

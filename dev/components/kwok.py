@@ -17,6 +17,7 @@ import yaml
 from storefleet.dev.components.base import Component
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.gobuild import GoTool
+from storefleet.dev.network import FAKE_POD_CIDR
 from storefleet.dev.processes import wait_until
 
 TOOL = GoTool(
@@ -30,6 +31,15 @@ STAGE_SETS = ("node/fast", "node/heartbeat", "pod/fast")
 NODE_COUNT = int(os.environ.get("STOREFLEET_KWOK_NODES", "3"))
 # Generous: the fake nodes run no containers, so capacity only gates scheduling.
 NODE_CAPACITY = {"cpu": "64", "memory": "256Gi", "pods": "500"}
+# Fake nodes repel every pod that does not ask for them: real workloads land on
+# the real node, and fleet-scale tests place their Stores here explicitly.
+TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
+LABELS = {"type": "kwok"}
+# What a Store's spec.placement (or the operator's default) says to run here.
+PLACEMENT = {
+    "nodeSelector": dict(LABELS),
+    "tolerations": [{"key": TAINT["key"], "operator": "Exists", "effect": TAINT["effect"]}],
+}
 
 
 def node_manifest(name: str) -> dict[str, object]:
@@ -43,10 +53,11 @@ def node_manifest(name: str) -> dict[str, object]:
                 "kubernetes.io/arch": "amd64",
                 "kubernetes.io/hostname": name,
                 "kubernetes.io/os": "linux",
-                "type": "kwok",
+                **LABELS,
                 "topology.kubernetes.io/zone": f"zone-{name[-1]}",
             },
         },
+        "spec": {"taints": [TAINT]},
         "status": {
             "allocatable": NODE_CAPACITY,
             "capacity": NODE_CAPACITY,
@@ -93,7 +104,7 @@ class Kwok(Component):
                 "--manage-all-nodes=false",
                 "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
                 "--node-ip=127.0.0.1",
-                "--cidr=10.244.0.0/16",
+                f"--cidr={FAKE_POD_CIDR}",
             ]
         )
         nodes = "---\n".join(yaml.safe_dump(node_manifest(n)) for n in self.node_names)

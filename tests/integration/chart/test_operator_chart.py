@@ -17,6 +17,7 @@ from kubernetes.client import ApiClient
 
 from storefleet.dev.components.helm import Helm
 from storefleet.dev.components.kubernetes import Kubernetes
+from storefleet.dev.components.kwok import PLACEMENT as KWOK_PLACEMENT
 
 CHART = Path(__file__).resolve().parents[3] / "charts" / "storefleet-operator"
 KUBE_VERSION = "1.35.4"
@@ -83,9 +84,16 @@ def release(helm: str, kube_api: ApiClient) -> Iterator[tuple[str, str]]:
     name, namespace = f"sf{secrets.token_hex(3)}", f"storefleet-{secrets.token_hex(3)}"
     cluster = Kubernetes()
     client.CoreV1Api(kube_api).create_namespace({"metadata": {"name": namespace}})
+    # On KWOK's fake nodes, which repel pods that do not ask for them.
+    placement = [
+        "--set-json",
+        f"nodeSelector={json.dumps(KWOK_PLACEMENT['nodeSelector'])}",
+        "--set-json",
+        f"tolerations={json.dumps(KWOK_PLACEMENT['tolerations'])}",
+    ]
     rendered = run_helm(
-        helm, "template", name, str(CHART), "--namespace", namespace, "--include-crds"
-    )
+        helm, "template", name, str(CHART), "--namespace", namespace, "--include-crds", *placement
+    )  # fmt: skip
     assert rendered.returncode == 0, rendered.stderr
     # Server-side, forcing ownership of the CRDs other tests may have applied already.
     applied = cluster.kubectl(

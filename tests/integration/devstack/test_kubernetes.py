@@ -12,6 +12,8 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from storefleet.dev.components.kwok import PLACEMENT as KWOK_PLACEMENT
+
 TIMEOUT = 90.0
 
 
@@ -47,13 +49,14 @@ def test_a_deployment_becomes_available_on_kwok_nodes(kube_api: ApiClient, names
                 "template": {
                     "metadata": {"labels": labels},
                     "spec": {
+                        **KWOK_PLACEMENT,
                         "containers": [
                             {
                                 "name": "web",
                                 "image": "storefleet/runtime:dev",
                                 "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8000}},
                             }
-                        ]
+                        ],
                     },
                 },
             },
@@ -69,6 +72,15 @@ def test_a_deployment_becomes_available_on_kwok_nodes(kube_api: ApiClient, names
     pods = client.CoreV1Api(kube_api).list_namespaced_pod(namespace, label_selector="app=web")
     assert {pod.status.phase for pod in pods.items} == {"Running"}
     assert all(pod.spec.node_name.startswith("kwok-node-") for pod in pods.items)
+
+
+def test_kwok_nodes_repel_pods_that_do_not_ask_for_them(kube_api: ApiClient) -> None:
+    """Fake nodes are tainted: only workloads placed there explicitly land on them."""
+    nodes = client.CoreV1Api(kube_api).list_node(label_selector="type=kwok").items
+    assert nodes
+    for node in nodes:
+        taints = {(t.key, t.effect) for t in node.spec.taints or []}
+        assert ("kwok.x-k8s.io/node", "NoSchedule") in taints, node.metadata.name
 
 
 def test_the_api_server_refuses_an_object_that_breaks_its_crd_schema(kube_api: ApiClient) -> None:

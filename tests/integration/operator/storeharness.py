@@ -22,6 +22,8 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from storefleet.dev.components.kwok import PLACEMENT as KWOK_PLACEMENT
+
 ROOT = Path(__file__).resolve().parents[3]
 GROUP, VERSION, PLURAL = "storefleet.io", "v1alpha1", "stores"
 ISTIO_API_MODULE = "istio.io/api@v1.31.4"
@@ -85,6 +87,9 @@ class Operator:
             "STOREFLEET_OPERATOR_DISCOVERY_TTL_SECONDS": "1",
             "STOREFLEET_OPERATOR_LOG_FORMAT": "json",
             "STOREFLEET_OPERATOR_STORE_SELECTOR": f"{SESSION_LABEL}={self.session}",
+            # Fleet tests run on KWOK's fake nodes, which repel everything else.
+            "STOREFLEET_OPERATOR_DEFAULT_NODE_SELECTOR": json.dumps(KWOK_PLACEMENT["nodeSelector"]),
+            "STOREFLEET_OPERATOR_DEFAULT_TOLERATIONS": json.dumps(KWOK_PLACEMENT["tolerations"]),
             **self.env,
         }
         log = (self.log_dir / f"operator-{self.session}-{self.starts}.log").open("wb")

@@ -6,6 +6,7 @@ import re
 
 from storefleet.dev.components.kubernetes import TOOL as KUBERNETES
 from storefleet.dev.components.kwok import TOOL as KWOK
+from storefleet.dev.components.node import COREDNS, LOCAL_PATH
 
 
 def test_every_kubernetes_staging_module_is_pinned_to_the_matching_release() -> None:
@@ -27,5 +28,11 @@ def test_the_cache_is_keyed_by_the_version_go_mod_requires() -> None:
 
 
 def test_go_sum_is_committed_so_builds_are_verified() -> None:
-    for tool in (KUBERNETES, KWOK):
+    for tool in (KUBERNETES, KWOK, COREDNS, LOCAL_PATH):
         assert (tool.module_dir / "go.sum").stat().st_size > 0
+
+
+def test_the_node_runs_a_kubelet_and_kube_proxy_of_the_control_planes_version() -> None:
+    """Built from the one k8s.io/kubernetes module: no version skew between them."""
+    assert {"kubelet", "kube-proxy", "kube-apiserver"} <= set(KUBERNETES.commands)
+    assert COREDNS.bin_dir.parent.name == f"coredns-{COREDNS.version}"

@@ -33,6 +33,8 @@ def test_stopping_a_component_stops_what_requires_it_and_nothing_it_requires() -
     assert names(resolve(["kubernetes"], with_dependents=True)) == [
         "kubernetes",
         "kwok",
+        "node",
         "platform-crds",
     ]
     assert names(resolve(["kwok"], with_dependents=True)) == ["kwok"]
+    assert names(resolve(["node"])) == ["kubernetes", "node"]

@@ -1,0 +1,65 @@
+"""spec.placement decides where a Store's pods run; the operator's settings fill the gaps."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from conftest import edited
+
+from storefleet.operator import desired
+from storefleet.operator.render import render
+from storefleet.operator.settings import OperatorSettings
+
+POOL = {"pool": "shops"}
+TOLERATE_SHOPS = [
+    {"key": "dedicated", "operator": "Equal", "value": "shops", "effect": "NoSchedule"}
+]
+
+
+def pod_specs(store: dict[str, Any], settings: OperatorSettings) -> dict[str, dict[str, Any]]:
+    """Every pod template of the rendered Store, by workload kind/name."""
+    context = desired.build(store, desired.ClusterFeatures(istio=False), settings)
+    # As if no shared server were configured: the in-namespace datastores render too.
+    context["tenancy"]["in_namespace"] = ["database", "cache"]
+    objects = render(context, settings.templates_dir)
+    return {
+        f"{o['kind']}/{o['metadata']['name']}": o["spec"]["template"]["spec"]
+        for o in objects
+        if o["kind"] in {"Deployment", "StatefulSet"}
+    }
+
+
+def test_without_placement_pods_go_wherever_the_scheduler_puts_them(
+    minimal_store: dict[str, Any], settings: OperatorSettings
+) -> None:
+    specs = pod_specs(minimal_store, settings)
+    assert specs
+    assert all("nodeSelector" not in spec and "tolerations" not in spec for spec in specs.values())
+
+
+def test_a_stores_placement_reaches_every_pod_including_its_datastores(
+    minimal_store: dict[str, Any], settings: OperatorSettings
+) -> None:
+    store = edited(minimal_store, placement={"nodeSelector": POOL, "tolerations": TOLERATE_SHOPS})
+    specs = pod_specs(store, settings)
+    assert {"StatefulSet/postgres", "Deployment/redis", "Deployment/storefront"} <= set(specs)
+    for name, spec in specs.items():
+        assert spec["nodeSelector"] == POOL, name
+        assert spec["tolerations"] == TOLERATE_SHOPS, name
+
+
+def test_the_operators_defaults_fill_only_what_the_store_leaves_out(
+    minimal_store: dict[str, Any],
+) -> None:
+    settings = OperatorSettings(
+        default_node_selector={"type": "kwok"},
+        default_tolerations=[{"key": "kwok.x-k8s.io/node", "operator": "Exists"}],
+    )
+    defaulted = pod_specs(copy.deepcopy(minimal_store), settings)["Deployment/cart"]
+    assert defaulted["nodeSelector"] == {"type": "kwok"}
+    assert defaulted["tolerations"] == [{"key": "kwok.x-k8s.io/node", "operator": "Exists"}]
+
+    own_selector = pod_specs(edited(minimal_store, placement={"nodeSelector": POOL}), settings)
+    assert own_selector["Deployment/cart"]["nodeSelector"] == POOL
+    assert own_selector["Deployment/cart"]["tolerations"] == defaulted["tolerations"]
