@@ -9,13 +9,14 @@ limit on every request body, so each context only adds its own routes.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
+from starlette.middleware import Middleware
 
 from storefleet.runtime.platform.errors import PROBLEM_JSON, install_error_handlers
 from storefleet.runtime.platform.http_guards import (
@@ -62,15 +63,18 @@ def create_service_app(
     log_requests: bool = True,
     content_security_policy: str = API_POLICY,
     max_body_bytes: int | None = None,
+    middleware: Sequence[Middleware] = (),
 ) -> FastAPI:
     """``content_security_policy`` is for apps that render pages (the storefront);
-    ``'nonce-{nonce}'`` in it becomes a fresh nonce per request."""
+    ``'nonce-{nonce}'`` in it becomes a fresh nonce per request. ``middleware``
+    runs inside the kernel's (after the size limit, before the routes)."""
     app = FastAPI(title=title, version=version, description=description, lifespan=lifespan)
     app.state.service = service
     app.state.readiness_checks = {}
     install_error_handlers(app)
     # Inside out: the size limit, then request ids and logs (a 413 is logged),
     # then the headers, so even an unhandled error's 500 carries them.
+    app.user_middleware.extend(middleware)
     limit = max_body_bytes if max_body_bytes is not None else HttpSettings().max_body_bytes
     app.add_middleware(BodyLimitMiddleware, limit=limit)
     app.add_middleware(ObservabilityMiddleware, service=service, log_requests=log_requests)

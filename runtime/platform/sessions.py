@@ -1,23 +1,21 @@
-"""Server-side browser sessions and CSRF tokens.
+"""Server-side browser sessions.
 
 The browser holds only a random session id, in a ``Secure; HttpOnly;
 SameSite=Lax`` cookie; what the session knows (who signed in, their tokens)
 stays in the cache (memory on a laptop, Redis in a cluster) under a hash of
 that id, so a leaked cache key can't be replayed as a cookie.
 
-Every session carries a CSRF token that forms echo in a hidden field; a POST
-whose field doesn't match, or whose ``Origin`` names another site, is refused.
+Forms are guarded against cross-site forgery by ``browser_guard``, for
+signed-in shoppers and anonymous visitors alike.
 """
 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -30,10 +28,6 @@ class Session:
     id: str
     data: dict[str, Any] = field(default_factory=dict)
     new: bool = False
-
-    @property
-    def csrf(self) -> str:
-        return str(self.data.get("csrf", ""))
 
     @property
     def user(self) -> dict[str, Any] | None:
@@ -77,7 +71,7 @@ class SessionStore:
         found = await self.load(request)
         if found is not None:
             return found
-        session = Session(secrets.token_urlsafe(32), {"csrf": secrets.token_urlsafe(32)}, True)
+        session = Session(secrets.token_urlsafe(32), {}, True)
         await self.save(session)
         return session
 
@@ -88,7 +82,6 @@ class SessionStore:
         """A new id for the same data (at sign-in: defeats session fixation)."""
         await self.cache.delete(self._key(session.id))
         fresh = Session(secrets.token_urlsafe(32), dict(session.data), True)
-        fresh.data["csrf"] = secrets.token_urlsafe(32)
         await self.save(fresh)
         return fresh
 
@@ -108,20 +101,3 @@ class SessionStore:
 
     def clear_cookie(self, response: Response) -> None:
         response.delete_cookie(self.cookie, path="/", secure=self.secure, httponly=True)
-
-
-def same_origin(request: Request) -> bool:
-    """False when the browser says the request comes from another site."""
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if not origin or origin == "null":
-        # Browsers send Origin with every cross-site POST; its absence means a
-        # same-site navigation or a non-browser client.
-        return origin != "null"
-    host = request.headers.get("host", "")
-    return urlsplit(origin).netloc == host
-
-
-def csrf_ok(session: Session | None, submitted: str, request: Request) -> bool:
-    if session is None or not session.csrf or not submitted:
-        return False
-    return hmac.compare_digest(session.csrf, submitted) and same_origin(request)

@@ -3,7 +3,7 @@ store's Keycloak realm), MFA, profile, addresses, preferences, privacy.
 
 The pages talk to the accounts service's HTTP API with the shopper's own
 access token, kept server-side in the session (the browser holds only the
-session id). Every form carries the session's CSRF token.
+session id). Every form carries the browser's CSRF token (``browser_guard``).
 """
 
 from __future__ import annotations
@@ -23,10 +23,11 @@ from pydantic_settings import SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storefleet.runtime.platform.auth_tokens import AuthSettings, Principal, authenticator_of
+from storefleet.runtime.platform.browser_guard import EXPIRED, rotate_csrf
 from storefleet.runtime.platform.cache import create_cache
 from storefleet.runtime.platform.oidc import OidcClient, OidcError
 from storefleet.runtime.platform.resilience import ServiceClient
-from storefleet.runtime.platform.sessions import Session, SessionStore, csrf_ok
+from storefleet.runtime.platform.sessions import Session, SessionStore
 from storefleet.runtime.platform.settings import in_kubernetes, upstream_url
 from storefleet.runtime.storefront.settings import StorefrontSettings
 
@@ -134,7 +135,6 @@ class AccountPages:
             request,
             template,
             context.pop("status_code", 200),
-            csrf=session.csrf if session else "",
             oidc_mode=self.oidc_mode,
             social_providers=self.settings.social_providers,
             **context,
@@ -144,13 +144,11 @@ class AccountPages:
         return response
 
     async def form(self, request: Request) -> tuple[Session, dict[str, str]]:
-        """The posted form, once its CSRF token matches the session's."""
+        """The posted form (its CSRF token already checked) and its session."""
         fields = await self.read_form(request)
         session = await self.sessions.load(request)
-        if session is None or not csrf_ok(session, fields.get("csrf", ""), request):
-            raise StarletteHTTPException(
-                403, "This form has expired. Go back, reload the page and try again."
-            )
+        if session is None:
+            raise StarletteHTTPException(403, EXPIRED)
         return session, fields
 
     async def _refresh(self, session: Session) -> bool:
@@ -219,8 +217,16 @@ class AccountPages:
         return RedirectResponse(f"/account/sign-in?next={quote(here, safe='')}", status_code=303)
 
     async def signed_in(
-        self, session: Session, tokens: dict[str, Any], *, mode: str, client: str = ""
+        self,
+        request: Request,
+        session: Session,
+        tokens: dict[str, Any],
+        *,
+        mode: str,
+        client: str = "",
     ) -> Session:
+        # A new session id and a new CSRF token: neither learnt before counts after.
+        rotate_csrf(request)
         fresh = await self.sessions.rotate(session)
         fresh.data.pop("pending", None)
         fresh.data.pop("oidc", None)
@@ -390,7 +396,7 @@ def install_account_pages(
             session.data["pending"] = {"challenge": body["challenge"], "next": next_}
             await pages.sessions.save(session)
             return pages.go("/account/mfa")
-        fresh = await pages.signed_in(session, body, mode="embedded")
+        fresh = await pages.signed_in(request, session, body, mode="embedded")
         target = "/account/mfa/setup" if body.get("mfa_enrolment_required") else next_
         response = pages.go(target, flash="You're signed in.")
         pages.sessions.set_cookie(response, fresh)
@@ -424,7 +430,7 @@ def install_account_pages(
                 status_code=answer.status_code if answer.status_code < 500 else 503,
                 error=_readable(answer),
             )
-        fresh = await pages.signed_in(session, answer.json(), mode="embedded")
+        fresh = await pages.signed_in(request, session, answer.json(), mode="embedded")
         response = pages.go(safe_next(str(pending.get("next"))), flash="You're signed in.")
         pages.sessions.set_cookie(response, fresh)
         return response
@@ -514,7 +520,7 @@ def install_account_pages(
         principal = await authenticator_of(pages.app).authenticate(tokens["access_token"])
         if principal is None:
             raise StarletteHTTPException(400, "Signing in didn't work; please try again.")
-        fresh = await pages.signed_in(session, tokens, mode="oidc", client=flow["client"])
+        fresh = await pages.signed_in(request, session, tokens, mode="oidc", client=flow["client"])
         # The realm knows the person; the store's own records (addresses,
         # preferences, the customer list) start at their first sign-in.
         await pages.accounts.get(

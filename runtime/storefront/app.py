@@ -2,7 +2,10 @@
 
 Every page is rendered on the server from the catalog's and cart's HTTP APIs.
 Forms post and redirect (post/redirect/get), so reload and back behave; a few
-lines of script only auto-submit the filter form.
+lines of script only auto-submit the filter form. Every form carries the
+browser's CSRF token and every cookie is HttpOnly, SameSite=Lax and Secure
+(``browser_guard``); pages may run only the shop's own script and styles
+(the Content-Security-Policy below).
 """
 
 from __future__ import annotations
@@ -24,9 +27,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 
 from storefleet.runtime.platform.app import create_service_app
+from storefleet.runtime.platform.browser_guard import BrowserGuard, csrf_token
 from storefleet.runtime.platform.errors import ProblemError, UpstreamUnavailable
+from storefleet.runtime.platform.http_guards import csp_nonce
 from storefleet.runtime.platform.readcache import ReadCache
 from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
 from storefleet.runtime.platform.settings import StoreSettings
@@ -37,6 +43,15 @@ from storefleet.runtime.storefront.settings import StorefrontSettings
 log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 FLASH_COOKIE = "sf_flash"
+# The shop's own script file and styles, plus the one <style> with the store's
+# colours (by the request's nonce); product and logo images may be anywhere on
+# https. No form-action: sign-out and checkout end in redirects to Keycloak and
+# the payment provider, which form-action would stop.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'nonce-{nonce}'; "
+    "img-src 'self' data: https:; connect-src 'self'; object-src 'none'; "
+    "base-uri 'self'; frame-ancestors 'none'"
+)
 SORTS = {
     "relevance": "Best match",
     "newest": "Newest",
@@ -146,12 +161,17 @@ def create_app(
             await catalog.close()
             await cart.close()
 
+    async def refuse(request: Request, status_code: int, message: str) -> Response:
+        return await error_page(request, status_code, message)
+
     app = create_service_app(
         "storefront",
         title="Storefleet Storefront",
         description="Server-rendered shop pages.",
         lifespan=lifespan,
         log_requests=settings.access_log,
+        content_security_policy=CONTENT_SECURITY_POLICY,
+        middleware=[Middleware(BrowserGuard, secure=settings.cookie_secure, refuse=refuse)],
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 
@@ -203,6 +223,8 @@ def create_app(
                 "flash": flash,
                 "q": request.query_params.get("q", ""),
                 "inbox_feed": inbox_feed,
+                "csrf": csrf_token(request),
+                "csp_nonce": csp_nonce(request.scope),
                 **context,
             },
             status_code=status_code,
@@ -215,6 +237,7 @@ def create_app(
     def redirect(to: str, flash: str | None = None) -> RedirectResponse:
         response = RedirectResponse(to, status_code=303)
         if flash:
+            # Secure (outside localhost) comes from the BrowserGuard, for every cookie.
             response.set_cookie(
                 FLASH_COOKIE, flash[:300], max_age=60, httponly=True, samesite="lax"
             )
@@ -385,7 +408,6 @@ def create_app(
                 max_age=settings.cart_cookie_max_age,
                 httponly=True,
                 samesite="lax",
-                secure=settings.cookie_secure,
             )
 
     def problem_text(upstream: Any) -> str:

@@ -13,7 +13,9 @@ class StorefrontSettings(ServiceSettings):
     catalog_url: str = Field(default_factory=lambda: upstream_url("catalog", 8001))
     cart_url: str = Field(default_factory=lambda: upstream_url("cart", 8002))
     cookie_name: str = "sf_cart"
-    cookie_secure: bool = False
+    # Every cookie the shop sets is Secure, except on requests to localhost or
+    # 127.0.0.1; off only for plain-http development on another host.
+    cookie_secure: bool = True
     cart_cookie_max_age: int = 30 * 86_400
     page_size: int = Field(default=24, ge=1, le=100)
     # The category tree, category headers and recommendations change rarely and

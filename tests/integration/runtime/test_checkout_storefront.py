@@ -11,6 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 import pytest_asyncio
+from form_harness import post_form
 from orders_harness import (
     Commerce,
     assert_books_balance,
@@ -55,7 +56,7 @@ def address(**changes: str) -> dict[str, str]:
 
 
 async def add_to_cart(browser: httpx.AsyncClient, sku: str, quantity: int = 1) -> None:
-    added = await browser.post("/cart/add", data={"sku": sku, "quantity": str(quantity)})
+    added = await post_form(browser, "/cart/add", {"sku": sku, "quantity": str(quantity)})
     assert added.status_code == 303
 
 
@@ -76,7 +77,7 @@ async def test_checkout_with_a_card_confirmation_and_history(
     assert 'href="/checkout"' in cart_page.text
     form = await checkout_form(browser) | address()
     form |= {"card_number": CARD, "exp_month": "12", "exp_year": "2031", "cvc": "123"}
-    placed = await browser.post("/checkout", data=form)
+    placed = await post_form(browser, "/checkout", form)
     assert placed.status_code == 303, placed.text
     location = placed.headers["location"]
     assert re.fullmatch(r"/orders/[0-9a-f]{32}", location)
@@ -89,7 +90,7 @@ async def test_checkout_with_a_card_confirmation_and_history(
     history = await browser.get("/orders")
     assert location in history.text
     # The same form posted again (a double click) is the same order.
-    again = await browser.post("/checkout", data=form)
+    again = await post_form(browser, "/checkout", form)
     assert again.headers.get("location") in (location, "/cart")
     assert await stock_of(shop, sku) == 3
     await assert_books_balance(shop)
@@ -101,7 +102,7 @@ async def test_a_declined_card_keeps_the_shopper_on_the_checkout(
     sku = await new_product(shop, stock=2)
     await add_to_cart(browser, sku)
     form = await checkout_form(browser) | address() | {"card_token": "tok_chargeDeclined"}
-    declined = await browser.post("/checkout", data=form)
+    declined = await post_form(browser, "/checkout", form)
     assert declined.status_code == 402
     assert "Your card was declined" in declined.text
     # Still in the cart, and a good card works on the next try.
@@ -110,7 +111,7 @@ async def test_a_declined_card_keeps_the_shopper_on_the_checkout(
         **address(),
         "card_token": "tok_visa",
     }
-    paid = await browser.post("/checkout", data=form)
+    paid = await post_form(browser, "/checkout", form)
     assert paid.status_code == 303
     assert await stock_of(shop, sku) == 1
     await assert_books_balance(shop)
@@ -122,7 +123,7 @@ async def test_bad_details_are_explained_not_failed(
     sku = await new_product(shop, stock=2)
     await add_to_cart(browser, sku)
     form = await checkout_form(browser) | address(email="nope") | {"card_token": "tok_visa"}
-    answer = await browser.post("/checkout", data=form)
+    answer = await post_form(browser, "/checkout", form)
     assert answer.status_code == 422
     assert "Please check: e-mail" in answer.text
     bad_card = (
@@ -135,7 +136,7 @@ async def test_bad_details_are_explained_not_failed(
             "cvc": "123",
         }
     )
-    answer = await browser.post("/checkout", data=bad_card)
+    answer = await post_form(browser, "/checkout", bad_card)
     assert answer.status_code == 422
     assert "card number is not valid" in answer.text
     assert "4242 4242 4242 4241" not in answer.text
@@ -152,7 +153,7 @@ async def test_three_d_secure_round_trip(shop: Commerce, browser: httpx.AsyncCli
         "exp_year": "2031",
         "cvc": "123",
     }
-    placed = await browser.post("/checkout", data=form)
+    placed = await post_form(browser, "/checkout", form)
     assert placed.status_code == 303
     target = urlsplit(placed.headers["location"])
     assert target.path.startswith("/api/payments/sandbox/challenge/ch_")
@@ -176,7 +177,7 @@ async def test_tracking_and_a_return_request(shop: Commerce, browser: httpx.Asyn
     sku = await new_product(shop, stock=3, price=1800)
     await add_to_cart(browser, sku, 2)
     form = await checkout_form(browser) | address() | {"card_token": "tok_visa"}
-    placed = await browser.post("/checkout", data=form)
+    placed = await post_form(browser, "/checkout", form)
     order_id = placed.headers["location"].rsplit("/", 1)[1]
     async with shop.orders_admin() as admin:
         await admin.post(f"/admin/orders/{order_id}/fulfil")
@@ -189,8 +190,8 @@ async def test_tracking_and_a_return_request(shop: Commerce, browser: httpx.Asyn
     assert "1Z999AA10123456784" in page.text
     assert "Delivered" in page.text
     assert "Request a return" in page.text
-    requested = await browser.post(
-        f"/orders/{order_id}/return", data={f"qty_{sku}": "1", "reason": "changed my mind"}
+    requested = await post_form(
+        browser, f"/orders/{order_id}/return", {f"qty_{sku}": "1", "reason": "changed my mind"}
     )
     assert requested.status_code == 303
     page = await browser.get(f"/orders/{order_id}")
@@ -199,8 +200,8 @@ async def test_tracking_and_a_return_request(shop: Commerce, browser: httpx.Asyn
     # Someone else's browser, without the order's e-mail, sees nothing.
     async with httpx.AsyncClient(base_url=shop.storefront.url) as stranger:
         assert (await stranger.get(f"/orders/{order_id}")).status_code == 404
-        tracked = await stranger.post(
-            "/orders/track", data={"order_id": order_id, "email": form["email"]}
+        tracked = await post_form(
+            stranger, "/orders/track", {"order_id": order_id, "email": form["email"]}
         )
         assert tracked.headers["location"] == f"/orders/{order_id}"
         assert (await stranger.get(f"/orders/{order_id}")).status_code == 200

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
+from form_harness import post_form
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -168,7 +169,7 @@ async def test_one_trace_spans_a_checkout(
 ) -> None:
     sku = await new_product(shop, stock=3, price=1999)
     async with httpx.AsyncClient(base_url=shop.storefront.url, timeout=60) as browser:
-        added = await browser.post("/cart/add", data={"sku": sku, "quantity": "1"})
+        added = await post_form(browser, "/cart/add", {"sku": sku, "quantity": "1"})
         assert added.status_code == 303
         page = await browser.get("/checkout")
         key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
@@ -192,7 +193,7 @@ async def test_one_trace_spans_a_checkout(
             "exp_year": "2031",
             "cvc": "123",
         }
-        placed = await browser.post("/checkout", data=form)
+        placed = await post_form(browser, "/checkout", form)
         assert placed.status_code == 303, placed.text
 
     finished = spans.get_finished_spans()

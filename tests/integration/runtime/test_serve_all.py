@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+from form_harness import post_form
 
 from storefleet.runtime.serve import build_all
 
@@ -61,7 +62,7 @@ async def test_one_process_serves_the_shop_and_its_apis(
             assert created.status_code == 201
             home = await client.get("/")
             assert "Green Tea" in home.text
-            added = await client.post("/cart/add", data={"sku": "TEA-1", "quantity": "2"})
+            added = await post_form(client, "/cart/add", {"sku": "TEA-1", "quantity": "2"})
             assert added.status_code == 303
             cart = await client.get("/cart")
             assert "Green Tea" in cart.text

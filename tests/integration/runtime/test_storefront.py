@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from form_harness import post_form
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ProductFactory = Callable[..., Awaitable[dict[str, Any]]]
@@ -76,7 +77,7 @@ async def test_browse_add_to_cart_and_see_the_total(
     assert 'action="/cart/add"' in page.text
     sku = product["variants"][0]["sku"]
 
-    added = await storefront.post("/cart/add", data={"sku": sku, "quantity": "2"})
+    added = await post_form(storefront, "/cart/add", {"sku": sku, "quantity": "2"})
     assert added.status_code == 303
     assert added.headers["location"] == "/cart"
     assert storefront.cookies.get("sf_cart")
@@ -88,19 +89,19 @@ async def test_browse_add_to_cart_and_see_the_total(
     assert total is not None
     assert total.group(1) == "€53.94"  # 40.00 + 4.95 shipping, plus 20% tax on both
 
-    bumped = await storefront.post("/cart/update", data={"sku": sku, "quantity": "3"})
+    bumped = await post_form(storefront, "/cart/update", {"sku": sku, "quantity": "3"})
     assert bumped.status_code == 303
     cart = await storefront.get("/cart")
     assert re.search(r'id="cart-total">€72.00<', cart.text), "free shipping over 50.00"
 
-    refused = await storefront.post(
-        "/cart/add", data={"sku": sku, "quantity": "3", "back": f"/p/{product['slug']}"}
+    refused = await post_form(
+        storefront, "/cart/add", {"sku": sku, "quantity": "3", "back": f"/p/{product['slug']}"}
     )
     assert refused.headers["location"] == f"/p/{product['slug']}"
     product_page = await storefront.get(refused.headers["location"])
     assert "left" in product_page.text, "the shopper is told how many remain"
 
-    removed = await storefront.post("/cart/remove", data={"sku": sku})
+    removed = await post_form(storefront, "/cart/remove", {"sku": sku})
     assert removed.status_code == 303
     assert "Your cart is empty" in (await storefront.get("/cart")).text
 
@@ -112,12 +113,12 @@ async def test_promo_code_form(
     code = "SF" + product["slug"][-8:].upper().replace("-", "")
     created = await cart.post("/admin/promos", json={"code": code, "kind": "fixed", "value": 500})
     assert created.status_code == 201
-    await storefront.post("/cart/add", data={"sku": product["variants"][0]["sku"]})
+    await post_form(storefront, "/cart/add", {"sku": product["variants"][0]["sku"]})
     assert storefront.cookies.get("sf_cart"), "a new shopper gets a cart of their own"
-    bad = await storefront.post("/cart/promo", data={"code": "NOSUCHCODE"})
+    bad = await post_form(storefront, "/cart/promo", {"code": "NOSUCHCODE"})
     assert bad.status_code == 303
     assert "no promo code" in (await storefront.get("/cart")).text
-    good = await storefront.post("/cart/promo", data={"code": code.lower()})
+    good = await post_form(storefront, "/cart/promo", {"code": code.lower()})
     assert good.status_code == 303
     page = (await storefront.get("/cart")).text
     assert "Code applied." in page

@@ -1,4 +1,4 @@
-"""Tokens, the role table, PKCE, redirects and CSRF checks, without servers."""
+"""Tokens, the role table, PKCE and redirects, without servers."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ import time
 
 import jwt
 import pytest
-from starlette.requests import Request
 
 from storefleet.operator.provisioners.keycloak import REALM_ROLES
 from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
 from storefleet.runtime.platform.oidc import pkce_pair
 from storefleet.runtime.platform.permissions import PERMISSIONS, ROLES, allows, roles_for
-from storefleet.runtime.platform.sessions import Session, csrf_ok
 from storefleet.runtime.storefront.account import safe_next
 
 SECRET = "unit-test-secret-long-enough-for-hs256"
@@ -111,20 +109,3 @@ def test_pkce_challenge_is_the_s256_of_the_verifier() -> None:
 )
 def test_sign_in_only_returns_to_this_site(target: str | None, expected: str) -> None:
     assert safe_next(target) == expected
-
-
-def request_with(headers: dict[str, str]) -> Request:
-    raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
-    return Request({"type": "http", "method": "POST", "path": "/", "headers": raw})
-
-
-def test_csrf_needs_the_sessions_token_and_this_sites_origin() -> None:
-    session = Session("id", {"csrf": "token-1"})
-    here = {"host": "shop.test", "origin": "https://shop.test"}
-    assert csrf_ok(session, "token-1", request_with(here))
-    assert not csrf_ok(session, "token-2", request_with(here))
-    assert not csrf_ok(session, "", request_with(here))
-    assert not csrf_ok(None, "token-1", request_with(here))
-    evil = {"host": "shop.test", "origin": "https://evil.example"}
-    assert not csrf_ok(session, "token-1", request_with(evil))
-    assert not csrf_ok(session, "token-1", request_with({"host": "shop.test", "origin": "null"}))
