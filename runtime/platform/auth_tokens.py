@@ -23,7 +23,7 @@ from starlette.types import ASGIApp
 
 from storefleet.runtime.platform.oidc import JwksCache
 from storefleet.runtime.platform.permissions import ROLES, STORE_ADMIN
-from storefleet.runtime.platform.settings import in_kubernetes
+from storefleet.runtime.platform.revocations import RevokedSessions, shared_revocations
 
 AUDIENCE: Final = "storefleet"
 EMBEDDED_ALGORITHM: Final = "HS256"
@@ -49,7 +49,8 @@ class AuthSettings(BaseSettings):
     )
     # A token naming an unknown key makes us fetch the JWKS again, at most this often.
     jwks_min_refresh_seconds: float = Field(default=10.0, ge=0)
-    # Refuse unauthenticated admin calls even on a laptop (always so in a pod).
+    # Refuse unauthenticated admin calls even in development mode (always so in
+    # a pod, and wherever a credential is set; see STOREFLEET_DEVELOPMENT_MODE).
     required: bool = False
     leeway_seconds: float = Field(default=10.0, ge=0, le=300)
 
@@ -91,8 +92,14 @@ class Principal:
 class Authenticator:
     """Turns a bearer token into a Principal, or None (never raises for bad input)."""
 
-    def __init__(self, settings: AuthSettings | None = None) -> None:
+    def __init__(
+        self, settings: AuthSettings | None = None, revocations: RevokedSessions | None = None
+    ) -> None:
         self.settings = settings or AuthSettings()
+        # Signed-out sessions, shared by every service of the store.
+        self.revocations = revocations or shared_revocations(
+            self.settings.access_ttl_seconds + self.settings.leeway_seconds
+        )
         self.jwks = (
             JwksCache(self.settings.oidc_issuer, self.settings.jwks_min_refresh_seconds)
             if self.settings.oidc_mode
@@ -100,8 +107,11 @@ class Authenticator:
         )
 
     def open_for_development(self) -> bool:
+        """Whether these settings let development mode (the one switch,
+        ``settings.development_mode``, which ``permissions.require`` reads) admit
+        requests without a token: not when sign-in is required or realm-backed."""
         s = self.settings
-        return not (in_kubernetes() or s.required or s.oidc_mode)
+        return not (s.required or s.oidc_mode)
 
     # ------------------------------------------------------------ embedded
 
@@ -213,11 +223,11 @@ class Authenticator:
     async def authenticate(self, token: str) -> Principal | None:
         if len(token) > 16_384 or token.count(".") != 2:
             return None
-        if self.settings.oidc_mode:
-            found = await self._oidc(token)
-            if found is not None:
-                return found
-        return self._embedded(token)
+        found = await self._oidc(token) if self.settings.oidc_mode else None
+        found = found or self._embedded(token)
+        if found is not None and await self.revocations.revoked(found.session):
+            return None  # signed out: the token is dead before it expires
+        return found
 
     async def close(self) -> None:
         if self.jwks is not None:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final
 from fastapi import Header, Request
 
 from storefleet.runtime.platform.errors import ProblemError
+from storefleet.runtime.platform.settings import development_mode
 
 CUSTOMER: Final = "customer"
 STORE_ADMIN: Final = "store-admin"
@@ -42,11 +43,17 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "catalog:write": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
     "catalog:read-unpublished": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT}),
     "inventory:adjust": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
+    # holding, committing and releasing stock for an order: the orders service
+    # (with the catalog's token), never a shopper
+    "inventory:reserve": frozenset({STORE_ADMIN}),
     # promotions and carts
     "promotions:manage": frozenset({STORE_ADMIN}),
     "promotions:read": frozenset({STORE_ADMIN, SUPPORT}),
     "promotions:redeem": frozenset({STORE_ADMIN}),
     "carts:manage": frozenset({STORE_ADMIN}),
+    # claiming a cart for an order and consuming it: the orders service (with the
+    # cart's token)
+    "carts:checkout": frozenset({STORE_ADMIN}),
     # customers and their accounts, as staff see them
     "customers:read": frozenset({STORE_ADMIN, SUPPORT}),
     "customers:manage": frozenset({STORE_ADMIN}),
@@ -119,8 +126,10 @@ def require(permission: str, *, admin_token: str = "") -> Callable[..., Awaitabl
     )
 
     granted = roles_for(permission)
-    # Settings are read when the service is built, as every other setting is.
+    # Settings are read when the service is built, as every other setting is;
+    # development mode switched on in a pod stops the service from being built.
     built_with = default_authenticator()
+    may_run_open = development_mode()
     staff_only = CUSTOMER not in granted
 
     async def dependency(
@@ -129,8 +138,9 @@ def require(permission: str, *, admin_token: str = "") -> Callable[..., Awaitabl
         auth = authenticator_of(request.app, built_with)
         token = _bearer(authorization)
         if token is None:
-            if staff_only and not admin_token and auth.open_for_development():
-                # A laptop with no credentials configured: the demo's admin API is open.
+            if staff_only and may_run_open and not admin_token and auth.open_for_development():
+                # Development mode (a laptop with no credentials configured): the
+                # demo's admin API is open. A service given its own token never is.
                 return Principal.development()
             raise ProblemError(
                 401, "sign in to do this", headers={"WWW-Authenticate": 'Bearer realm="store"'}

@@ -10,8 +10,9 @@ tax and shipping rules — lives in :class:`StoreSettings`.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -23,6 +24,64 @@ POD_DATA_DIR = Path("/var/lib/storefleet")
 
 def in_kubernetes() -> bool:
     return "KUBERNETES_SERVICE_HOST" in os.environ
+
+
+# Names of settings that hold a credential: once one is set, the runtime is
+# someone's real deployment and nothing may run open by default.
+_CREDENTIAL_SUFFIXES: Final = ("_SECRET", "_TOKEN", "_API_KEY", "_PASSWORD", "_OIDC_ISSUER")
+_TRUE: Final = frozenset({"1", "true", "yes", "on"})
+_FALSE: Final = frozenset({"0", "false", "no", "off"})
+
+
+class DevelopmentModeRefused(RuntimeError):
+    """``STOREFLEET_DEVELOPMENT_MODE`` is on inside a pod: the process must not start."""
+
+
+class RuntimeModeSettings(BaseSettings):
+    """The one switch that lets a runtime run open, for development on a laptop."""
+
+    model_config = SettingsConfigDict(env_prefix="STOREFLEET_", extra="ignore")
+
+    # true: staff-only routes answer requests without a token (as the demo's admin
+    # API always did); refused in a pod. auto: on only outside a pod while no
+    # credential (a ..._SECRET, ..._TOKEN, ..._API_KEY, ..._PASSWORD or OIDC
+    # issuer) is set. false: never.
+    development_mode: Literal["auto", "true", "false"] = "auto"
+
+
+def configured_credentials(environ: Mapping[str, str] | None = None) -> list[str]:
+    """The ``STOREFLEET_*`` settings in the environment that hold a credential."""
+    values = os.environ if environ is None else environ
+    return sorted(
+        name
+        for name, value in values.items()
+        if name.startswith("STOREFLEET_") and name.endswith(_CREDENTIAL_SUFFIXES) and value.strip()
+    )
+
+
+def development_mode(environ: Mapping[str, str] | None = None) -> bool:
+    """Whether this runtime may run open (staff routes without credentials).
+
+    The one place that decides it, for every service of the process: on when
+    ``STOREFLEET_DEVELOPMENT_MODE`` says so, or, when it is ``auto`` (unset), on a laptop
+    with no credential configured at all (``storefleet runtime serve all`` out of
+    the box). Never in a pod: there the setting being on is an error.
+    """
+    values = os.environ if environ is None else environ
+    explicit = values.get("STOREFLEET_DEVELOPMENT_MODE", "").strip().lower()
+    if explicit == "auto":
+        explicit = ""
+    if explicit and explicit not in _TRUE | _FALSE:
+        raise ValueError("STOREFLEET_DEVELOPMENT_MODE must be auto, true or false")
+    if "KUBERNETES_SERVICE_HOST" in values:
+        if explicit in _TRUE:
+            raise DevelopmentModeRefused(
+                "STOREFLEET_DEVELOPMENT_MODE is on inside a pod: a cluster never runs open"
+            )
+        return False
+    if explicit:
+        return explicit in _TRUE
+    return not configured_credentials(values)
 
 
 def _shared(name: str, default: str) -> str:

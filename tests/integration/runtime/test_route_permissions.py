@@ -209,7 +209,13 @@ async def test_the_laptop_default_keeps_the_demo_admin_open_but_not_customer_rou
 ) -> None:
     """Without configured credentials (not in a pod) staff routes answer anyone,
     as the demo's admin API always has; a customer's own routes never do."""
-    with environment({"STOREFLEET_DATA_DIR": str(tmp_path), "STOREFLEET_AUTH_REQUIRED": "false"}):
+    laptop = {
+        "STOREFLEET_DATA_DIR": str(tmp_path),
+        "STOREFLEET_AUTH_REQUIRED": "false",
+        # (The module's services were built with a secret; this laptop has none.)
+        "STOREFLEET_AUTH_JWT_SECRET": "",
+    }
+    with environment(laptop):
         from storefleet.runtime.accounts.app import create_app as accounts_app
         from storefleet.runtime.catalog.app import create_app as catalog_app
 
@@ -271,3 +277,74 @@ async def test_a_store_admin_of_one_store_is_nobody_at_another(tmp_path: Path) -
             assert (await call(cart, promos, own)).status_code == 200
             assert (await call(catalog, brand, foreign)).status_code == 401
             assert (await call(cart, promos, foreign)).status_code == 401
+
+
+async def test_one_credential_anywhere_closes_every_service(tmp_path: Path) -> None:
+    """Development mode is one switch for the whole runtime, not a guess per
+    service: with a JWT secret and an admin token for the catalog only, an
+    anonymous caller could make itself a store admin through accounts and read
+    the payments ledger. Now nothing answers without a token."""
+    with environment(
+        {
+            "STOREFLEET_DATA_DIR": str(tmp_path),
+            "STOREFLEET_AUTH_JWT_SECRET": secrets.token_urlsafe(32),
+            "STOREFLEET_CATALOG_ADMIN_TOKEN": secrets.token_urlsafe(24),
+        }
+    ):
+        apps = {name: serve._service_app(name) for name in ("accounts", "payments", "cart")}
+    async with contextlib.AsyncExitStack() as stack:
+        for app in apps.values():
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        refused = {
+            "accounts": Endpoint("accounts", "PUT", "/admin/customers/{id}/roles", frozenset()),
+            "payments": Endpoint("payments", "GET", "/admin/ledger", frozenset()),
+            "cart": Endpoint("cart", "GET", "/admin/promos", frozenset()),
+        }
+        for name, endpoint in refused.items():
+            answer = await call(apps[name], endpoint)
+            assert answer.status_code == 401, f"{endpoint}: {answer.text}"
+
+
+async def test_development_mode_is_explicit_once_a_credential_is_set(tmp_path: Path) -> None:
+    """With a credential set, only ``STOREFLEET_DEVELOPMENT_MODE=true`` opens the
+    staff routes; ``false`` closes them on a laptop without any."""
+    from storefleet.runtime.catalog.app import create_app as catalog_app
+
+    brand = Endpoint("catalog", "POST", "/admin/brands", frozenset())
+    # (The module's services were built with a secret and sign-in required.)
+    laptop = {
+        "STOREFLEET_DATA_DIR": str(tmp_path),
+        "STOREFLEET_AUTH_JWT_SECRET": "",
+        "STOREFLEET_AUTH_REQUIRED": "false",
+    }
+    token = secrets.token_urlsafe(24)
+    explicit = {"STOREFLEET_PAYMENTS_ADMIN_TOKEN": token, "STOREFLEET_DEVELOPMENT_MODE": "true"}
+    with environment(laptop | {"STOREFLEET_PAYMENTS_ADMIN_TOKEN": token}):
+        guessed = catalog_app()
+    with environment(laptop | explicit):
+        opened = catalog_app()
+    with environment(laptop | {"STOREFLEET_DEVELOPMENT_MODE": "false"}):
+        closed = catalog_app()
+    async with contextlib.AsyncExitStack() as stack:
+        for app in (guessed, opened, closed):
+            await stack.enter_async_context(app.router.lifespan_context(app))
+        assert (await call(guessed, brand)).status_code == 401
+        assert (await call(opened, brand)).status_code == 422  # admitted, to the body's check
+        assert (await call(closed, brand)).status_code == 401
+
+
+async def test_development_mode_inside_a_pod_stops_the_service(tmp_path: Path) -> None:
+    from storefleet.runtime.catalog.app import create_app as catalog_app
+    from storefleet.runtime.platform.settings import DevelopmentModeRefused
+
+    with (
+        environment(
+            {
+                "STOREFLEET_DATA_DIR": str(tmp_path),
+                "KUBERNETES_SERVICE_HOST": "10.0.0.1",
+                "STOREFLEET_DEVELOPMENT_MODE": "true",
+            }
+        ),
+        pytest.raises(DevelopmentModeRefused),
+    ):
+        catalog_app()
