@@ -99,35 +99,30 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
         """Current price and stock of many SKUs at once (the cart's live check)."""
         return await service.lookup_skus(body.skus)
 
-    @public.post(
-        "/reservations",
-        response_model=s.ReservationOut,
-        status_code=status.HTTP_201_CREATED,
+    # Holding stock is for the orders service (it sends the catalog's token): a
+    # shopper who could reserve could take the stock off the shelf for good, or
+    # release the hold of someone else's order.
+    reserving = APIRouter(
+        prefix="/reservations",
         tags=["inventory"],
+        responses=PROBLEM_RESPONSES,
+        dependencies=[Depends(require("inventory:reserve", admin_token=settings.admin_token))],
     )
+
+    @reserving.post("", response_model=s.ReservationOut, status_code=status.HTTP_201_CREATED)
     async def reserve(body: s.ReservationIn) -> s.ReservationOut:
         """Hold stock for a while; all lines or none. It expires unless committed."""
         return await service.reserve(body)
 
-    @public.get(
-        "/reservations/{reservation_id}", response_model=s.ReservationOut, tags=["inventory"]
-    )
+    @reserving.get("/{reservation_id}", response_model=s.ReservationOut)
     async def get_reservation(reservation_id: ReservationId) -> s.ReservationOut:
         return await service.reservation(reservation_id)
 
-    @public.post(
-        "/reservations/{reservation_id}/release",
-        response_model=s.ReservationOut,
-        tags=["inventory"],
-    )
+    @reserving.post("/{reservation_id}/release", response_model=s.ReservationOut)
     async def release(reservation_id: ReservationId) -> s.ReservationOut:
         return await service.release(reservation_id)
 
-    @public.post(
-        "/reservations/{reservation_id}/commit",
-        response_model=s.ReservationOut,
-        tags=["inventory"],
-    )
+    @reserving.post("/{reservation_id}/commit", response_model=s.ReservationOut)
     async def commit(reservation_id: ReservationId) -> s.ReservationOut:
         return await service.commit(reservation_id)
 
@@ -195,5 +190,6 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
 
     router = APIRouter()
     router.include_router(public)
+    router.include_router(reserving)
     router.include_router(admin)
     return router

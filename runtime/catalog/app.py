@@ -18,6 +18,7 @@ from storefleet.runtime.catalog.settings import CatalogSettings
 from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.events import Event, EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.settings import StoreSettings
 
 log = logging.getLogger(__name__)
 MIGRATIONS = "storefleet.runtime.catalog:migrations"
@@ -33,12 +34,17 @@ async def _sweep_forever(service: CatalogService, every: float) -> None:
         await asyncio.sleep(every)
 
 
-def create_app(settings: CatalogSettings | None = None, bus: EventBus | None = None) -> FastAPI:
+def create_app(
+    settings: CatalogSettings | None = None,
+    bus: EventBus | None = None,
+    store: StoreSettings | None = None,
+) -> FastAPI:
     settings = settings or CatalogSettings()
+    store = store or StoreSettings()
     db = Database(settings.resolved_database_url(), pool_size=settings.database_pool_size)
     bus = bus or create_event_bus(settings.event_bus)
     relay = OutboxRelay(db, outbox, bus, interval=settings.outbox_poll_seconds)
-    service = CatalogService(db, settings, relay)
+    service = CatalogService(db, settings, relay, currency=store.currency)
 
     async def on_order_placed(event: Event) -> None:
         try:

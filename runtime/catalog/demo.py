@@ -199,7 +199,7 @@ MATERIALS = ["Aluminium", "Cotton", "Steel", "Recycled Plastic", "Wool", "Leathe
 
 
 def generate(
-    count: int = 600, seed: int = 7
+    count: int = 600, seed: int = 7, currency: str = "EUR"
 ) -> tuple[list[s.BrandIn], list[s.CategoryIn], list[s.ProductIn]]:
     rng = random.Random(seed)
     brands = [s.BrandIn(slug=name.lower(), name=name) for name in BRANDS]
@@ -249,7 +249,7 @@ def generate(
                     name=value,
                     attributes={option_name.lower(): value},
                     price_minor=base + number * rng.choice((0, 500, 1000)),
-                    currency="EUR",
+                    currency=currency,
                     stock=stock,
                 )
             )
@@ -280,7 +280,7 @@ async def import_demo(
         existing = (await session.execute(select(func.count(Product.id)))).scalar_one()
     if existing:
         return 0
-    brands, categories, products = generate(count, seed)
+    brands, categories, products = generate(count, seed, service.currency)
     for brand in brands:
         await service.create_brand(brand)
     for category in categories:

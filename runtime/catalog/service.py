@@ -86,10 +86,16 @@ def format_price_label(low: int, high: int | None) -> str:
 
 class CatalogService:
     def __init__(
-        self, db: Database, settings: CatalogSettings, relay: OutboxRelay | None = None
+        self,
+        db: Database,
+        settings: CatalogSettings,
+        relay: OutboxRelay | None = None,
+        currency: str = "EUR",
     ) -> None:
         self.db = db
         self.settings = settings
+        # The store's currency: every price is in it (carts and orders add prices up).
+        self.currency = currency
         self.relay = relay
         self._vocabulary: Vocabulary | None = None
         self._vocabulary_at = 0.0
@@ -911,6 +917,16 @@ class CatalogService:
         return ids
 
     async def _insert_product(self, session: AsyncSession, data: s.ProductIn) -> int:
+        foreign = [v.sku for v in data.variants if v.currency != self.currency]
+        if foreign:
+            raise ProblemError(
+                422,
+                f"this store sells in {self.currency}; {data.variants[0].currency} prices "
+                "can't be added to it (convert them first)",
+                title="Wrong currency",
+                currency=self.currency,
+                skus=foreign,
+            )
         brand_id, category_id = await self._resolve_refs(session, data.brand, data.category)
         skus = [variant.sku for variant in data.variants]
         taken = list((await session.execute(select(V.c.sku).where(V.c.sku.in_(skus)))).scalars())
@@ -1088,14 +1104,12 @@ class CatalogService:
                     .returning(V.c.id)
                 )
                 if taken.scalar_one_or_none() is None:
-                    available = (
-                        await session.execute(select(V.c.stock).where(V.c.id == variants[sku]))
-                    ).scalar_one()
+                    # Not how many are left: the detail reaches shoppers (an
+                    # order's cancel reason), and stock levels are the store's.
                     raise Conflict(
-                        f"only {available} of {sku} available",
+                        f"not enough of {sku} in stock",
                         title="Insufficient stock",
                         sku=sku,
-                        available=available,
                     )
             reservation = Reservation(
                 id=data.id or uuid.uuid4().hex,
