@@ -21,6 +21,9 @@ from storefleet.runtime.platform.permissions import public, require
 _CART_ID = re.compile(r"^[0-9a-f]{32}$")
 SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
 CodePath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_-]{1,40}$")]
+OrderIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+# An anonymous cart's id, or a signed-in shopper's subject.
+CartIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:@|-]{1,200}$")]
 
 
 def build_router(service: CartService, settings: CartSettings) -> APIRouter:
@@ -175,6 +178,47 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         """Count a use when an order is placed; repeating it for one order is harmless."""
         return await service.redeem(code, body.order_id)
 
+    @admin.delete(
+        "/promos/{code}/redemptions/{order_id}",
+        response_model=s.PromoOut,
+        dependencies=rule("promotions:redeem"),
+    )
+    async def give_back(code: CodePath, order_id: OrderIdPath) -> s.PromoOut:
+        """The order was not paid for: its use no longer counts (once, however often asked)."""
+        return await service.give_back(code, order_id)
+
+    # Checkout, for the orders service: the cart is named in the path, because
+    # the call carries the service's token rather than the shopper's.
+    checkout = APIRouter(
+        prefix="/admin/carts/{owner}/{cart_id}",
+        tags=["checkout"],
+        responses=PROBLEM_RESPONSES,
+        dependencies=rule("carts:checkout"),
+    )
+
+    def named(owner: s.CartOwner, cart_id: str) -> CartRef:
+        if owner == "anonymous" and not _CART_ID.match(cart_id):
+            raise ProblemError(422, "an anonymous cart's id is 32 hex digits")
+        return CartRef("user" if owner == "user" else "anonymous", cart_id)
+
+    @checkout.post("/claims", response_model=s.Cart)
+    async def claim(owner: s.CartOwner, cart_id: CartIdPath, body: s.Claim) -> s.Cart:
+        """Hold the cart for an order and answer with what it holds; 409 when
+        another order holds it or has bought it."""
+        return await service.claim(named(owner, cart_id), body.order_id)
+
+    @checkout.post("/claims/{order_id}/release", response_model=s.Cart)
+    async def release_claim(
+        owner: s.CartOwner, cart_id: CartIdPath, order_id: OrderIdPath
+    ) -> s.Cart:
+        """The order was not placed: the shopper may change the cart and try again."""
+        return await service.release_claim(named(owner, cart_id), order_id)
+
+    @checkout.post("/claims/{order_id}/consume", response_model=s.Cart)
+    async def consume(owner: s.CartOwner, cart_id: CartIdPath, order_id: OrderIdPath) -> s.Cart:
+        """The order is placed: the cart is spent."""
+        return await service.consume(named(owner, cart_id), order_id)
+
     @admin.post(
         "/abandoned-carts/sweep",
         response_model=s.AbandonedSweep,
@@ -187,4 +231,5 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
     combined = APIRouter()
     combined.include_router(router)
     combined.include_router(admin)
+    combined.include_router(checkout)
     return combined

@@ -29,6 +29,9 @@ class CartLine(BaseModel):
     image_alt: str
     quantity: int
     unit_price_minor: int
+    currency: str = Field(
+        description="The unit price's currency (the cart's, or the line is unavailable)"
+    )
     line_total_minor: int
     available: int | None = Field(description="Units in stock now; null if not checked")
     problem: LineProblem | None = None
@@ -134,6 +137,13 @@ class PromoPatch(Input):
         if self.expires_at is not None and self.expires_at.tzinfo is None:
             raise ValueError("dates need a time zone (e.g. 2026-01-01T00:00:00Z)")
         return self
+
+
+CartOwner = Literal["anonymous", "user"]
+
+
+class Claim(Input):
+    order_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
 class Redemption(Input):

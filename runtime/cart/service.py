@@ -58,19 +58,53 @@ def new_anonymous() -> CartRef:
 class CartData:
     lines: list[dict[str, Any]]
     promo: str | None = None
+    # The order this cart is being checked out for, and until when the hold lasts
+    # (a checkout that died mid-way frees the cart then).
+    claimed_by: str | None = None
+    claimed_until: datetime | None = None
+    # The order that bought it: the cart stays, empty, so a late checkout of it
+    # is told so instead of buying nothing or something added since.
+    bought_by: str | None = None
 
     @classmethod
     def parse(cls, raw: bytes | None) -> CartData:
         if raw is None:
             return cls(lines=[])
         data = json.loads(raw)
-        return cls(lines=list(data.get("lines", [])), promo=data.get("promo"))
+        until = data.get("claimed_until")
+        return cls(
+            lines=list(data.get("lines", [])),
+            promo=data.get("promo"),
+            claimed_by=data.get("claimed_by"),
+            claimed_until=datetime.fromisoformat(until) if until else None,
+            bought_by=data.get("bought_by"),
+        )
 
     def dump(self) -> bytes:
         return json.dumps(
-            {"lines": self.lines, "promo": self.promo, "updated_at": utcnow().isoformat()},
+            {
+                "lines": self.lines,
+                "promo": self.promo,
+                "claimed_by": self.claimed_by,
+                "claimed_until": self.claimed_until.isoformat() if self.claimed_until else None,
+                "bought_by": self.bought_by,
+                "updated_at": utcnow().isoformat(),
+            },
             separators=(",", ":"),
         ).encode()
+
+    @property
+    def blank(self) -> bool:
+        """Nothing worth keeping: no lines, code, hold or purchase."""
+        return (
+            not self.lines and self.promo is None and self.holder() is None and not self.bought_by
+        )
+
+    def holder(self, now: datetime | None = None) -> str | None:
+        """The order holding the cart for its checkout, if the hold still lasts."""
+        if self.claimed_by is None or self.claimed_until is None:
+            return None
+        return self.claimed_by if self.claimed_until > (now or utcnow()) else None
 
     def quantity(self, sku: str) -> int:
         return next((line["quantity"] for line in self.lines if line["sku"] == sku), 0)
@@ -152,13 +186,28 @@ class CartService:
         raw = await self.cache.get(ref.key)
         return raw, CartData.parse(raw)
 
-    async def _mutate(self, ref: CartRef, change: Callable[[CartData], None]) -> CartData:
+    async def _mutate(
+        self, ref: CartRef, change: Callable[[CartData], None], *, checkout: bool = False
+    ) -> CartData:
         """Read-modify-write with compare-and-set: concurrent requests on one cart
-        (two tabs, a double click) retry instead of losing each other's update."""
+        (two tabs, a double click) retry instead of losing each other's update.
+
+        A shopper's change to a cart held by a checkout is refused (the order is
+        being placed from what the cart holds); a change to a bought cart starts
+        a new one. ``checkout``: the orders service's own changes (claim, release,
+        consume)."""
         for _ in range(self.CAS_ATTEMPTS):
             raw, data = await self._load(ref)
+            if not checkout:
+                if data.holder() is not None:
+                    raise Conflict(
+                        "this cart is being checked out; wait for the order to be placed",
+                        title="Checkout in progress",
+                    )
+                if data.bought_by is not None:
+                    data = CartData(lines=[])
             change(data)
-            if not data.lines and data.promo is None:
+            if data.blank:
                 if raw is not None:
                     await self.cache.delete(ref.key)
                 await self._record_activity(ref, data)
@@ -230,7 +279,8 @@ class CartService:
             problem: s.LineProblem | None = None
             if stock_checked and info is None:
                 problem = "unknown"
-            elif info is not None and not info.active:
+            elif info is not None and (not info.active or info.currency != self.store.currency):
+                # Another currency's minor units would be added up as this one's.
                 problem = "unavailable"
             elif info is not None and info.stock == 0:
                 problem = "out_of_stock"
@@ -249,6 +299,7 @@ class CartService:
                     image_alt=info.image.alt if info and info.image else "",
                     quantity=quantity,
                     unit_price_minor=unit,
+                    currency=info.currency if info else self.store.currency,
                     line_total_minor=unit * quantity,
                     available=info.stock if info else None,
                     problem=problem,
@@ -296,6 +347,13 @@ class CartService:
             raise NotFound(f"no product with SKU {sku}")
         if not info.active:
             raise Conflict(f"{info.product_name} is no longer sold", sku=sku)
+        if info.currency != self.store.currency:
+            raise Conflict(
+                f"{info.product_name} is priced in {info.currency}; this shop sells in "
+                f"{self.store.currency}",
+                title="Wrong currency",
+                sku=sku,
+            )
         if info.stock < quantity:
             detail = (
                 f"{info.product_name} is out of stock"
@@ -345,10 +403,63 @@ class CartService:
         return await self.set_quantity(ref, sku, 0)
 
     async def clear(self, ref: CartRef) -> s.Cart:
+        def change(data: CartData) -> None:
+            data.lines.clear()
+            data.promo = None
+
         if ref.ident is not None:
-            await self.cache.delete(ref.key)
-            await self._record_activity(ref, CartData(lines=[]))
+            await self._mutate(ref, change)
         return await self.view(ref, CartData(lines=[]))
+
+    # -------------------------------------------------------------- checkout
+
+    async def claim(self, ref: CartRef, order_id: str) -> s.Cart:
+        """Hold the cart for one order while the orders service places it, and
+        answer with what it holds. Only one order at a time holds a cart, and a
+        bought cart is never bought again: concurrent checkouts of one cart make
+        one order, the others get a 409. Claiming again for the same order is
+        harmless (a retried call)."""
+        now = utcnow()
+
+        def change(data: CartData) -> None:
+            if data.bought_by is not None and data.bought_by != order_id and not data.lines:
+                raise Conflict(
+                    "this cart has already been checked out", title="Cart already bought"
+                )
+            holder = data.holder(now)
+            if holder is not None and holder != order_id:
+                raise Conflict(
+                    "this cart is being checked out already", title="Checkout in progress"
+                )
+            data.claimed_by = order_id
+            data.claimed_until = now + timedelta(seconds=self.settings.checkout_hold_seconds)
+
+        return await self.view(ref, await self._mutate(ref, change, checkout=True))
+
+    async def release_claim(self, ref: CartRef, order_id: str) -> s.Cart:
+        """The order was not placed (or its checkout failed): the shopper may try again."""
+
+        def change(data: CartData) -> None:
+            if data.claimed_by == order_id:
+                data.claimed_by = data.claimed_until = None
+
+        return await self.view(ref, await self._mutate(ref, change, checkout=True))
+
+    async def consume(self, ref: CartRef, order_id: str) -> s.Cart:
+        """The order is placed: the cart is spent (emptied, and remembered as bought)."""
+
+        def change(data: CartData) -> None:
+            if data.bought_by == order_id:
+                return
+            holder = data.holder()
+            if holder is not None and holder != order_id:
+                raise Conflict("another checkout holds this cart", title="Checkout in progress")
+            data.lines.clear()
+            data.promo = None
+            data.claimed_by = data.claimed_until = None
+            data.bought_by = order_id
+
+        return await self.view(ref, await self._mutate(ref, change, checkout=True))
 
     async def apply_promo(self, ref: CartRef, code: str) -> s.Cart:
         row = await self._promo_row(code)
@@ -475,7 +586,11 @@ class CartService:
                         .returning(table.c.used_count)
                     )
                     if counted.scalar_one_or_none() is None:
-                        raise Conflict(f"promo code {row.code} is used up or inactive")
+                        raise Conflict(
+                            f"promo code {row.code} is used up or no longer active",
+                            title="Promo code used up",
+                            code=row.code,
+                        )
                     session.add(PromoRedemption(code=row.code, order_id=order_id))
                     await enqueue(
                         session,
@@ -486,8 +601,40 @@ class CartService:
                             source="cart",
                         ),
                     )
-        except IntegrityError as exc:
-            raise Conflict("this order already redeemed the code") from exc
+        except IntegrityError:
+            # The same order, concurrently: the other call counted it.
+            pass
+        self._wake()
+        return await self.get_promo(code)
+
+    async def give_back(self, code: str, order_id: str) -> s.PromoOut:
+        """An order that used the code was not paid for (cancelled, declined,
+        never placed): its use counts no more. Once per order, however often asked."""
+        table = PROMOS
+        async with self.db.write() as session:
+            row = await session.get(PromoCode, code.upper())
+            if row is None:
+                raise NotFound(f"no promo code {code}")
+            gone = await session.execute(
+                delete(PromoRedemption)
+                .where(PromoRedemption.code == row.code, PromoRedemption.order_id == order_id)
+                .returning(PromoRedemption.order_id)
+            )
+            if gone.scalar_one_or_none() is not None:
+                await session.execute(
+                    update(table)
+                    .where(table.c.code == row.code, table.c.used_count > 0)
+                    .values(used_count=table.c.used_count - 1)
+                )
+                await enqueue(
+                    session,
+                    outbox,
+                    Event(
+                        "cart.promo_given_back",
+                        {"code": row.code, "order_id": order_id},
+                        source="cart",
+                    ),
+                )
         self._wake()
         return await self.get_promo(code)
 

@@ -21,3 +21,6 @@ class CartSettings(ServiceSettings):
     max_lines: int = Field(default=50, ge=1, le=500)
     abandoned_after_hours: float = Field(default=24.0, gt=0)
     abandoned_sweep_seconds: float = Field(default=300.0, gt=0)
+    # How long a checkout holds a cart (the orders service releases or spends it
+    # sooner); a checkout that died mid-way frees its cart after this.
+    checkout_hold_seconds: float = Field(default=300.0, ge=10, le=3600)
