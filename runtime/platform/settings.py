@@ -28,7 +28,7 @@ def in_kubernetes() -> bool:
 
 # Names of settings that hold a credential: once one is set, the runtime is
 # someone's real deployment and nothing may run open by default.
-_CREDENTIAL_SUFFIXES: Final = ("_SECRET", "_TOKEN", "_API_KEY", "_PASSWORD", "_OIDC_ISSUER")
+_CREDENTIAL_SUFFIXES: Final = ("_SECRET", "_TOKEN", "_KEY", "_PASSWORD", "_OIDC_ISSUER")
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 
@@ -44,8 +44,8 @@ class RuntimeModeSettings(BaseSettings):
 
     # true: staff-only routes answer requests without a token (as the demo's admin
     # API always did); refused in a pod. auto: on only outside a pod while no
-    # credential (a ..._SECRET, ..._TOKEN, ..._API_KEY, ..._PASSWORD or OIDC
-    # issuer) is set. false: never.
+    # credential (a ..._SECRET, ..._TOKEN, ..._KEY, ..._PASSWORD or OIDC issuer)
+    # is set. false: never.
     development_mode: Literal["auto", "true", "false"] = "auto"
 
 
