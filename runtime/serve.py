@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import secrets
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
 from storefleet.runtime.platform.errors import install_error_handlers
 from storefleet.runtime.platform.events import InProcessEventBus
+from storefleet.runtime.platform.settings import development_mode
 
 log = logging.getLogger(__name__)
 
@@ -106,14 +108,25 @@ def build_all(*, demo: bool = True) -> FastAPI:
     from storefleet.runtime.catalog.app import create_app as catalog_app
     from storefleet.runtime.catalog.demo import import_demo
     from storefleet.runtime.catalog.settings import CatalogSettings
+    from storefleet.runtime.payments.settings import PaymentsSettings
     from storefleet.runtime.storefront.app import create_app as storefront_app
     from storefleet.runtime.storefront.settings import StorefrontSettings
 
     bus = InProcessEventBus()
-    catalog = catalog_app(CatalogSettings(), bus=bus)
+    # The orders service calls the catalog, cart and payments with their tokens;
+    # outside development mode a service without one gets one for this process.
+    tokens = {
+        name: configured or ("" if development_mode() else secrets.token_urlsafe(32))
+        for name, configured in (
+            ("catalog", CatalogSettings().admin_token),
+            ("cart", CartSettings().admin_token),
+            ("payments", PaymentsSettings().admin_token),
+        )
+    }
+    catalog = catalog_app(CatalogSettings(admin_token=tokens["catalog"]), bus=bus)
     cart = cart_app(
         # In-memory transports: the host names only label the calls.
-        CartSettings(catalog_url="http://catalog"),
+        CartSettings(catalog_url="http://catalog", admin_token=tokens["cart"]),
         bus=bus,
         catalog_transport=httpx.ASGITransport(app=catalog),
     )
@@ -121,13 +134,16 @@ def build_all(*, demo: bool = True) -> FastAPI:
     from storefleet.runtime.orders.settings import OrdersSettings
     from storefleet.runtime.payments.app import create_app as payments_app
 
-    payments = payments_app(bus=bus)
+    payments = payments_app(PaymentsSettings(admin_token=tokens["payments"]), bus=bus)
     orders = orders_app(
         OrdersSettings(
             catalog_url="http://catalog",
             cart_url="http://cart",
             payments_url="http://payments",
             auth_secret=cart.state.settings.auth_secret,
+            catalog_token=tokens["catalog"],
+            cart_token=tokens["cart"],
+            payments_token=tokens["payments"],
         ),
         bus=bus,
         transports={
@@ -146,7 +162,7 @@ def build_all(*, demo: bool = True) -> FastAPI:
     from storefleet.runtime.vendors.settings import VendorsSettings
 
     vendors = vendors_app(
-        VendorsSettings(catalog_url="http://catalog", catalog_token=CatalogSettings().admin_token),
+        VendorsSettings(catalog_url="http://catalog", catalog_token=tokens["catalog"]),
         bus=bus,
         catalog_transport=httpx.ASGITransport(app=catalog),
     )

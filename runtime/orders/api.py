@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, Response
 
 from storefleet.runtime.orders import schemas as s
+from storefleet.runtime.orders.clients import CartName
 from storefleet.runtime.orders.service import OrderService
 from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.orders.states import Status
@@ -99,7 +100,6 @@ def build_router(service: OrderService, settings: OrdersSettings) -> APIRouter:
         for a fraud review, ``cancelled`` with ``cancel_reason`` on failure.
         Repeating the request with the same key returns the same order."""
         customer_id = await user_of(request, authorization)
-        headers: dict[str, str] = {}
         # A named cart is the one bought, by a guest or by a signed-in shopper
         # whose shop keeps the cart in a cookie; the order is theirs either way.
         # A signed-in shopper who names none buys their account's cart.
@@ -107,14 +107,12 @@ def build_router(service: OrderService, settings: OrdersSettings) -> APIRouter:
         if cart_id:
             if not _CART_ID.match(cart_id):
                 raise ProblemError(422, "name the cart: cart_id or an X-Cart-Id header")
-            headers["X-Cart-Id"] = cart_id
-        elif authorization and customer_id is not None:
-            headers["Authorization"] = authorization
+            cart = CartName("anonymous", cart_id)
+        elif customer_id is not None:
+            cart = CartName("user", customer_id)
         else:
             raise ProblemError(422, "name the cart: cart_id or an X-Cart-Id header")
-        order, created = await service.checkout(
-            body, key, customer_id=customer_id, cart_headers=headers
-        )
+        order, created = await service.checkout(body, key, customer_id=customer_id, cart=cart)
         if not created:
             response.status_code = 200
         return order

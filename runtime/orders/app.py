@@ -54,6 +54,8 @@ def create_app(
     cart = client("cart", settings.cart_url)
     payments = client("payments", settings.payments_url, settings.payments_timeout_seconds)
     service = OrderService(db, settings, catalog, cart, payments, relay)
+    # Refunds made at the payments service directly reach their orders.
+    bus.subscribe("payment.refunded", service.payment_refunded)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

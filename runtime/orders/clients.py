@@ -12,6 +12,18 @@ from storefleet.runtime.platform.resilience import ServiceClient
 
 
 @dataclass(frozen=True)
+class CartName:
+    """Which cart an order buys: an anonymous cart's id or a signed-in shopper's."""
+
+    owner: str  # "anonymous" | "user"
+    ident: str
+
+    @property
+    def path(self) -> str:
+        return f"/admin/carts/{self.owner}/{self.ident}"
+
+
+@dataclass(frozen=True)
 class Answer:
     """An upstream's answer, or ``status`` 0 if it could not be reached."""
 

@@ -206,6 +206,7 @@ class SagaRunner:
             self.service.catalog,
             "POST",
             "/reservations",
+            headers=self.service.catalog_headers(),
             json={
                 "id": saga.reservation_id,
                 "reference": f"order:{saga.order_id}",
@@ -315,7 +316,10 @@ class SagaRunner:
 
     async def _confirm(self, saga: Saga) -> Outcome:
         answer = await call(
-            self.service.catalog, "POST", f"/reservations/{saga.reservation_id}/commit"
+            self.service.catalog,
+            "POST",
+            f"/reservations/{saga.reservation_id}/commit",
+            headers=self.service.catalog_headers(),
         )
         if answer.ok:
             return Advance("capture", note="stock committed")
@@ -450,11 +454,22 @@ class SagaRunner:
         if saga.step != "capture":
             # The reservation may exist even if its answer was lost: release by name.
             answer = await call(
-                self.service.catalog, "POST", f"/reservations/{saga.reservation_id}/release"
+                self.service.catalog,
+                "POST",
+                f"/reservations/{saga.reservation_id}/release",
+                headers=self.service.catalog_headers(),
             )
             if answer.transient:
                 await self._schedule_retry(saga, answer.detail or "catalog unavailable")
                 return
+            if answer.status in (401, 403):
+                # The catalog's token is wrong: the stock would stay held.
+                await self._schedule_retry(saga, answer.detail or f"catalog {answer.status}")
+                return
+        # Not paid for: the promo code's use is given back (once, by order id).
+        if order.promo_code and not await self.service.give_back_promo(order.promo_code, order.id):
+            await self._schedule_retry(saga, "cart unavailable")
+            return
         await self._pause_hook("compensate")
         async with self.db.write() as session:
             locked = await self.service.locked(session, saga.order_id)

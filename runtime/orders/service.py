@@ -18,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.runtime.orders import schemas as s
-from storefleet.runtime.orders.clients import call
+from storefleet.runtime.orders.clients import CartName, call
 from storefleet.runtime.orders.models import (
     Order,
     OrderHistory,
@@ -40,8 +40,22 @@ from storefleet.runtime.platform.tracing import trace_context
 log = logging.getLogger(__name__)
 
 
+# Order ids are derived from the checkout's idempotency key, so every call a
+# checkout makes on the shopper's behalf (the cart's hold, the promo code's use,
+# the reservation) names the same order even when two requests race with one key.
+ORDER_IDS = uuid.UUID("5d0c4c1e-6a43-4b8e-9a55-0d7c8f1e2b37")
+
+
 def as_utc(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def order_id_for(store: str, idempotency_key: str) -> str:
+    return uuid.uuid5(ORDER_IDS, f"{store}:{idempotency_key}").hex
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
 
 
 def order_payload(
@@ -104,12 +118,18 @@ class OrderService:
         self.saga = SagaRunner(self)
 
     def payment_headers(self, idempotency_key: str | None = None) -> dict[str, str]:
-        headers: dict[str, str] = {}
-        if self.settings.payments_token:
-            headers["Authorization"] = f"Bearer {self.settings.payments_token}"
+        headers = _bearer(self.settings.payments_token)
         if idempotency_key is not None:
             headers["Idempotency-Key"] = idempotency_key
         return headers
+
+    def catalog_headers(self) -> dict[str, str]:
+        """Reservations are for services only: the catalog's token."""
+        return _bearer(self.settings.catalog_token)
+
+    def cart_headers(self) -> dict[str, str]:
+        """Claiming carts and counting promo code uses: the cart's token."""
+        return _bearer(self.settings.cart_token)
 
     def after_commit(self) -> None:
         if self.relay is not None:
@@ -183,28 +203,154 @@ class OrderService:
         idempotency_key: str,
         *,
         customer_id: str | None,
-        cart_headers: dict[str, str],
+        cart: CartName,
     ) -> tuple[s.OrderOut, bool]:
-        """Place an order from the cart and run its saga; returns (order, created)."""
+        """Place an order from the cart and run its saga; returns (order, created).
+
+        The cart is held for this order first (the cart service gives a cart to
+        one order at a time, so parallel checkouts of one cart make one order and
+        the others a 409), the promo code's use is counted (refused once used
+        up), then the order is written; afterwards the cart is spent, or handed
+        back to the shopper if the checkout failed."""
+        if (existing := await self._order_for_key(idempotency_key)) is not None:
+            return await self.order(existing), False
+        order_id = order_id_for(self.settings.store, idempotency_key)
+        snapshot = await self._claim_cart(cart, order_id)
+        redeemed: str | None = None
+        try:
+            order, order_lines = await self._build_order(
+                order_id, snapshot, data, idempotency_key, customer_id
+            )
+            if order.promo_code:
+                await self._redeem(order.promo_code, order_id)
+                redeemed = order.promo_code
+            placed = await self._persist_placed(order, order_lines, data)
+        except BaseException:
+            # Nothing was placed: the code's use and the cart go back.
+            with contextlib.suppress(Exception):
+                if redeemed is not None:
+                    await self.give_back_promo(redeemed, order_id)
+                await call(
+                    self.cart,
+                    "POST",
+                    f"{cart.path}/claims/{order_id}/release",
+                    headers=self.cart_headers(),
+                )
+            raise
+        if not placed:
+            # The same key, concurrently: the other request's order (which holds
+            # the same cart and code use, under the same id) is the answer.
+            existing = await self._order_for_key(idempotency_key)
+            assert existing is not None
+            return await self.order(existing), False
+        self.after_commit()
+        task = asyncio.ensure_future(
+            self.saga.settle(order_id, self.settings.checkout_wait_seconds)
+        )
+        # The saga goes on if this request stops waiting (or is cancelled).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.shield(task), timeout=self.settings.checkout_wait_seconds
+            )
+        result = await self.order(order_id)
+        # A failed checkout gives the cart back to try again; any other spends it.
+        step = "release" if result.status == Status.CANCELLED.value else "consume"
+        answer = await call(
+            self.cart, "POST", f"{cart.path}/claims/{order_id}/{step}", headers=self.cart_headers()
+        )
+        if not answer.ok:
+            log.warning(
+                "the cart could not be %sd after checkout",
+                step,
+                extra={"order_id": order_id, "detail": answer.detail},
+            )
+        return result, True
+
+    async def _order_for_key(self, idempotency_key: str) -> str | None:
         async with self.db.read() as session:
-            existing = (
+            found: str | None = (
                 await session.execute(
                     select(Order.id).where(Order.idempotency_key == idempotency_key)
                 )
             ).scalar_one_or_none()
-        if existing is not None:
-            return await self.order(existing), False
-        cart = await call(self.cart, "GET", "/cart", headers=cart_headers)
-        if cart.transient:
+        return found
+
+    async def _claim_cart(self, cart: CartName, order_id: str) -> dict[str, Any]:
+        """The cart's lines and totals, held for this order."""
+        answer = await call(
+            self.cart,
+            "POST",
+            f"{cart.path}/claims",
+            json={"order_id": order_id},
+            headers=self.cart_headers(),
+        )
+        if answer.ok:
+            return answer.body
+        if answer.transient:
             raise ProblemError(
                 503, "the cart is unavailable; try again shortly", headers={"Retry-After": "5"}
             )
-        if not cart.ok:
-            raise ProblemError(cart.status if cart.status < 500 else 503, cart.detail)
-        lines = cart.body.get("lines") or []
+        if answer.status == 409:
+            raise Conflict(answer.detail or "this cart is being checked out already")
+        if answer.status in (401, 403):
+            log.error("the cart refused the orders service's token (STOREFLEET_ORDERS_CART_TOKEN)")
+            raise ProblemError(503, "checkout is unavailable; try again shortly")
+        raise ProblemError(answer.status if answer.status < 500 else 503, answer.detail)
+
+    async def _redeem(self, code: str, order_id: str) -> None:
+        answer = await call(
+            self.cart,
+            "POST",
+            f"/admin/promos/{code}/redemptions",
+            json={"order_id": order_id},
+            headers=self.cart_headers(),
+        )
+        if answer.ok:
+            return
+        if answer.transient:
+            raise ProblemError(
+                503, "the cart is unavailable; try again shortly", headers={"Retry-After": "5"}
+            )
+        if answer.status in (404, 409):
+            raise Conflict(
+                f"promo code {code} can't be used any more; remove it from the cart",
+                title="Promo code used up",
+                code=code,
+            )
+        log.error("counting a promo code's use failed", extra={"detail": answer.detail})
+        raise ProblemError(503, "checkout is unavailable; try again shortly")
+
+    async def give_back_promo(self, code: str, order_id: str) -> bool:
+        """The order was not paid for: the code's use counts no more. False if the
+        cart could not be reached (try again later)."""
+        answer = await call(
+            self.cart,
+            "DELETE",
+            f"/admin/promos/{code}/redemptions/{order_id}",
+            headers=self.cart_headers(),
+        )
+        if answer.transient:
+            return False
+        if not answer.ok and answer.status != 404:
+            log.error(
+                "giving back a promo code's use was refused",
+                extra={"order_id": order_id, "detail": answer.detail},
+            )
+        return True
+
+    async def _build_order(
+        self,
+        order_id: str,
+        cart: dict[str, Any],
+        data: s.CheckoutIn,
+        idempotency_key: str,
+        customer_id: str | None,
+    ) -> tuple[Order, list[OrderLine]]:
+        """The order the cart's answer describes, or the problem that stops it."""
+        lines = cart.get("lines") or []
         if not lines:
             raise ProblemError(422, "the cart is empty", title="Empty cart")
-        if not cart.body.get("stock_checked", False):
+        if not cart.get("stock_checked", False):
             raise ProblemError(
                 503, "stock could not be checked; try again shortly", headers={"Retry-After": "5"}
             )
@@ -215,13 +361,23 @@ class OrderService:
                 title="Cart needs attention",
                 skus=problems,
             )
+        currency = str(cart["currency"])
+        foreign = sorted(
+            str(line["sku"]) for line in lines if line.get("currency", currency) != currency
+        )
+        if foreign:
+            # Minor units of two currencies don't add up to anything.
+            raise Conflict(
+                f"some items are priced in another currency than {currency}: " + ", ".join(foreign),
+                title="Mixed currencies",
+                skus=foreign,
+            )
         product_ids = await self._product_ids([str(line["sku"]) for line in lines])
         surcharge = (
             self.settings.express_surcharge_minor if data.shipping_method == "express" else 0
         )
-        order_id = uuid.uuid4().hex
         now = utcnow()
-        promo = cart.body.get("promo") or {}
+        promo = cart.get("promo") or {}
         order = Order(
             id=order_id,
             idempotency_key=idempotency_key,
@@ -229,12 +385,12 @@ class OrderService:
             customer_id=customer_id,
             email=data.email,
             status=Status.PENDING.value,
-            currency=str(cart.body["currency"]),
-            subtotal_minor=int(cart.body["subtotal_minor"]),
-            discount_minor=int(cart.body["discount_minor"]),
-            shipping_minor=int(cart.body["shipping_minor"]) + surcharge,
-            tax_minor=int(cart.body["tax_minor"]),
-            total_minor=int(cart.body["total_minor"]) + surcharge,
+            currency=currency,
+            subtotal_minor=int(cart["subtotal_minor"]),
+            discount_minor=int(cart["discount_minor"]),
+            shipping_minor=int(cart["shipping_minor"]) + surcharge,
+            tax_minor=int(cart["tax_minor"]),
+            total_minor=int(cart["total_minor"]) + surcharge,
             promo_code=promo.get("code") if promo.get("applied") else None,
             shipping_method=data.shipping_method,
             shipping_address=data.shipping_address.model_dump(),
@@ -258,6 +414,14 @@ class OrderService:
             )
             for line in lines
         ]
+        return order, order_lines
+
+    async def _persist_placed(
+        self, order: Order, order_lines: list[OrderLine], data: s.CheckoutIn
+    ) -> bool:
+        """The order, its lines, history, saga row and ``order.placed``, in one
+        transaction; False if an order with this id (the same key) exists."""
+        now = order.created_at
         try:
             async with self.db.write() as session:
                 session.add(order)
@@ -265,7 +429,7 @@ class OrderService:
                 session.add_all(order_lines)
                 session.add(
                     OrderHistory(
-                        order_id=order_id,
+                        order_id=order.id,
                         from_status=None,
                         to_status=Status.PENDING.value,
                         note="order placed",
@@ -275,7 +439,7 @@ class OrderService:
                 traceparent, tracestate = trace_context()
                 session.add(
                     Saga(
-                        order_id=order_id,
+                        order_id=order.id,
                         traceparent=traceparent,
                         tracestate=tracestate,
                         step="reserve",
@@ -283,7 +447,7 @@ class OrderService:
                         token=data.payment.token or "",
                         payment_method_id=data.payment.payment_method_id or "",
                         save_payment_method=data.payment.save,
-                        reservation_id=order_id,
+                        reservation_id=order.id,
                         next_attempt_at=now,
                         step_started_at=now,
                         created_at=now,
@@ -306,30 +470,10 @@ class OrderService:
                     ),
                 )
         except IntegrityError:
-            # The same key, concurrently: answer with the order the other request made.
-            async with self.db.read() as session:
-                existing = (
-                    await session.execute(
-                        select(Order.id).where(Order.idempotency_key == idempotency_key)
-                    )
-                ).scalar_one_or_none()
-            if existing is None:
+            if await self._order_for_key(order.idempotency_key) is None:
                 raise
-            return await self.order(existing), False
-        self.after_commit()
-        task = asyncio.ensure_future(
-            self.saga.settle(order_id, self.settings.checkout_wait_seconds)
-        )
-        # The saga goes on if this request stops waiting (or is cancelled).
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(
-                asyncio.shield(task), timeout=self.settings.checkout_wait_seconds
-            )
-        result = await self.order(order_id)
-        if result.status != Status.CANCELLED.value:
-            with contextlib.suppress(Exception):
-                await call(self.cart, "DELETE", "/cart", headers=cart_headers)
-        return result, True
+            return False
+        return True
 
     async def _product_ids(self, skus: list[str]) -> dict[str, int]:
         """The catalog's product id per SKU, for the events; best effort."""
@@ -546,9 +690,25 @@ class OrderService:
             )
         left = order.captured_minor - order.refunded_minor
         if left > 0:
-            await self._refund_payment(order_id, left, f"cancel:{order_id}", reason)
+            key = f"cancel:{order_id}"
+            # Recorded first, so the payment's refund event is known as this one.
+            with contextlib.suppress(IntegrityError):
+                async with self.db.write() as session:
+                    session.add(
+                        Refund(
+                            id=key,
+                            order_id=order_id,
+                            amount_minor=left,
+                            reason=reason[:300],
+                            status="pending",
+                            created_at=utcnow(),
+                        )
+                    )
+            await self._refund_payment(order_id, left, key, reason)
         async with self.db.write() as session:
             order = await self.locked(session, order_id)
+            if (refund := await session.get(Refund, f"cancel:{order_id}")) is not None:
+                refund.status = "done"
             if order.status != Status.CANCELLED.value:
                 order.cancel_reason = "cancelled"
                 order.failure_detail = reason
@@ -704,6 +864,90 @@ class OrderService:
                 )
         self.after_commit()
         return await self.order(order_id)
+
+    async def payment_refunded(self, event: Event) -> None:
+        """A refund made at the payments service directly (by staff there, or the
+        processor's dashboard through a webhook) reaches its order: the refunded
+        amount, the history and an ``order.refunded`` event. Refunds this service
+        asked for itself are already counted (their key is an ``order_refunds``
+        row); a redelivered event is applied once (its key becomes one)."""
+        payload = event.payload
+        order_id, key = payload.get("order_id"), payload.get("refund_key")
+        amount = payload.get("refund_minor")
+        if not isinstance(order_id, str) or not isinstance(key, str) or not key:
+            return
+        if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+            log.warning("ignoring a refund event without an amount", extra={"event_id": event.id})
+            return
+        try:
+            async with self.db.write() as session:
+                order = (
+                    await session.execute(
+                        select(Order).where(Order.id == order_id).with_for_update()
+                    )
+                ).scalar_one_or_none()
+                if order is None or await session.get(Refund, key) is not None:
+                    return
+                reason = str(payload.get("reason") or "")[:300]
+                session.add(
+                    Refund(
+                        id=key,
+                        order_id=order_id,
+                        amount_minor=amount,
+                        reason=reason,
+                        status="done",
+                        payment_refund_id=str(payload.get("refund_id") or "")[:100],
+                        created_at=utcnow(),
+                    )
+                )
+                order.refunded_minor += amount
+                note = f"refunded {amount} at the payment service" + (
+                    f": {reason}" if reason else ""
+                )
+                full = order.refunded_minor >= order.captured_minor
+                current = Status(order.status)
+                target = Status.REFUNDED if full else Status.PARTIALLY_REFUNDED
+                if can_transition(current, target):
+                    await self.transition(
+                        session, order, target, note, refund_minor=amount, reason=reason
+                    )
+                elif full and can_transition(current, Status.CANCELLED):
+                    # All the money back before it shipped: the order is off.
+                    order.cancel_reason = "refunded"
+                    order.failure_detail = reason or "refunded in full at the payment service"
+                    await self.transition(
+                        session,
+                        order,
+                        Status.CANCELLED,
+                        note,
+                        reason="refunded",
+                        refund_minor=amount,
+                    )
+                else:
+                    # A paid order still on its way (goodwill, a price match): it
+                    # goes on being fulfilled, with the refund on record.
+                    order.updated_at = utcnow()
+                    session.add(
+                        OrderHistory(
+                            order_id=order_id,
+                            from_status=order.status,
+                            to_status=order.status,
+                            note=note[:500],
+                            at=utcnow(),
+                        )
+                    )
+                    await enqueue(
+                        session,
+                        outbox,
+                        Event(
+                            "order.refunded",
+                            order_payload(order, refund_minor=amount, reason=reason),
+                            source="orders",
+                        ),
+                    )
+        except IntegrityError:
+            return  # the same refund, delivered twice at once
+        self.after_commit()
 
     async def _refund_payment(self, order_id: str, amount: int, key: str, reason: str) -> None:
         async with self.db.read() as session:

@@ -21,6 +21,11 @@ class OrdersSettings(ServiceSettings):
     payments_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     # The payments service's token (its STOREFLEET_PAYMENTS_ADMIN_TOKEN), sent on every call.
     payments_token: str = ""
+    # The catalog's token (its STOREFLEET_CATALOG_ADMIN_TOKEN), for stock reservations.
+    catalog_token: str = ""
+    # The cart's token (its STOREFLEET_CART_ADMIN_TOKEN), to claim and spend carts
+    # and to count promo code uses.
+    cart_token: str = ""
     # Verifies signed-in shoppers' tokens (the same secret as the cart's).
     auth_secret: str = ""
     express_surcharge_minor: int = Field(default=995, ge=0)

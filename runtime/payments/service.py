@@ -618,6 +618,8 @@ class PaymentsService:
                     refund_id=result.reference,
                     refund_minor=amount_minor,
                     reason=reason,
+                    # The caller's key: the orders service knows its own refunds by it.
+                    refund_key=idempotency_key,
                 )
             out = s.RefundOut(
                 payment=payment_out(row), refund_id=op.gateway_ref, amount_minor=op.amount_minor

@@ -16,7 +16,7 @@ from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
 from storefleet.runtime.platform.events_consumer import IdempotentConsumer, attach_consumer
 from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.settings import EventsSettings, StoreSettings
 from storefleet.runtime.vendors.api import build_router
 from storefleet.runtime.vendors.models import outbox, processed_events
 from storefleet.runtime.vendors.service import CONSUMED, VendorService
@@ -61,7 +61,9 @@ def create_app(
         ),
         transport=catalog_transport,
     )
-    service = VendorService(db, catalog, relay, settings.catalog_token)
+    service = VendorService(
+        db, catalog, relay, settings.catalog_token, currency=StoreSettings().currency
+    )
     consumer = IdempotentConsumer.configured(CONSUMER, db, processed_events, events)
     for event_type in CONSUMED:
         consumer.on(event_type, service.handle_event)

@@ -129,11 +129,18 @@ def _int(value: Any, default: int = 0) -> int:
 
 class VendorService:
     def __init__(
-        self, db: Database, catalog: ServiceClient, relay: OutboxRelay, catalog_token: str = ""
+        self,
+        db: Database,
+        catalog: ServiceClient,
+        relay: OutboxRelay,
+        catalog_token: str = "",
+        currency: str = "EUR",
     ) -> None:
         self.db = db
         self.catalog = catalog
         self.relay = relay
+        # The store's currency: a vendor's prices must be in it (the catalog checks too).
+        self.currency = currency
         self.catalog_headers = {"Authorization": f"Bearer {catalog_token}"} if catalog_token else {}
 
     async def _emit(self, session: AsyncSession, type_: str, payload: dict[str, Any]) -> None:
@@ -346,6 +353,15 @@ class VendorService:
         )
 
     async def create_product(self, vendor: Vendor, body: s.VendorProductIn) -> s.VendorProductOut:
+        foreign = sorted({v.currency for v in body.variants} - {self.currency})
+        if foreign:
+            raise ProblemError(
+                422,
+                f"this store sells in {self.currency}; prices in {', '.join(foreign)} "
+                "can't be added (convert them first)",
+                title="Wrong currency",
+                currency=self.currency,
+            )
         # Claim a slot under the product limit first (a conditional update, so
         # concurrent creations can't pass it), give it back if the catalog refuses.
         async with self.db.write() as session:

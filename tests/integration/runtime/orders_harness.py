@@ -40,6 +40,10 @@ STORE = StoreSettings(
 )
 ORDERS_ADMIN = "orders-admin-" + uuid.uuid4().hex
 PAYMENTS_ADMIN = "payments-admin-" + uuid.uuid4().hex
+# The catalog's and the cart's own tokens: the orders service reserves stock,
+# claims carts and counts promo code uses with them, as in a cluster.
+CATALOG_ADMIN = "catalog-admin-" + uuid.uuid4().hex
+CART_ADMIN = "cart-admin-" + uuid.uuid4().hex
 AUTH_SECRET = "orders-test-" + uuid.uuid4().hex
 SERVICES = ("catalog", "cart", "payments", "orders")
 
@@ -130,6 +134,12 @@ class Commerce:
     def payments_admin(self) -> httpx.AsyncClient:
         return self.client(self.payments, Authorization=f"Bearer {PAYMENTS_ADMIN}")
 
+    def catalog_admin(self) -> httpx.AsyncClient:
+        return self.client(self.catalog, Authorization=f"Bearer {CATALOG_ADMIN}")
+
+    def cart_admin(self) -> httpx.AsyncClient:
+        return self.client(self.cart, Authorization=f"Bearer {CART_ADMIN}")
+
 
 @contextlib.asynccontextmanager
 async def running_commerce(
@@ -149,7 +159,12 @@ async def running_commerce(
     common: dict[str, Any] = {"access_log": False, "outbox_poll_seconds": 0.1}
     catalog = Server(
         catalog_app(
-            CatalogSettings(database_url=dbs["catalog"], reservation_sweep_seconds=0.5, **common),
+            CatalogSettings(
+                database_url=dbs["catalog"],
+                admin_token=CATALOG_ADMIN,
+                reservation_sweep_seconds=0.5,
+                **common,
+            ),
             bus=buses["catalog"],
         )
     )
@@ -161,6 +176,7 @@ async def running_commerce(
                 cache_url=cache_url,
                 cache_prefix=cache_prefix,
                 catalog_url=catalog.url,
+                admin_token=CART_ADMIN,
                 auth_secret=AUTH_SECRET,
                 http_retries=0,
                 **common,
@@ -195,6 +211,8 @@ async def running_commerce(
                 payments_url=pay.url,
                 admin_token=ORDERS_ADMIN,
                 payments_token=PAYMENTS_ADMIN,
+                catalog_token=CATALOG_ADMIN,
+                cart_token=CART_ADMIN,
                 auth_secret=AUTH_SECRET,
                 http_retries=0,
                 breaker_failure_threshold=3,
@@ -224,7 +242,9 @@ async def running_commerce(
     )
     await storefront.start()
     try:
-        async with httpx.AsyncClient(base_url=catalog.url) as client:
+        async with httpx.AsyncClient(
+            base_url=catalog.url, headers={"Authorization": f"Bearer {CATALOG_ADMIN}"}
+        ) as client:
             await client.post(
                 "/admin/categories", json={"slug": "checkout-goods", "name": "Checkout goods"}
             )
@@ -239,7 +259,7 @@ async def running_commerce(
 async def new_product(commerce: Commerce, *, stock: int = 10, price: int = 1999) -> str:
     """A product of the test's own (so tests never share stock); returns its SKU."""
     code = uuid.uuid4().hex[:8].upper()
-    async with commerce.client(commerce.catalog) as client:
+    async with commerce.catalog_admin() as client:
         response = await client.post(
             "/admin/products",
             json={

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -26,6 +27,7 @@ from orders_harness import (
     stock_of,
     wait_for_status,
 )
+from sqlalchemy import text
 
 from storefleet.runtime.platform.errors import PROBLEM_JSON
 
@@ -439,7 +441,7 @@ async def test_bad_input_is_a_problem_never_a_500(shop: Commerce) -> None:
 async def test_stock_that_ran_out_after_carting_is_a_409(shop: Commerce, tmp_path: Path) -> None:
     sku = await new_product(shop, stock=2)
     cart_id = await fill_cart(shop, {sku: 2})
-    async with shop.client(shop.catalog) as catalog:
+    async with shop.catalog_admin() as catalog:
         assert (
             await catalog.post(f"/admin/variants/{sku}/stock", json={"delta": -1})
         ).status_code == 200
@@ -498,3 +500,274 @@ async def test_order_lookup_for_staff(shop: Commerce) -> None:
     async with shop.orders_admin() as admin:
         paid = (await admin.get("/admin/orders", params={"status": "paid"})).json()
     assert order["id"] in {item["id"] for item in paid["items"]}
+
+
+# ----------------------------------------------- stock, carts and promo codes
+
+
+async def test_nobody_without_the_catalogs_token_holds_or_frees_stock(shop: Commerce) -> None:
+    """Reservations are the orders service's: an anonymous caller can neither take
+    stock off the shelf nor release the hold of an order waiting for 3-D Secure
+    (which cancelled that order), nor learn the exact stock from a refusal."""
+    sku = await new_product(shop, stock=3)
+    order = (
+        await checkout(
+            shop, await fill_cart(shop, {sku: 1}), checkout_body("tok_threeDSecureRequired")
+        )
+    ).json()
+    assert order["status"] == "awaiting_payment"
+    async with shop.client(shop.catalog) as anonymous:
+        taken = await anonymous.post("/reservations", json={"items": [{"sku": sku, "quantity": 2}]})
+        freed = await anonymous.post(f"/reservations/{order['id']}/release")
+        committed = await anonymous.post(f"/reservations/{order['id']}/commit")
+        read = await anonymous.get(f"/reservations/{order['id']}")
+    for refused in (taken, freed, committed, read):
+        assert refused.status_code == 401, refused.text
+        assert refused.headers["content-type"].startswith(PROBLEM_JSON)
+    assert await stock_of(shop, sku) == 2
+    async with shop.client(shop.catalog, Authorization="Bearer guessed") as guessing:
+        assert (await guessing.post(f"/reservations/{order['id']}/release")).status_code == 401
+    # The order's hold stands: the shopper completes 3-D Secure and it is paid.
+    charge = order["next_action_url"].rsplit("/", 1)[1]
+    async with shop.client(shop.payments) as client:
+        await client.post(f"/sandbox/challenge/{charge}", json={"approve": True})
+    async with shop.client(shop.orders) as client:
+        await client.post(f"/orders/{order['id']}/payment-return", params={"email": order["email"]})
+    assert (await wait_for_status(shop, order["id"], {"paid", "cancelled"}))["status"] == "paid"
+    # Asking for more than there is: refused without telling how many are left.
+    async with shop.catalog_admin() as service:
+        too_many = await service.post(
+            "/reservations", json={"items": [{"sku": sku, "quantity": 3}]}
+        )
+    assert too_many.status_code == 409
+    assert "available" not in too_many.json()
+    assert too_many.json()["detail"] == f"not enough of {sku} in stock"
+    assert await stock_of(shop, sku) == 2
+    await assert_books_balance(shop)
+
+
+async def orders_placed_with(shop: Commerce, sku: str) -> list[dict[str, Any]]:
+    async with shop.orders_admin() as admin:
+        listing = (await admin.get("/admin/orders", params={"per_page": 100})).json()
+        orders = [
+            (await admin.get(f"/admin/orders/{item['id']}")).json() for item in listing["items"]
+        ]
+    return [order for order in orders if any(line["sku"] == sku for line in order["lines"])]
+
+
+async def test_parallel_checkouts_of_one_cart_make_one_order(shop: Commerce) -> None:
+    """20 checkouts of one cart at once, each with its own key: one paid order, one
+    capture, the stock down once; every other checkout a 409 problem."""
+    sku = await new_product(shop, stock=50, price=1500)
+    cart_id = await fill_cart(shop, {sku: 2})
+    before = await ledger(shop)
+    answers = await asyncio.gather(*(checkout(shop, cart_id, checkout_body()) for _ in range(20)))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201] + [409] * 19, statuses
+    for refused in (answer for answer in answers if answer.status_code == 409):
+        assert refused.headers["content-type"].startswith(PROBLEM_JSON)
+    (placed,) = [answer.json() for answer in answers if answer.status_code == 201]
+    assert placed["status"] == "paid"
+    orders = await orders_placed_with(shop, sku)
+    assert [order["id"] for order in orders] == [placed["id"]]
+    assert len(shop.events("payment.captured", placed["id"])) == 1
+    after = await ledger(shop)
+    captured = after["gateway"]["captured_minor"] - before["gateway"]["captured_minor"]
+    assert captured == placed["total_minor"]
+    assert await stock_of(shop, sku) == 48
+    # The cart is spent: checking it out again later is a 409 too, not a new order.
+    again = await checkout(shop, cart_id, checkout_body())
+    assert again.status_code == 409, again.text
+    assert again.headers["content-type"].startswith(PROBLEM_JSON)
+    assert len(await orders_placed_with(shop, sku)) == 1
+    # Adding to it starts a new cart, which can be bought.
+    async with shop.client(shop.cart) as client:
+        added = await client.post(
+            "/cart/items", json={"sku": sku, "quantity": 1}, headers={"X-Cart-Id": cart_id}
+        )
+    assert [line["quantity"] for line in added.json()["lines"]] == [1]
+    assert (await checkout(shop, cart_id, checkout_body())).json()["status"] == "paid"
+    assert await stock_of(shop, sku) == 47
+    await assert_books_balance(shop)
+
+
+async def new_promo(shop: Commerce, **fields: Any) -> str:
+    code = "ONCE" + uuid.uuid4().hex[:8].upper()
+    async with shop.cart_admin() as admin:
+        created = await admin.post("/admin/promos", json={"code": code, **fields})
+    assert created.status_code == 201, created.text
+    return code
+
+
+async def used_count(shop: Commerce, code: str) -> int:
+    async with shop.cart_admin() as admin:
+        return int((await admin.get(f"/admin/promos/{code}")).json()["used_count"])
+
+
+async def cart_with_code(shop: Commerce, sku: str, code: str) -> str:
+    cart_id = await fill_cart(shop, {sku: 1})
+    async with shop.client(shop.cart) as client:
+        applied = await client.post(
+            "/cart/promo", json={"code": code}, headers={"X-Cart-Id": cart_id}
+        )
+    assert applied.status_code == 200, applied.text
+    return cart_id
+
+
+async def test_a_code_limited_to_one_use_works_once_under_parallel_checkouts(
+    shop: Commerce,
+) -> None:
+    sku = await new_product(shop, stock=10, price=2000)
+    code = await new_promo(shop, kind="percent", value=10, usage_limit=1)
+    carts = [await cart_with_code(shop, sku, code) for _ in range(4)]
+    answers = await asyncio.gather(*(checkout(shop, cart, checkout_body()) for cart in carts))
+    statuses = sorted(answer.status_code for answer in answers)
+    assert statuses == [201, 409, 409, 409], [answer.text for answer in answers]
+    for refused in (answer for answer in answers if answer.status_code == 409):
+        assert refused.headers["content-type"].startswith(PROBLEM_JSON)
+        assert code in refused.json()["detail"]
+    (paid,) = [answer.json() for answer in answers if answer.status_code == 201]
+    assert paid["status"] == "paid"
+    assert paid["discount_minor"] == 200
+    assert await used_count(shop, code) == 1
+    assert await stock_of(shop, sku) == 9
+    # The refused shoppers keep their carts, and buy without the code.
+    async with shop.client(shop.cart) as client:
+        refused_cart = next(
+            cart for cart, answer in zip(carts, answers, strict=True) if answer.status_code == 409
+        )
+        await client.delete("/cart/promo", headers={"X-Cart-Id": refused_cart})
+    assert (await checkout(shop, refused_cart, checkout_body())).json()["status"] == "paid"
+    assert await used_count(shop, code) == 1
+    await assert_books_balance(shop)
+
+
+async def test_an_order_not_paid_for_gives_its_code_use_back(shop: Commerce) -> None:
+    sku = await new_product(shop, stock=10)
+    code = await new_promo(shop, kind="fixed", value=100, usage_limit=1)
+    declined = await checkout(
+        shop, await cart_with_code(shop, sku, code), checkout_body("tok_chargeDeclined")
+    )
+    assert declined.json()["status"] == "cancelled"
+    assert await used_count(shop, code) == 0
+    # Cancelled by staff while waiting for 3-D Secure: given back as well.
+    waiting = (
+        await checkout(
+            shop, await cart_with_code(shop, sku, code), checkout_body("tok_threeDSecureRequired")
+        )
+    ).json()
+    assert waiting["status"] == "awaiting_payment"
+    assert await used_count(shop, code) == 1
+    async with shop.orders_admin() as admin:
+        cancelled = await admin.post(
+            f"/admin/orders/{waiting['id']}/cancel", json={"reason": "asked to"}
+        )
+    assert cancelled.status_code == 200, cancelled.text
+    await wait_for_status(shop, waiting["id"], {"cancelled"})
+    assert await used_count(shop, code) == 0
+    paid = await checkout(shop, await cart_with_code(shop, sku, code), checkout_body())
+    assert paid.json()["status"] == "paid"
+    assert await used_count(shop, code) == 1
+    await assert_books_balance(shop)
+
+
+async def test_prices_in_another_currency_are_never_added_up(shop: Commerce) -> None:
+    """A JPY price in a EUR store was charged as EUR 1,000.00: the catalog refuses
+    it, and a line priced so (say, stored before that check) can't be carted,
+    counts in no total and can't be bought."""
+    code = uuid.uuid4().hex[:8].upper()
+    async with shop.catalog_admin() as admin:
+        refused = await admin.post(
+            "/admin/products",
+            json={
+                "slug": f"yen-item-{code.lower()}",
+                "name": f"Yen Item {code}",
+                "category": "checkout-goods",
+                "variants": [
+                    {"sku": f"JP-{code}", "price_minor": 100_000, "currency": "JPY", "stock": 5}
+                ],
+            },
+        )
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith(PROBLEM_JSON)
+    assert "EUR" in refused.json()["detail"]
+    euro, yen = await new_product(shop, stock=5, price=1000), await new_product(shop, stock=5)
+    cart_id = await fill_cart(shop, {euro: 1, yen: 1})
+    catalog = shop.catalog.app.state.catalog
+    async with catalog.db.write() as session:
+        await session.execute(
+            text("UPDATE variants SET currency = 'JPY', price_minor = 100000 WHERE sku = :sku"),
+            {"sku": yen},
+        )
+    catalog.reads.invalidate()
+    async with shop.client(shop.cart) as client:
+        seen = (await client.get("/cart", headers={"X-Cart-Id": cart_id})).json()
+        added = await client.post("/cart/items", json={"sku": yen, "quantity": 1})
+    lines = {line["sku"]: line for line in seen["lines"]}
+    assert lines[yen]["problem"] == "unavailable"
+    assert lines[yen]["currency"] == "JPY"
+    assert seen["subtotal_minor"] == 1000
+    assert added.status_code == 409
+    assert "JPY" in added.json()["detail"]
+    response = await checkout(shop, cart_id, checkout_body())
+    assert response.status_code == 409
+    assert response.headers["content-type"].startswith(PROBLEM_JSON)
+    assert response.json()["skus"] == [yen]
+    assert await orders_placed_with(shop, yen) == []
+    assert await stock_of(shop, euro) == 5
+    await assert_books_balance(shop)
+
+
+async def test_a_refund_made_at_the_payment_service_reaches_its_order(shop: Commerce) -> None:
+    """Staff refunding a payment directly (not through the order) used to leave
+    the order saying nothing was refunded, and the books disagreeing."""
+    sku = await new_product(shop, stock=5, price=2000)
+    order = (await checkout(shop, await fill_cart(shop, {sku: 1}), checkout_body())).json()
+    assert order["status"] == "paid"
+
+    async def refund_directly(amount: int) -> None:
+        async with shop.payments_admin() as payments:
+            answer = await payments.post(
+                f"/payments/{order['payment_id']}/refunds",
+                json={"amount_minor": amount, "reason": "goodwill"},
+                headers={"Idempotency-Key": "direct-" + uuid.uuid4().hex},
+            )
+        assert answer.status_code == 201, answer.text
+
+    async def refunded(amount: int) -> dict[str, Any]:
+        for _ in range(150):
+            seen = await order_of(shop, order["id"])
+            if seen["refunded_minor"] == amount:
+                return seen
+            await asyncio.sleep(0.1)
+        raise AssertionError(f"the order shows {seen['refunded_minor']} refunded, not {amount}")
+
+    await refund_directly(500)
+    partly = await refunded(500)
+    assert partly["status"] == "paid"  # still to be packed and shipped
+    assert "refunded 500 at the payment service: goodwill" in partly["history"][-1]["note"]
+    events = await published(shop, "order.refunded", order["id"], 1)
+    assert [event.payload["refund_minor"] for event in events] == [500]
+    await assert_books_balance(shop)
+    # The rest of it: nothing is left to ship, the order is off.
+    await refund_directly(order["total_minor"] - 500)
+    whole = await refunded(order["total_minor"])
+    assert whole["status"] == "cancelled"
+    assert whole["cancel_reason"] == "refunded"
+    cancelled = await published(shop, "order.cancelled", order["id"], 1)
+    assert cancelled[0].payload["refund_minor"] == order["total_minor"] - 500
+    await assert_books_balance(shop)
+
+
+async def test_refunds_the_order_asked_for_are_counted_once(shop: Commerce) -> None:
+    sku = await new_product(shop, stock=5, price=2000)
+    order = (await checkout(shop, await fill_cart(shop, {sku: 1}), checkout_body())).json()
+    async with shop.orders_admin() as admin:
+        cancelled = await admin.post(f"/admin/orders/{order['id']}/cancel", json={})
+    assert cancelled.status_code == 200, cancelled.text
+    await published(shop, "payment.refunded", order["id"], 1)
+    await asyncio.sleep(0.3)
+    seen = await order_of(shop, order["id"])
+    assert seen["refunded_minor"] == order["total_minor"]
+    assert len(shop.events("order.cancelled", order["id"])) == 1
+    await assert_books_balance(shop)

@@ -568,3 +568,18 @@ async def test_concurrent_first_puts_create_one_vendor(
     assert [a.status_code for a in answers] == [200] * 5
     # One creation: every answer names the same vendor, created once.
     assert len({a.json()["created_at"] for a in answers}) == 1
+
+
+async def test_a_vendor_prices_in_the_stores_currency(
+    api: httpx.AsyncClient, market: Marketplace
+) -> None:
+    """A yen price in a euro store would be summed as euro cents in carts and orders."""
+    vendor_id = await register(api, market, product_limit=1)
+    body = product_body(price=100_000)
+    body["variants"][0]["currency"] = "JPY"
+    refused = await api.post("/vendor/products", json=body, headers=market.vendor_staff(vendor_id))
+    assert refused.status_code == 422, refused.text
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "EUR" in refused.json()["detail"]
+    # Nothing reached the catalog, and the product limit was not used up.
+    await create_product(api, market, vendor_id)
