@@ -21,11 +21,17 @@ class OrdersSettings(ServiceSettings):
     payments_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
     # The payments service's token (its STOREFLEET_PAYMENTS_ADMIN_TOKEN), sent on every call.
     payments_token: str = ""
-    # The catalog's token (its STOREFLEET_CATALOG_ADMIN_TOKEN), for stock reservations.
-    catalog_token: str = ""
-    # The cart's token (its STOREFLEET_CART_ADMIN_TOKEN), to claim and spend carts
-    # and to count promo code uses.
-    cart_token: str = ""
+    # The catalog's token, for stock reservations; by default the catalog's own
+    # STOREFLEET_CATALOG_ADMIN_TOKEN when this process sees it (the operator gives
+    # every service of a store the same runtime environment).
+    catalog_token: str = Field(
+        default_factory=lambda: os.environ.get("STOREFLEET_CATALOG_ADMIN_TOKEN", "")
+    )
+    # The cart's token, to claim and spend carts and count promo code uses; by
+    # default the cart's own STOREFLEET_CART_ADMIN_TOKEN.
+    cart_token: str = Field(
+        default_factory=lambda: os.environ.get("STOREFLEET_CART_ADMIN_TOKEN", "")
+    )
     # Verifies signed-in shoppers' tokens (the same secret as the cart's).
     auth_secret: str = ""
     express_surcharge_minor: int = Field(default=995, ge=0)
