@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from storefleet.runtime.accounts.api import build_router
 from storefleet.runtime.accounts.models import outbox
+from storefleet.runtime.accounts.secrets_at_rest import SecretBox, encrypt_stored_secrets
 from storefleet.runtime.accounts.service import AccountsService
 from storefleet.runtime.accounts.settings import AccountsSettings
 from storefleet.runtime.platform.app import create_service_app
@@ -16,6 +17,7 @@ from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings,
 from storefleet.runtime.platform.cache import create_cache
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.private_files import private_sqlite
 from storefleet.runtime.platform.settings import StoreSettings, in_kubernetes
 
 MIGRATIONS = "storefleet.runtime.accounts:migrations"
@@ -40,16 +42,20 @@ def create_app(
         authenticator = Authenticator(ensure_secret(configured))
     if in_kubernetes() and "log_links" not in settings.model_fields_set:
         settings = settings.model_copy(update={"log_links": False})
+    # Password hashes and MFA secrets: an embedded database only its owner reads.
+    private_sqlite(settings.resolved_database_url())
     db = Database(settings.resolved_database_url(), pool_size=settings.database_pool_size)
+    box = SecretBox.from_setting(settings.secrets_key, settings.data_dir)
     cache = create_cache(settings.cache_url, settings.cache_prefix)
     bus = bus or create_event_bus(settings.event_bus)
     relay = OutboxRelay(db, outbox, bus, interval=settings.outbox_poll_seconds)
-    service = AccountsService(db, cache, settings, authenticator, relay, store.name)
+    service = AccountsService(db, cache, settings, authenticator, relay, store.name, box)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if settings.run_migrations:
             await db.migrate(MIGRATIONS, VERSION_TABLE)
+        await encrypt_stored_secrets(db, box)
         relay.start()
         try:
             yield

@@ -33,7 +33,8 @@ class User(Base):
     language: Mapped[str] = mapped_column(String(16), default="en")
     channels: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     marketing_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
-    mfa_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # Encrypted ("fernet:..."; secrets_at_rest), never the secret itself.
+    mfa_secret: Mapped[str | None] = mapped_column(String(255), nullable=True)
     mfa_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
     # Bumped on password change, reset and erase: older refresh tokens stop working.
     token_version: Mapped[int] = mapped_column(Integer, default=0)

@@ -39,6 +39,7 @@ from storefleet.runtime.accounts.models import (
     User,
     outbox,
 )
+from storefleet.runtime.accounts.secrets_at_rest import SecretBox
 from storefleet.runtime.accounts.settings import AccountsSettings
 from storefleet.runtime.platform.auth_tokens import Authenticator, Principal
 from storefleet.runtime.platform.cache import Cache
@@ -98,8 +99,11 @@ class AccountsService:
         auth: Authenticator,
         relay: OutboxRelay,
         store_name: str = "Storefleet",
+        box: SecretBox | None = None,
     ) -> None:
         self.db = db
+        # MFA secrets are stored sealed; only this service opens them.
+        self.box = box or SecretBox.from_setting(settings.secrets_key, settings.data_dir)
         self.settings = settings
         self.auth = auth
         self.relay = relay
@@ -311,6 +315,10 @@ class AccountsService:
     # ------------------------------------------------------------ sign-in
 
     async def _locked(self, email: str) -> None:
+        """429 once the address had too many failed sign-ins. Password and
+        second-factor failures count together and only a complete sign-in
+        (both factors) clears them: a right password alone never does, or
+        whoever knows it would get unlimited guesses at the code."""
         count, left = await self.failures.count(_sha256(email))
         if count >= self.settings.lockout_threshold:
             raise ProblemError(
@@ -388,7 +396,7 @@ class AccountsService:
         """'totp' or 'recovery' if the code is good (and now spent), else None."""
         digits = code.replace(" ", "")
         if user.mfa_secret and digits.isdigit() and len(digits) == 6:
-            totp = pyotp.TOTP(user.mfa_secret)
+            totp = pyotp.TOTP(self.box.open(user.mfa_secret))
             if totp.verify(digits, valid_window=1):
                 # A code works once, even within its 30 seconds.
                 used = f"acct-totp:{user.id}:{digits}"
@@ -470,12 +478,24 @@ class AccountsService:
         raise ProblemError(401, "this refresh token was already used; sign in again")
 
     async def revoke_family(self, family: str) -> None:
+        """End one sign-in: its refresh tokens, and its access tokens everywhere
+        (the family is their ``sid``; every service checks the shared list)."""
         async with self.db.write() as session:
             await session.execute(
                 update(RefreshToken)
                 .where(RefreshToken.family == family, RefreshToken.revoked_at.is_(None))
                 .values(revoked_at=utcnow())
             )
+        await self.auth.revocations.revoke(family)
+
+    async def _end_every_sign_in(self, session: AsyncSession, user_id: str) -> None:
+        """Every sign-in of the account ends, access tokens included (a password
+        change or reset, erasure, new roles)."""
+        live = RefreshToken.user_id == user_id, RefreshToken.revoked_at.is_(None)
+        families = set((await session.execute(select(RefreshToken.family).where(*live))).scalars())
+        await session.execute(update(RefreshToken).where(*live).values(revoked_at=utcnow()))
+        for family in families:
+            await self.auth.revocations.revoke(family)
 
     async def sign_out(self, body: s.Refresh, client: Client) -> None:
         async with self.db.read() as session:
@@ -525,11 +545,7 @@ class AccountsService:
     ) -> None:
         user.password_hash = await self._hash(password)
         user.token_version += 1
-        await session.execute(
-            update(RefreshToken)
-            .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-            .values(revoked_at=utcnow())
-        )
+        await self._end_every_sign_in(session, user.id)
         await self._event(session, "password_changed", {"user_id": user.id, "email": user.email})
         await self._audit(session, event, user.id, client)
 
@@ -568,8 +584,11 @@ class AccountsService:
             if user.mfa_enabled:
                 raise ProblemError(409, "two-factor authentication is already on")
             # Until confirmed, enrolling again shows the same secret (a reloaded page).
-            secret = user.mfa_secret or pyotp.random_base32()
-            user.mfa_secret = secret
+            if user.mfa_secret:
+                secret = self.box.open(user.mfa_secret)
+            else:
+                secret = pyotp.random_base32()
+                user.mfa_secret = self.box.seal(secret)
             await self._audit(session, "mfa_enrolment_started", user.id, client)
             label = user.email or user.id
         uri = pyotp.TOTP(secret).provisioning_uri(name=label, issuer_name=self.store_name)
@@ -605,7 +624,12 @@ class AccountsService:
             raise ProblemError(409, "two-factor authentication is off")
         if self.mfa_required(user):
             raise ProblemError(409, "this store requires two-factor authentication")
+        # Wrong codes here count as failed sign-ins: a stolen session must not
+        # get unlimited guesses at the code that turns the second factor off.
+        address = user.email or user.id
+        await self._locked(address)
         if await self._check_second_factor(user, body.code) is None:
+            await self.failures.hit(_sha256(address), self.settings.lockout_seconds)
             await self.audit("mfa_disable_failed", user.id, client)
             raise ProblemError(400, "that code is not right")
         async with self.db.write() as session:
@@ -814,11 +838,7 @@ class AccountsService:
             user.token_version += 1
             for table in (Address, RecoveryCode, OneTimeToken):
                 await session.execute(delete(table).where(table.user_id == user.id))
-            await session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.user_id == user.id, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-            )
+            await self._end_every_sign_in(session, user.id)
             await session.execute(
                 update(AuditEvent).where(AuditEvent.user_id == user.id).values(ip="", detail={})
             )
@@ -882,7 +902,9 @@ class AccountsService:
             user = await self._user(session, user_id)
             before = list(user.roles)
             user.roles = roles
-            user.token_version += 1  # new roles take effect at the next sign-in
+            # New roles take effect at the next sign-in; tokens with the old ones end now.
+            user.token_version += 1
+            await self._end_every_sign_in(session, user.id)
             await self._audit(
                 session,
                 "roles_changed",

@@ -30,3 +30,6 @@ class AccountsSettings(ServiceSettings):
     log_links: bool = True
     # Lifetime of the minimal records kept about an erased account's security events.
     audit_retention_days: int = Field(default=365, ge=1)
+    # Fernet key(s) that encrypt MFA secrets at rest, comma separated, the newest
+    # first; required in a pod (a laptop makes one in <data_dir>/accounts-secrets.key).
+    secrets_key: str = ""

@@ -24,6 +24,7 @@ from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
 from storefleet.runtime.platform.events_consumer import IdempotentConsumer, attach_consumer
+from storefleet.runtime.platform.private_files import private_sqlite
 from storefleet.runtime.platform.settings import EventsSettings, StoreSettings
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,8 @@ def create_app(
     if not settings.auth_secret:
         # Tokens then only verify within this process; fine for a laptop demo.
         settings = settings.model_copy(update={"auth_secret": secrets.token_urlsafe(32)})
+    # Who was sent what: an embedded database only its owner reads.
+    private_sqlite(settings.resolved_database_url())
     db = Database(settings.resolved_database_url(), pool_size=settings.database_pool_size)
     bus = bus or create_event_bus(settings.event_bus)
     relay = OutboxRelay(db, outbox, bus, interval=settings.outbox_poll_seconds)

@@ -8,6 +8,7 @@ not (a refused address, a provider's 4xx), which it records at once.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -21,6 +22,8 @@ from typing import Any, Protocol
 
 import aiosmtplib
 import httpx
+
+from storefleet.runtime.platform.private_files import private_directory, write_private
 
 
 class TransientFailure(Exception):
@@ -118,9 +121,13 @@ class FileMailSender:
         self.mail_from = mail_from
 
     async def send(self, message: OutgoingMessage) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
-        email = build_email(message, self.mail_from)
-        (self.directory / f"{message.id}.eml").write_bytes(email.as_bytes())
+        # Mail carries sign-in and reset links: readable by the service's user only.
+        email = build_email(message, self.mail_from).as_bytes()
+        await asyncio.to_thread(self._write, f"{message.id}.eml", email)
+
+    def _write(self, name: str, data: bytes) -> None:
+        private_directory(self.directory)
+        write_private(self.directory / name, data)
 
 
 def signature(secret: str, timestamp: str, body: bytes) -> str:

@@ -444,6 +444,11 @@ def install_account_pages(
             target = await pages.oidc(str(session.data.get("client"))).end_session_url(
                 str(session.data["id_token"]), back
             )
+            # The realm ends its session; its access tokens end here, for every service.
+            authenticator = authenticator_of(pages.app)
+            principal = await authenticator.authenticate(str(session.data.get("access", "")))
+            if principal is not None:
+                await authenticator.revocations.revoke(principal.session)
         elif session.data.get("refresh"):
             await pages.accounts.post("/sign-out", json={"refresh_token": session.data["refresh"]})
         await pages.sessions.end(session)

@@ -20,12 +20,15 @@ import psycopg
 import pyotp
 import pytest
 import uvicorn
+from cryptography.fernet import Fernet
 from fastapi import FastAPI
 
 from storefleet.runtime.accounts.app import create_app as accounts_app
 from storefleet.runtime.accounts.settings import AccountsSettings
 from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
+from storefleet.runtime.platform.cache import create_cache
 from storefleet.runtime.platform.events import Event, InProcessEventBus
+from storefleet.runtime.platform.revocations import RevokedSessions
 from storefleet.runtime.platform.settings import StoreSettings
 
 PASSWORD = "correct horse battery"
@@ -93,6 +96,7 @@ class Accounts:
     auth: Authenticator
     store: str
     cache_url: str = "memory://"
+    cache_prefix: str = ""
     sent: list[Event] = field(default_factory=list)
 
     @property
@@ -118,6 +122,16 @@ class Accounts:
                 return self.last_link(kind, email)
             await asyncio.sleep(0.05)
         return self.last_link(kind, email)
+
+    def replica(self) -> Authenticator:
+        """Another service's (or replica's) authenticator: the same store's
+        settings and the same shared cache, through a client of its own."""
+        settings = self.auth.settings
+        if self.cache_url == "memory://":
+            return Authenticator(settings, revocations=self.auth.revocations)
+        ttl = settings.access_ttl_seconds + settings.leeway_seconds
+        cache = create_cache(self.cache_url, self.cache_prefix)
+        return Authenticator(settings, revocations=RevokedSessions(cache, ttl))
 
     def issue(self, subject: str, *roles: str, **kwargs: Any) -> str:
         return self.auth.issue_access(subject, frozenset(roles), **kwargs)
@@ -155,13 +169,19 @@ async def running_accounts(
 ) -> AsyncIterator[Accounts]:
     store = store or f"shop-{uuid.uuid4().hex[:6]}"
     bus = InProcessEventBus(history=10_000)
-    auth = Authenticator(
-        AuthSettings(
-            jwt_secret=secret or secrets.token_urlsafe(32),
-            issuer=f"storefleet:{store}",
-            required=True,
-        )
+    auth_settings = AuthSettings(
+        jwt_secret=secret or secrets.token_urlsafe(32),
+        issuer=f"storefleet:{store}",
+        required=True,
     )
+    # Signed-out sessions in the store's shared cache (Redis on the postgres backend).
+    revocations = None
+    if cache_url != "memory://":
+        ttl = auth_settings.access_ttl_seconds + auth_settings.leeway_seconds
+        revocations = RevokedSessions(create_cache(cache_url, cache_prefix), ttl)
+    auth = Authenticator(auth_settings, revocations=revocations)
+    # A test's own key for MFA secrets at rest (a pod gets the store's from its Secret).
+    overrides.setdefault("secrets_key", Fernet.generate_key().decode())
     settings = AccountsSettings(
         database_url=database_url,
         cache_url=cache_url,
@@ -175,7 +195,7 @@ async def running_accounts(
     server = Server(app)
     await server.start()
     try:
-        yield Accounts(server, bus, auth, store, cache_url)
+        yield Accounts(server, bus, auth, store, cache_url, cache_prefix)
     finally:
         await server.stop()
 
