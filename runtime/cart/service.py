@@ -63,8 +63,11 @@ class CartData:
     claimed_by: str | None = None
     claimed_until: datetime | None = None
     # The order that bought it: the cart stays, empty, so a late checkout of it
-    # is told so instead of buying nothing or something added since.
+    # is told so instead of buying nothing or something added since. What it
+    # held comes back if that order's checkout fails.
     bought_by: str | None = None
+    bought_lines: list[dict[str, Any]] | None = None
+    bought_promo: str | None = None
 
     @classmethod
     def parse(cls, raw: bytes | None) -> CartData:
@@ -78,6 +81,8 @@ class CartData:
             claimed_by=data.get("claimed_by"),
             claimed_until=datetime.fromisoformat(until) if until else None,
             bought_by=data.get("bought_by"),
+            bought_lines=data.get("bought_lines"),
+            bought_promo=data.get("bought_promo"),
         )
 
     def dump(self) -> bytes:
@@ -88,6 +93,8 @@ class CartData:
                 "claimed_by": self.claimed_by,
                 "claimed_until": self.claimed_until.isoformat() if self.claimed_until else None,
                 "bought_by": self.bought_by,
+                "bought_lines": self.bought_lines,
+                "bought_promo": self.bought_promo,
                 "updated_at": utcnow().isoformat(),
             },
             separators=(",", ":"),
@@ -437,16 +444,22 @@ class CartService:
         return await self.view(ref, await self._mutate(ref, change, checkout=True))
 
     async def release_claim(self, ref: CartRef, order_id: str) -> s.Cart:
-        """The order was not placed (or its checkout failed): the shopper may try again."""
+        """The order was not placed, or its checkout failed: the shopper may try
+        again, with what the cart held (unless they started a new one since)."""
 
         def change(data: CartData) -> None:
             if data.claimed_by == order_id:
                 data.claimed_by = data.claimed_until = None
+            if data.bought_by == order_id and not data.lines:
+                data.lines = list(data.bought_lines or [])
+                data.promo = data.bought_promo
+                data.bought_by = data.bought_lines = data.bought_promo = None
 
         return await self.view(ref, await self._mutate(ref, change, checkout=True))
 
     async def consume(self, ref: CartRef, order_id: str) -> s.Cart:
-        """The order is placed: the cart is spent (emptied, and remembered as bought)."""
+        """The order is placed: the cart is spent (emptied, and remembered as
+        bought by it, with what it held in case that checkout fails)."""
 
         def change(data: CartData) -> None:
             if data.bought_by == order_id:
@@ -454,7 +467,8 @@ class CartService:
             holder = data.holder()
             if holder is not None and holder != order_id:
                 raise Conflict("another checkout holds this cart", title="Checkout in progress")
-            data.lines.clear()
+            data.bought_lines, data.bought_promo = data.lines, data.promo
+            data.lines = []
             data.promo = None
             data.claimed_by = data.claimed_until = None
             data.bought_by = order_id

@@ -210,8 +210,8 @@ class OrderService:
         The cart is held for this order first (the cart service gives a cart to
         one order at a time, so parallel checkouts of one cart make one order and
         the others a 409), the promo code's use is counted (refused once used
-        up), then the order is written; afterwards the cart is spent, or handed
-        back to the shopper if the checkout failed."""
+        up), then the order is written and the cart spent; a checkout that fails
+        hands the cart back to the shopper."""
         if (existing := await self._order_for_key(idempotency_key)) is not None:
             return await self.order(existing), False
         order_id = order_id_for(self.settings.store, idempotency_key)
@@ -230,12 +230,7 @@ class OrderService:
             with contextlib.suppress(Exception):
                 if redeemed is not None:
                     await self.give_back_promo(redeemed, order_id)
-                await call(
-                    self.cart,
-                    "POST",
-                    f"{cart.path}/claims/{order_id}/release",
-                    headers=self.cart_headers(),
-                )
+                await self._cart_step(cart, order_id, "release")
             raise
         if not placed:
             # The same key, concurrently: the other request's order (which holds
@@ -244,6 +239,9 @@ class OrderService:
             assert existing is not None
             return await self.order(existing), False
         self.after_commit()
+        # Placed: the cart is spent at once (not after the payment), so a process
+        # that dies from here on never leaves it to be bought a second time.
+        await self._cart_step(cart, order_id, "consume")
         task = asyncio.ensure_future(
             self.saga.settle(order_id, self.settings.checkout_wait_seconds)
         )
@@ -253,18 +251,21 @@ class OrderService:
                 asyncio.shield(task), timeout=self.settings.checkout_wait_seconds
             )
         result = await self.order(order_id)
-        # A failed checkout gives the cart back to try again; any other spends it.
-        step = "release" if result.status == Status.CANCELLED.value else "consume"
+        if result.status == Status.CANCELLED.value:
+            # A failed checkout gives the cart back, to try another card.
+            await self._cart_step(cart, order_id, "release")
+        return result, True
+
+    async def _cart_step(self, cart: CartName, order_id: str, step: str) -> None:
         answer = await call(
             self.cart, "POST", f"{cart.path}/claims/{order_id}/{step}", headers=self.cart_headers()
         )
         if not answer.ok:
             log.warning(
-                "the cart could not be %sd after checkout",
+                "the cart's %s after checkout failed",
                 step,
                 extra={"order_id": order_id, "detail": answer.detail},
             )
-        return result, True
 
     async def _order_for_key(self, idempotency_key: str) -> str | None:
         async with self.db.read() as session:

@@ -258,3 +258,52 @@ async def test_idle_carts_raise_one_abandoned_event(
     assert len(events) == 1
     assert events[0].payload["item_count"] == 2
     assert events[0].payload["subtotal_minor"] == 2468
+
+
+async def test_a_cart_is_held_for_one_checkout_and_bought_once(
+    cart: httpx.AsyncClient, new_product: ProductFactory
+) -> None:
+    sku = sku_of(await new_product(stock=5))
+    cart_id = await new_cart(cart, sku, 2)
+    base = f"/admin/carts/anonymous/{cart_id}/claims"
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    claims = await asyncio.gather(
+        *(cart.post(base, json={"order_id": order}) for order in (first, second))
+    )
+    assert sorted(c.status_code for c in claims) == [200, 409]
+    holder = first if claims[0].status_code == 200 else second
+    other = second if holder == first else first
+    assert [line["quantity"] for line in claims[0 if holder == first else 1].json()["lines"]] == [2]
+    # The shopper can't change what is being bought; the holder may claim again.
+    changed = await cart.post(
+        "/cart/items", json={"sku": sku, "quantity": 1}, headers={"X-Cart-Id": cart_id}
+    )
+    assert changed.status_code == 409
+    assert changed.headers["content-type"].startswith("application/problem+json")
+    assert (await cart.post(base, json={"order_id": holder})).status_code == 200
+    # Bought: empty, and no other order gets it.
+    assert (await cart.post(f"{base}/{holder}/consume")).json()["lines"] == []
+    assert (await view(cart, cart_id))["lines"] == []
+    assert (await cart.post(base, json={"order_id": other})).status_code == 409
+    # That checkout failed after all: the cart comes back as it was.
+    released = await cart.post(f"{base}/{holder}/release")
+    assert [line["quantity"] for line in released.json()["lines"]] == [2]
+    assert (await cart.post(base, json={"order_id": other})).status_code == 200
+    assert (await cart.post(f"{base}/{other}/release")).status_code == 200
+    assert (await add(cart, sku, 1, cart_id)).status_code == 200
+
+
+async def test_a_redemption_given_back_counts_no_more(cart: httpx.AsyncClient) -> None:
+    code = await promo(cart, kind="percent", value=5, usage_limit=1)
+    used = await cart.post(f"/admin/promos/{code}/redemptions", json={"order_id": "o-1"})
+    assert used.json()["used_count"] == 1
+    assert (
+        await cart.post(f"/admin/promos/{code}/redemptions", json={"order_id": "o-2"})
+    ).status_code == 409
+    for _ in range(2):  # once, however often asked
+        back = await cart.delete(f"/admin/promos/{code}/redemptions/o-1")
+        assert back.status_code == 200
+        assert back.json()["used_count"] == 0
+    assert (await cart.post(f"/admin/promos/{code}/redemptions", json={"order_id": "o-2"})).json()[
+        "used_count"
+    ] == 1
