@@ -139,8 +139,10 @@ async def test_a_vendor_runs_its_shop_and_shoppers_rate_it(shop: Server) -> None
         )
         assert roles.status_code == 200, roles.text
 
-    # Still signed in with the old role: the portal is not theirs yet.
-    assert (await owner_browser.get("/vendor")).status_code == 403
+    # A role change ends the person's sign-ins: the old session gets no portal.
+    stale = await owner_browser.get("/vendor")
+    assert stale.status_code == 303
+    assert stale.headers["location"].startswith("/account/sign-in")
     owner = Browser(shop.url)
     await sign_in(owner, vendor_email)
     home = await owner.get("/vendor")
