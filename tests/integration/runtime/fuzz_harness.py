@@ -37,7 +37,9 @@ def free_port() -> int:
 class ServedService:
     """`storefleet runtime serve <name>` on a free port, ready when constructed."""
 
-    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
+    def __init__(
+        self, name: str, env: dict[str, str], workdir: Path, args: Sequence[str] = ()
+    ) -> None:
         self.name = name
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -47,7 +49,15 @@ class ServedService:
         environment.pop("STOREFLEET_EVENTS_BOOTSTRAP_SERVERS", None)
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                [str(BIN / "storefleet"), "runtime", "serve", name, "--port", str(self.port)],
+                [
+                    str(BIN / "storefleet"),
+                    "runtime",
+                    "serve",
+                    name,
+                    "--port",
+                    str(self.port),
+                    *args,
+                ],
                 env=environment,
                 cwd=workdir,
                 stdout=log,
@@ -78,8 +88,10 @@ class ServedService:
 
 
 @contextlib.contextmanager
-def served(name: str, env: dict[str, str], workdir: Path) -> Iterator[ServedService]:
-    service = ServedService(name, env, workdir)
+def served(
+    name: str, env: dict[str, str], workdir: Path, args: Sequence[str] = ()
+) -> Iterator[ServedService]:
+    service = ServedService(name, env, workdir, args)
     try:
         yield service
     finally:
@@ -92,12 +104,16 @@ def assert_no_findings(
     *,
     exclude: Sequence[str] = (POSITIVE_DATA,),
     headers: Sequence[str] = (),
+    schema: Path | None = None,
+    checks: str = "all",
 ) -> None:
-    """Run schemathesis (every check but ``exclude``) with these request headers."""
-    command = [str(BIN / "schemathesis"), "run", f"{service.url}/openapi.json"]
+    """Run schemathesis (``checks`` but ``exclude``) with these request headers,
+    against the service's own OpenAPI document or ``schema`` (a file)."""
+    command = [str(BIN / "schemathesis"), "run"]
+    command += [str(schema), "--url", service.url] if schema else [f"{service.url}/openapi.json"]
     for header in headers:
         command += ["--header", header]
-    command += ["--checks", "all"]
+    command += ["--checks", checks]
     if exclude:
         command += ["--exclude-checks", ",".join(exclude)]
     command += [
