@@ -95,9 +95,20 @@ def scenarios(categories: list[str], products: list[str], skus: list[str]) -> di
         return await client.get("/search", params={"q": rng.choice(QUERIES)})
 
     async def add_to_cart(client: httpx.AsyncClient, rng: random.Random) -> httpx.Response:
-        # A fresh shopper each time: no cookie, so a new cart, as from a landing page.
-        client.cookies.clear()
-        return await client.post("/cart/add", data={"sku": rng.choice(skus), "quantity": "1"})
+        # A fresh cart each time, as from a landing page; the browser keeps the
+        # CSRF cookie the shop gave it (its first visit opens a page for it).
+        with contextlib.suppress(KeyError):
+            client.cookies.delete("sf_cart")
+        token = client.cookies.get("sf_csrf")
+        if token is None:
+            page = await client.get(rng.choice(products))
+            found = re.search(r'name="csrf" value="([^"]+)"', page.text)
+            token = found.group(1) if found else ""
+        return await client.post(
+            "/cart/add",
+            data={"sku": rng.choice(skus), "quantity": "1", "csrf": token},
+            headers={"Origin": str(client.base_url).rstrip("/")},
+        )
 
     return {"browse": browse, "search": search, "add-to-cart": add_to_cart}
 

@@ -212,6 +212,16 @@ def base(report: Callable[[str], None] = print) -> tuple[str, str]:
     return reference, key
 
 
+def base_archive(report: Callable[[str], None] = print) -> Archive:
+    """The base image as an archive: the volume provisioner's helper pods run it."""
+    reference, key = base(report)
+    target = images_cache() / f"base-image-{key}.tar"
+    with cache_lock("images-base"):
+        if not target.exists():
+            _oci_archive(reference, target)
+    return Archive(reference, target, key)
+
+
 def _in_storage(reference: str) -> bool:
     result = subprocess.run(
         ["buildah", "inspect", "--type=image", reference],

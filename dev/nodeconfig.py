@@ -191,16 +191,19 @@ def local_path_config(volumes: Path) -> str:
     )
 
 
-def local_path_helper_pod() -> str:
+def local_path_helper_pod(image: str) -> str:
+    """The provisioner's helper pod: it makes and removes volume folders on the node.
+
+    The image must be named here: the provisioner takes this file's image over its
+    --helper-image flag.
+    """
     pod: dict[str, Any] = {
         "apiVersion": "v1",
         "kind": "Pod",
         "metadata": {"name": "helper-pod"},
         "spec": {
             "nodeSelector": {"kubernetes.io/hostname": NODE_NAME},
-            "containers": [
-                {"name": "helper-pod", "image": "placeholder", "imagePullPolicy": "Never"}
-            ],
+            "containers": [{"name": "helper-pod", "image": image, "imagePullPolicy": "Never"}],
         },
     }
     return yaml.safe_dump(pod, sort_keys=False)

@@ -1,10 +1,11 @@
 """`make run`: the whole product on one machine.
 
-The local control plane with KWOK nodes, the CRDs, the operator as its own
-process, the example Store applied and reconciled to Ready, and then that
-store's shop served on localhost, configured from the settings ConfigMap the
-operator rendered for the tenant, the same settings its Deployments read.
-Ctrl-C stops everything this command started.
+The local control plane with its real node (and the KWOK nodes), the images
+built from images/*/Dockerfile and loaded into the node, the CRDs, the operator
+as its own process, the example Store applied and reconciled to Ready, its
+catalog seeded by its Job, and then that store's shop on localhost: a
+port-forward to the storefront Service, so every page comes from the Store's
+own pods. Ctrl-C stops everything this command started.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ from pathlib import Path
 
 import yaml
 
-from storefleet.dev import stack
+from storefleet.dev import images, stack
 from storefleet.dev.components.kubernetes import Kubernetes
+from storefleet.dev.components.node import Node
 from storefleet.dev.paths import state_dir
 from storefleet.dev.processes import Process
 
 REPOSITORY = Path(__file__).resolve().parent.parent
-EXAMPLE_STORE = REPOSITORY / "examples" / "store.yaml"
-READY_TIMEOUT = 300
+EXAMPLE_STORE = REPOSITORY / "examples" / "store-demo.yaml"
+READY_TIMEOUT = 600
+SERVED_IMAGES = ("runtime", "postgres", "redis")
 CONDITIONS = (
     '{range .status.conditions[*]}{.type}{"\\t"}{.status}{"\\t"}{.reason}'
     '{"\\t"}{.message}{"\\n"}{end}'
@@ -44,13 +47,17 @@ def storefleet_command() -> str:
 
 
 def run(store_file: Path, shop_port: int, report: Callable[[str], None]) -> None:
-    started = stack.up(["kubernetes", "kwok"], report=report)
+    started = stack.up(["kubernetes", "kwok", "node"], report=report)
     cluster = Kubernetes()
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     directory = state_dir("run")
     operator = Process("operator", directory)
-    shop: subprocess.Popen[bytes] | None = None
+    forward = Process("port-forward", directory)
     try:
+        node = Node()
+        for archive in images.build_all(SERVED_IMAGES, report=report):
+            node.load(archive)
+            report(f"image {archive.reference}: loaded into {node.describe()}")
         subprocess.run([storefleet_command(), "operator", "install-crds"], env=env, check=True)
         operator.start([storefleet_command(), "operator", "run"], env=env)
         report(f"operator: running (log {operator.log_file})")
@@ -61,24 +68,33 @@ def run(store_file: Path, shop_port: int, report: Callable[[str], None]) -> None
         _wait_ready(cluster, name, operator)
         report(_kubectl(cluster, "get", "stores", "-o", "wide"))
         report(_kubectl(cluster, "get", "store", name, "-o", f"jsonpath={CONDITIONS}"))
+        namespace = _namespace(cluster, name)
+        _wait_seeded(cluster, namespace, report)
+        report(_kubectl(cluster, "get", "pods", "-n", namespace, "-o", "wide"))
 
-        shop_env = {**env, **_store_settings(cluster, name)}
-        shop_env["STOREFLEET_DATA_DIR"] = str(directory / "shop")
-        # A person reads this console; JSON logs are for the cluster's collectors.
-        shop_env.setdefault("STOREFLEET_LOG_JSON", "false")
-        shop = subprocess.Popen(
-            [storefleet_command(), "runtime", "serve", "all", "--port", str(shop_port)],
-            env=shop_env,
+        forward.start(
+            [
+                *cluster.kubectl_command(),
+                "port-forward",
+                "--address=127.0.0.1",
+                "-n",
+                namespace,
+                "service/storefront",
+                f"{shop_port}:8000",
+            ]
         )
-        report(f"\nThe shop of store {name}: http://localhost:{shop_port}  (Ctrl-C stops all)")
+        report(
+            f"\nThe shop of store {name}, served by its pods: http://localhost:{shop_port}"
+            "  (Ctrl-C stops all)"
+        )
         with contextlib.suppress(KeyboardInterrupt):
-            shop.wait()
+            while forward.running():
+                time.sleep(1)
+            raise RunError(f"the port-forward ended; see {forward.log_file}:\n{forward.log_tail()}")
     except KeyboardInterrupt:
         report("interrupted")
     finally:
-        if shop is not None and shop.poll() is None:
-            shop.terminate()
-            shop.wait(timeout=20)
+        forward.stop()
         operator.stop()
         if started:
             stack.down(started, report=report)
@@ -107,11 +123,22 @@ def _wait_ready(cluster: Kubernetes, name: str, operator: Process) -> None:
     )
 
 
-def _store_settings(cluster: Kubernetes, name: str) -> dict[str, str]:
-    """The tenant's settings ConfigMap, as the environment its services get."""
+def _namespace(cluster: Kubernetes, name: str) -> str:
     store = json.loads(_kubectl(cluster, "get", "store", name, "-o", "json"))
-    namespace = store["status"]["namespace"]
-    config = json.loads(
-        _kubectl(cluster, "get", "configmap", "store-settings", "-n", namespace, "-o", "json")
-    )
-    return {key: value for key, value in config["data"].items() if key.startswith("STOREFLEET_")}
+    namespace: str = store["status"]["namespace"]
+    return namespace
+
+
+def _wait_seeded(cluster: Kubernetes, namespace: str, report: Callable[[str], None]) -> None:
+    """Waits for the catalog seed Job, if the Store has one."""
+    jobs = json.loads(_kubectl(cluster, "get", "jobs", "-n", namespace, "-o", "json"))["items"]
+    for job in jobs:
+        job_name = job["metadata"]["name"]
+        report(f"catalog: waiting for Job {job_name} to load the demo catalog ...")
+        waited = cluster.kubectl(
+            "wait", "-n", namespace, f"job/{job_name}", "--for=condition=Complete",
+            f"--timeout={READY_TIMEOUT}s",
+        )  # fmt: skip
+        if waited.returncode != 0:
+            logs = cluster.kubectl("logs", "-n", namespace, f"job/{job_name}", "--tail=20")
+            raise RunError(f"Job {job_name} did not complete:\n{waited.stderr}{logs.stdout}")

@@ -9,6 +9,7 @@ once and stays until it is rotated.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import secrets
@@ -24,7 +25,12 @@ GENERATED: Final[Mapping[str, tuple[str, bool]]] = {
     "admin-token": ("the runtime services' admin API token", True),
     "webhook-secret": ("the payment sandbox's webhook signatures", True),
     "signing-key": ("tokens the runtime signs (access tokens, carts, sessions)", False),
+    # Never rotated by a credential rotation: a new key alone could not read the
+    # secrets already stored (the runtime takes a list, newest first, to replace it).
+    "secrets-key": ("the accounts service's key for secrets at rest (TOTP)", False),
 }
+# Credentials that must have a shape of their own; the rest are generate_secret().
+KEY_FORMATS: Final[Mapping[str, str]] = {"secrets-key": "fernet"}
 
 # Runtime environment from generated credentials (the runtime's settings names).
 CREDENTIAL_ENV: Final[Mapping[str, str]] = {
@@ -45,6 +51,7 @@ CREDENTIAL_ENV: Final[Mapping[str, str]] = {
     "STOREFLEET_ORDERS_PAYMENTS_TOKEN": "admin-token",
     "STOREFLEET_VENDORS_CATALOG_TOKEN": "admin-token",
     "STOREFLEET_PAYMENTS_WEBHOOK_SECRET": "webhook-secret",
+    "STOREFLEET_ACCOUNTS_SECRETS_KEY": "secrets-key",
     # One store, one identity: every service verifies the same tokens.
     "STOREFLEET_AUTH_JWT_SECRET": "signing-key",
     **{
@@ -69,7 +76,10 @@ CREDENTIALS_SECRET: Final = "store-credentials"
 RUNTIME_ENV_SECRET: Final = "runtime-env"
 
 
-def generate_secret() -> str:
+def generate_secret(name: str = "") -> str:
+    if KEY_FORMATS.get(name) == "fernet":
+        # 32 random bytes, URL-safe base64 with padding: what Fernet takes as a key.
+        return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
     # URL-safe, so it can sit in a DSN's password field unquoted.
     return secrets.token_urlsafe(32)
 
@@ -78,7 +88,7 @@ def converge(current: Mapping[str, str], rotate: bool) -> dict[str, str]:
     """Every generated credential, keeping the current ones unless rotating."""
     return {
         name: (
-            generate_secret()
+            generate_secret(name)
             if name not in current or not current[name] or (rotate and rotates)
             else current[name]
         )

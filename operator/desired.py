@@ -223,6 +223,7 @@ def build(
         "version": version,
         "image_pull_policy": runtime["imagePullPolicy"],
         "placement": _placement(spec, settings),
+        "catalog_seed": None if spec["catalog"]["seed"] == "none" else spec["catalog"]["seed"],
         "liveness_path": LIVENESS_PATH,
         "readiness_path": READINESS_PATH,
         "domains": [{"host": host, "slug": _slug(host)} for host in domains],

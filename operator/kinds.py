@@ -48,6 +48,7 @@ KINDS: Final[tuple[Kind, ...]] = (
     Kind("v1", "Secret", "secrets", True, "V1Secret"),
     Kind("apps/v1", "Deployment", "deployments", True, "V1Deployment"),
     Kind("apps/v1", "StatefulSet", "statefulsets", True, "V1StatefulSet"),
+    Kind("batch/v1", "Job", "jobs", True, "V1Job"),
     Kind("v1", "Service", "services", True, "V1Service"),
     Kind(
         "autoscaling/v2",

@@ -33,6 +33,7 @@ TEMPLATES: Final[tuple[tuple[str, str | None], ...]] = (
     ("credentials.yaml.j2", None),
     ("datastores.yaml.j2", None),
     ("deployments.yaml.j2", None),
+    ("jobs.yaml.j2", None),
     ("services.yaml.j2", None),
     ("hpas.yaml.j2", None),
     ("pdbs.yaml.j2", None),

@@ -118,13 +118,16 @@ def import_demo_command(products: int, seed: int) -> None:
     from storefleet.runtime.catalog.service import CatalogService
     from storefleet.runtime.catalog.settings import CatalogSettings
     from storefleet.runtime.platform.db import Database
+    from storefleet.runtime.platform.settings import StoreSettings
 
     async def run() -> int:
         settings = CatalogSettings()
         db = Database(settings.resolved_database_url())
         try:
             await db.migrate(MIGRATIONS, VERSION_TABLE)
-            return await import_demo(CatalogService(db, settings), count=products, seed=seed)
+            # Priced in the store's currency: the catalog refuses any other.
+            service = CatalogService(db, settings, currency=StoreSettings().currency)
+            return await import_demo(service, count=products, seed=seed)
         finally:
             await db.dispose()
 

@@ -27,10 +27,11 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from storefleet.dev import stack
+from storefleet.dev import images, stack
 from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.keycloak import Keycloak, KeycloakAccess
 from storefleet.dev.components.kubernetes import Kubernetes
+from storefleet.dev.components.node import Node
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
 from storefleet.dev.components.vault import Vault, VaultAccess
@@ -45,6 +46,7 @@ FIXTURE_MARKERS = {
     "keycloak_admin": "keycloak",
     "platform_crds": "platform_crds",
     "vault": "vault",
+    "real_node": "node",
 }
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -100,6 +102,24 @@ def kube_config(dev_stack: DevStack) -> str:
     path = str(Kubernetes().kubeconfig)
     os.environ["KUBECONFIG"] = path
     return path
+
+
+@pytest.fixture(scope="session")
+def real_node(dev_stack: DevStack, kube_config: str) -> Node:
+    """The dev stack's real node, with the images of images/*/Dockerfile in its containerd.
+
+    The images are built (or found in the cache) before the node is asked for:
+    pods scheduled there find every image they name.
+    """
+    dev_stack.require("node")
+    node = Node()
+    try:
+        for archive in images.build_all(("runtime", "postgres", "redis"), report=lambda _: None):
+            node.load(archive)
+    except Exception as exc:
+        dev_stack.failures["images"] = f"{type(exc).__name__}: {exc}"
+        DevStack._unavailable("images", dev_stack.failures["images"])
+    return node
 
 
 @pytest.fixture(scope="session")

@@ -221,9 +221,13 @@ class Kubernetes(Component):
             return False
         return response.status_code == 200
 
+    def kubectl_command(self) -> list[str]:
+        """argv of the kubectl built with the control plane, as its admin."""
+        return [str(TOOL.binary("kubectl")), f"--kubeconfig={self.kubeconfig}"]
+
     def kubectl(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(TOOL.binary("kubectl")), f"--kubeconfig={self.kubeconfig}", *args],
+            [*self.kubectl_command(), *args],
             input=input,
             capture_output=True,
             text=True,

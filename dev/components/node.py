@@ -108,11 +108,12 @@ class Node(Component):
         self._network()
         self._containerd()
         self.load(images.pause(KUBERNETES.version, report=_report))
-        base_reference, _ = images.base(report=_report)
+        helper = images.base_archive(report=_report)
+        self.load(helper)
         self._kubelet(authority)
         self._kube_proxy()
         self._coredns()
-        self._local_path(base_reference)
+        self._local_path(helper.reference)
 
     def _credentials(self, authority: Authority) -> None:
         for identity, (common_name, organization) in IDENTITIES.items():
@@ -159,10 +160,10 @@ class Node(Component):
 
     def _containerd(self) -> None:
         self.cni_dir.mkdir(parents=True, exist_ok=True)
-        (self.cni_dir / "10-storefleet.conflist").write_text(nodeconfig.cni_conflist())
+        _write((self.cni_dir / "10-storefleet.conflist"), nodeconfig.cni_conflist())
         self.containerd_dir.mkdir(parents=True, exist_ok=True)
         config = self.containerd_dir / "config.toml"
-        config.write_text(nodeconfig.containerd_config(self.containerd_dir, self.cni_dir))
+        _write(config, nodeconfig.containerd_config(self.containerd_dir, self.cni_dir))
         proc = self.process("containerd")
         proc.start(["containerd", f"--config={config}"])
         wait_until(self._containerd_answers, process=proc, what="its socket", timeout=60)
@@ -200,13 +201,14 @@ class Node(Component):
     def _kubelet(self, authority: Authority) -> None:
         pki = authority.directory
         config = self.directory / "kubelet.yaml"
-        config.write_text(
+        _write(
+            config,
             nodeconfig.kubelet_config(
                 ca=authority.ca.cert,
                 cert=pki / "kubelet-serving.crt",
                 key=pki / "kubelet-serving.key",
                 runtime_socket=self.socket,
-            )
+            ),
         )
         proc = self.process("kubelet")
         proc.start(
@@ -236,7 +238,7 @@ class Node(Component):
 
     def _kube_proxy(self) -> None:
         config = self.directory / "kube-proxy.yaml"
-        config.write_text(nodeconfig.kube_proxy_config(self.kubeconfig("kube-proxy")))
+        _write(config, nodeconfig.kube_proxy_config(self.kubeconfig("kube-proxy")))
         proc = self.process("kube-proxy")
         proc.start([str(KUBERNETES.binary("kube-proxy")), f"--config={config}", "--v=1"])
         wait_until(
@@ -248,7 +250,7 @@ class Node(Component):
 
     def _coredns(self) -> None:
         corefile = self.directory / "Corefile"
-        corefile.write_text(nodeconfig.corefile(self.kubeconfig("coredns")))
+        _write(corefile, nodeconfig.corefile(self.kubeconfig("coredns")))
         proc = self.process("coredns")
         proc.start([str(COREDNS.binary("coredns")), "-conf", str(corefile)])
         wait_until(
@@ -261,9 +263,9 @@ class Node(Component):
     def _local_path(self, helper_image: str) -> None:
         self.volumes_dir.mkdir(parents=True, exist_ok=True)
         config = self.directory / "local-path.json"
-        config.write_text(nodeconfig.local_path_config(self.volumes_dir))
+        _write(config, nodeconfig.local_path_config(self.volumes_dir))
         helper = self.directory / "local-path-helper.yaml"
-        helper.write_text(nodeconfig.local_path_helper_pod())
+        _write(helper, nodeconfig.local_path_helper_pod(helper_image))
         self._apply(_storage())
         proc = self.process("local-path-provisioner")
         proc.start(
@@ -359,6 +361,12 @@ class Node(Component):
 
     def describe(self) -> str:
         return f"{NODE_NAME} on {NODE_IP} (pods {POD_CIDR} on bridge {BRIDGE})"
+
+
+def _write(path: Path, text: str) -> None:
+    """Write a config file only when it changes: kube-proxy exits when its file does."""
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
 
 
 def _report(message: str) -> None:

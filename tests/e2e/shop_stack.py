@@ -29,6 +29,7 @@ import httpx
 import psycopg
 import pytest
 from aiosmtpd.controller import Controller
+from form_harness import post_form
 from orders_harness import (
     AUTH_SECRET,
     SERVICES,
@@ -242,9 +243,11 @@ class Shopper:
         assert form is not None, "the product page has no add-to-cart form"
         sku = re.search(r'name="sku" value="([^"]+)"[^>]* checked', form.group(0))
         assert sku is not None, "no variant is chosen for the shopper"
-        added = await self.client.post(
+        added = await post_form(
+            self.client,
             "/cart/add",
-            data={"sku": sku.group(1), "quantity": str(quantity), "back": product_path},
+            {"sku": sku.group(1), "quantity": str(quantity), "back": product_path},
+            page=product_path,
         )
         assert added.status_code == 303, self.seen(added)
         return sku.group(1)
@@ -258,9 +261,10 @@ class Shopper:
         assert page.status_code == 200, self.seen(page)
         key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
         assert key is not None
-        placed = await self.client.post(
+        placed = await post_form(
+            self.client,
             "/checkout",
-            data={
+            {
                 "idempotency_key": key.group(1),
                 "email": email or self.email,
                 "name": "Ada Shopper",
@@ -274,6 +278,7 @@ class Shopper:
                 "exp_year": str(time.gmtime().tm_year + 3),
                 "cvc": "123",
             },
+            page="/checkout",
         )
         if placed.status_code != 303:
             self.last_answer = self.seen(placed)

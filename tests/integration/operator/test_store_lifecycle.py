@@ -249,8 +249,30 @@ def test_suspend_scales_to_zero_and_says_so(stores: Stores) -> None:
             {"mesh": {"canary": {"version": "0.1.0", "weight": 10}}},
             "spec.mesh.canary.version must differ from spec.runtime.version",
         ),
+        (
+            {"catalog": {"seed": "demo"}},
+            "spec.catalog.seed needs spec.database.enabled: true",
+        ),
+        (
+            {"placement": {"tolerations": [{"key": "pool", "operator": "Exists", "value": "x"}]}},
+            "a toleration with operator Exists matches any value: leave value out",
+        ),
+        (
+            {"placement": {"tolerations": [{"key": "pool", "tolerationSeconds": 30}]}},
+            "tolerationSeconds only applies to effect NoExecute",
+        ),
     ],
-    ids=["bad-domain", "min-over-max", "unknown-plan", "http-logo", "no-storefront", "canary"],
+    ids=[
+        "bad-domain",
+        "min-over-max",
+        "unknown-plan",
+        "http-logo",
+        "no-storefront",
+        "canary",
+        "seed-without-database",
+        "exists-with-value",
+        "toleration-seconds",
+    ],
 )
 def test_invalid_specs_are_refused_with_a_message_that_says_what_to_fix(
     stores: Stores, spec: dict[str, Any], message: str

@@ -63,3 +63,31 @@ def test_the_operators_defaults_fill_only_what_the_store_leaves_out(
     own_selector = pod_specs(edited(minimal_store, placement={"nodeSelector": POOL}), settings)
     assert own_selector["Deployment/cart"]["nodeSelector"] == POOL
     assert own_selector["Deployment/cart"]["tolerations"] == defaulted["tolerations"]
+
+
+def test_a_demo_seed_is_one_job_on_the_stores_nodes_named_for_its_version(
+    minimal_store: dict[str, Any], settings: OperatorSettings
+) -> None:
+    store = edited(
+        minimal_store,
+        catalog={"seed": "demo"},
+        database={"enabled": True},
+        placement={"nodeSelector": POOL},
+    )
+    context = desired.build(store, desired.ClusterFeatures(istio=False), settings)
+    jobs = [o for o in render(context, settings.templates_dir) if o["kind"] == "Job"]
+    assert [job["metadata"]["name"] for job in jobs] == ["catalog-seed-0-1-0"]
+    pod = jobs[0]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["args"] == ["runtime", "import-demo"]
+    assert pod["nodeSelector"] == POOL
+    # Not a catalog pod: the catalog Service must never send shoppers to it.
+    assert jobs[0]["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/name"] == (
+        "catalog-seed"
+    )
+
+
+def test_no_seed_job_without_a_seed(
+    minimal_store: dict[str, Any], settings: OperatorSettings
+) -> None:
+    context = desired.build(minimal_store, desired.ClusterFeatures(istio=False), settings)
+    assert not [o for o in render(context, settings.templates_dir) if o["kind"] == "Job"]

@@ -282,6 +282,15 @@ def test_branding_reaches_the_runtime_settings(
     assert data["STOREFLEET_DATABASE_MODE"] == "provisioned"
 
 
+@pytest.mark.parametrize(("scheme", "secure"), [("https", "true"), ("http", "false")])
+def test_storefront_cookies_are_secure_exactly_when_the_shop_is_served_over_https(
+    minimal_store: dict[str, Any], scheme: str, secure: str
+) -> None:
+    settings = OperatorSettings(url_scheme=scheme)
+    data = by_kind(objects_of(minimal_store, settings), "ConfigMap")["store-settings"]["data"]
+    assert data["STOREFLEET_STOREFRONT_COOKIE_SECURE"] == secure
+
+
 def test_the_runtime_reads_the_settings_the_operator_renders(
     full_store: dict[str, Any], settings: OperatorSettings, monkeypatch: pytest.MonkeyPatch
 ) -> None:

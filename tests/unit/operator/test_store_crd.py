@@ -71,7 +71,7 @@ def test_status_keeps_room_for_kopf() -> None:
     assert status["properties"]["kopf"]["x-kubernetes-preserve-unknown-fields"] is True
 
 
-@pytest.mark.parametrize("example", ["store.yaml", "store-full.yaml"])
+@pytest.mark.parametrize("example", ["store.yaml", "store-demo.yaml", "store-full.yaml"])
 def test_examples_fit_the_crd(example: str, settings: OperatorSettings) -> None:
     store = yaml.safe_load((ROOT / "examples" / example).read_text())
     defaulted = desired.with_defaults(store, settings)

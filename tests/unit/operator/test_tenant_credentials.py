@@ -131,3 +131,14 @@ def test_every_variable_the_operator_sets_is_a_runtime_setting() -> None:
     }
     env = credentials.runtime_env(credentials.converge({}, rotate=False), outputs)
     assert set(env) <= known, sorted(set(env) - known)
+
+
+def test_the_secrets_at_rest_key_is_a_fernet_key_and_survives_rotation() -> None:
+    from cryptography.fernet import Fernet
+
+    first = credentials.converge({}, rotate=False)
+    Fernet(first["secrets-key"].encode())  # raises on a malformed key
+    rotated = credentials.converge(first, rotate=True)
+    assert rotated["secrets-key"] == first["secrets-key"]
+    env = credentials.runtime_env(first, {})
+    assert env["STOREFLEET_ACCOUNTS_SECRETS_KEY"] == first["secrets-key"]
