@@ -50,6 +50,9 @@ PROVISIONER_NAMESPACE = "local-path-storage"
 # The chain the stack adds to FORWARD: nothing crosses between the pods' bridge
 # and any other interface, in either direction.
 GUARD_CHAIN = "STOREFLEET-NODE"
+# Routing between the pods and the host's Services needs forwarding on, and
+# Service replies between pods on one bridge must pass iptables.
+SYSCTLS = ("net/ipv4/ip_forward", "net/bridge/bridge-nf-call-iptables")
 # Who the node's servers are to the API server: (certificate CN, organization).
 IDENTITIES = {
     "node": (f"system:node:{NODE_NAME}", "system:nodes"),
@@ -146,10 +149,7 @@ class Node(Component):
         _sh("ip", "link", "set", BRIDGE, "up")
         # Routing between the pods and the host's Services needs forwarding on,
         # and Service replies between pods on one bridge must pass iptables.
-        Path("/proc/sys/net/ipv4/ip_forward").write_text("1\n")
-        bridged = Path("/proc/sys/net/bridge/bridge-nf-call-iptables")
-        if bridged.exists():
-            bridged.write_text("1\n")
+        self._set_sysctls()
         if _sh("iptables", "-w", "-n", "-L", GUARD_CHAIN, check=False).returncode != 0:
             _sh("iptables", "-w", "-N", GUARD_CHAIN)
             _sh("iptables", "-w", "-A", GUARD_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
@@ -344,7 +344,40 @@ class Node(Component):
         if state.exists():
             subprocess.run(["rm", "-rf", str(state)], check=False)
 
+    @property
+    def _sysctls_file(self) -> Path:
+        return self.directory / "sysctls.json"
+
+    def _set_sysctls(self) -> None:
+        """Turn SYSCTLS on, remembering what they were so `down` can put them back."""
+        before: dict[str, str] = {}
+        for name in SYSCTLS:
+            path = Path("/proc/sys") / name
+            if path.exists():
+                before[name] = path.read_text().strip()
+                path.write_text("1\n")
+        if not self._sysctls_file.exists():
+            self._sysctls_file.write_text(json.dumps(before))
+
+    def _restore_sysctls(self) -> None:
+        try:
+            before: dict[str, str] = json.loads(self._sysctls_file.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return
+        for name, value in before.items():
+            with contextlib.suppress(OSError):
+                (Path("/proc/sys") / name).write_text(value + "\n")
+        self._sysctls_file.unlink()
+
     def _remove_network(self) -> None:
+        # kube-proxy's own chains (KUBE-*), removed by kube-proxy itself.
+        if KUBERNETES.built():
+            subprocess.run(
+                [str(KUBERNETES.binary("kube-proxy")), "--cleanup"],
+                capture_output=True,
+                check=False,
+            )
+        self._restore_sysctls()
         if _sh("iptables", "-w", "-C", "FORWARD", "-j", GUARD_CHAIN, check=False).returncode == 0:
             _sh("iptables", "-w", "-D", "FORWARD", "-j", GUARD_CHAIN, check=False)
             _sh("iptables", "-w", "-F", GUARD_CHAIN, check=False)

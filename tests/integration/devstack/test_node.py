@@ -1,0 +1,93 @@
+"""The dev stack's real node runs containers: a pod of an image built here starts in
+containerd, resolves cluster names through cluster DNS, and its logs reach kubectl."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from kubernetes import client
+from kubernetes.client import ApiClient
+
+from storefleet.dev import images
+from storefleet.dev.components.kubernetes import Kubernetes
+from storefleet.dev.components.node import GUARD_CHAIN, Node
+from storefleet.dev.network import BRIDGE, NODE_IP, SERVICE_IP
+from storefleet.dev.nodeconfig import NODE_NAME
+
+
+@pytest.fixture
+def namespace(kube_api: ApiClient, real_node: Node) -> Iterator[str]:
+    name = f"node-{secrets.token_hex(3)}"
+    core = client.CoreV1Api(kube_api)
+    core.create_namespace({"metadata": {"name": name}})
+    yield name
+    core.delete_namespace(name)
+
+
+def test_the_node_is_ready_at_the_control_planes_version(
+    kube_api: ApiClient, real_node: Node
+) -> None:
+    node = client.CoreV1Api(kube_api).read_node(NODE_NAME)
+    conditions = {c.type: c.status for c in node.status.conditions}
+    assert conditions["Ready"] == "True"
+    version = client.VersionApi(kube_api).get_code().git_version
+    assert node.status.node_info.kubelet_version == version
+    assert node.status.node_info.container_runtime_version.startswith("containerd://")
+    assert {a.address for a in node.status.addresses if a.type == "InternalIP"} == {NODE_IP}
+    assert not node.spec.taints
+
+
+def test_pod_traffic_cannot_be_forwarded_off_the_bridge(real_node: Node) -> None:
+    rules = subprocess.run(
+        ["iptables", "-w", "-S", GUARD_CHAIN], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"-i {BRIDGE} ! -o {BRIDGE} -j DROP" in rules
+    assert f"! -i {BRIDGE} -o {BRIDGE} -j DROP" in rules
+    forward = subprocess.run(
+        ["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True, check=True
+    ).stdout
+    assert f"-A FORWARD -j {GUARD_CHAIN}" in forward
+
+
+def test_a_pod_runs_resolves_cluster_dns_and_its_logs_reach_kubectl(
+    kube_api: ApiClient, namespace: str
+) -> None:
+    base = images.base_archive(report=lambda _: None).reference
+    script = (
+        "import socket; "
+        "print('resolved', socket.gethostbyname('kubernetes.default.svc.cluster.local'))"
+    )
+    core = client.CoreV1Api(kube_api)
+    core.create_namespaced_pod(
+        namespace,
+        {
+            "metadata": {"name": "probe"},
+            "spec": {
+                "restartPolicy": "Never",
+                "nodeSelector": {"storefleet.io/node": "real"},
+                "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                "containers": [
+                    {
+                        "name": "probe",
+                        "image": base,
+                        "imagePullPolicy": "Never",
+                        "command": ["python3", "-c", script],
+                    }
+                ],
+            },
+        },
+    )
+    deadline = time.monotonic() + 120
+    phase = None
+    while time.monotonic() < deadline:
+        phase = core.read_namespaced_pod("probe", namespace).status.phase
+        if phase in {"Succeeded", "Failed"}:
+            break
+        time.sleep(1)
+    logs = Kubernetes().kubectl("logs", "-n", namespace, "probe")
+    assert phase == "Succeeded", logs.stdout + logs.stderr
+    assert logs.stdout.strip() == f"resolved {SERVICE_IP}"
