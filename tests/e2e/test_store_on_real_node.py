@@ -116,7 +116,7 @@ async def stock(api: ApiClient, namespace: str, sku: str) -> int:
     return int(answer.json()["stock"])
 
 
-def test_every_container_of_the_store_runs_on_the_real_node(
+async def test_every_container_of_the_store_runs_on_the_real_node(
     kube_api: ApiClient, shop: tuple[Stores, str]
 ) -> None:
     stores, name = shop

@@ -15,9 +15,22 @@ from storeharness import Stores
 
 @pytest.fixture
 def volume(kube_api: ApiClient) -> Iterator[str]:
-    """What a cluster's storage gives a claim; KWOK's nodes have no provisioner."""
+    """What a cluster's storage gives a claim; KWOK's nodes have no provisioner.
+
+    Of the class a claim without one gets: the cluster's default, if it has one (the
+    real node brings local-path), so the result never depends on what ran before.
+    """
     name = f"pv-{secrets.token_hex(3)}"
     core = client.CoreV1Api(kube_api)
+    default_class = next(
+        (
+            found.metadata.name
+            for found in client.StorageV1Api(kube_api).list_storage_class().items
+            if (found.metadata.annotations or {}).get("storageclass.kubernetes.io/is-default-class")
+            == "true"
+        ),
+        "",
+    )
     core.create_persistent_volume(
         {
             "metadata": {"name": name},
@@ -26,7 +39,7 @@ def volume(kube_api: ApiClient) -> Iterator[str]:
                 "accessModes": ["ReadWriteOnce"],
                 "hostPath": {"path": f"/tmp/{name}"},
                 "persistentVolumeReclaimPolicy": "Delete",
-                "storageClassName": "",
+                "storageClassName": default_class,
             },
         }
     )

@@ -60,14 +60,22 @@ async def test_an_outage_opens_the_breakers_and_the_order_completes_after_it(
     sku = await new_product(shop, stock=4)
     cart_id = await fill_cart(shop, {sku: 2})
     await set_faults(shop, outage_seconds=3)
-    placing = asyncio.create_task(checkout(shop, cart_id, checkout_body()))
     seen_open: set[str] = set()
-    while not placing.done():
-        states = await breaker_states(shop)
-        seen_open |= {name for name, value in states.items() if value == 1.0}
-        await asyncio.sleep(0.1)
-    order = placing.result().json()
-    order = await wait_for_status(shop, order["id"], {"paid", "cancelled"})
+
+    async def watch_breakers() -> None:
+        while True:
+            states = await breaker_states(shop)
+            seen_open.update(name for name, value in states.items() if value == 1.0)
+            await asyncio.sleep(0.1)
+
+    # Watched until the order settles, not only while the checkout request runs:
+    # the saga may still be paying after the checkout has answered.
+    watching = asyncio.create_task(watch_breakers())
+    try:
+        placed = await checkout(shop, cart_id, checkout_body())
+        order = await wait_for_status(shop, placed.json()["id"], {"paid", "cancelled"})
+    finally:
+        watching.cancel()
     assert order["status"] == "paid"
     assert "gateway" in seen_open, "the processor's breaker never opened"
     states = await breaker_states(shop)
