@@ -20,12 +20,26 @@ class RuntimeService:
     name: str
     routes: tuple[str, ...]
     description: str
+    # Paths under the routes that only another service of the store calls (they
+    # also need a caller credential): the mesh refuses them from the ingress
+    # gateway. Istio path patterns: an exact path, "prefix*" or "*suffix".
+    internal: tuple[str, ...] = ()
 
 
 SERVICES: Final[tuple[RuntimeService, ...]] = (
     RuntimeService("accounts", ("/api/accounts",), "Shoppers, staff and vendor accounts."),
-    RuntimeService("catalog", ("/api/catalog",), "Products, categories, search."),
-    RuntimeService("cart", ("/api/cart",), "Carts and checkout entry."),
+    RuntimeService(
+        "catalog",
+        ("/api/catalog",),
+        "Products, categories, search.",
+        internal=("/api/catalog/reservations*",),
+    ),
+    RuntimeService(
+        "cart",
+        ("/api/cart",),
+        "Carts and checkout entry.",
+        internal=("/api/cart/admin/carts*", "*/redemptions"),
+    ),
     RuntimeService("orders", ("/api/orders",), "Orders, the checkout saga, returns."),
     RuntimeService("payments", ("/api/payments",), "Authorizations, captures, refunds."),
     RuntimeService("notifications", (), "E-mail and webhooks, fed by events."),

@@ -308,3 +308,15 @@ def test_the_runtime_reads_the_settings_the_operator_renders(
     assert store.accent_color == branding["accentColor"]
     assert store.currency == full_store["spec"]["currency"]
     assert store.logo_url == branding["logoUrl"]
+
+
+def test_the_gateway_cannot_reach_service_to_service_routes(
+    minimal_store: dict[str, Any], settings: OperatorSettings
+) -> None:
+    """Reservations and cart claims are for the orders service only: the mesh refuses
+    them from the ingress gateway, before the caller-credential check even runs."""
+    policies = by_kind(objects_of(minimal_store, settings, ISTIO), "AuthorizationPolicy")
+    rule = policies["allow-ingress-gateway"]["spec"]["rules"][0]
+    refused = rule["to"][0]["operation"]["notPaths"]
+    assert "/api/catalog/reservations*" in refused
+    assert "/api/cart/admin/carts*" in refused
