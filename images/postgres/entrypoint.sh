@@ -1,6 +1,7 @@
 #!/bin/sh
 # First start: make the cluster with the operator's user, password and database.
-# Every start: serve on the pod's addresses with password authentication.
+# Every start: give the user the password it was started with (the operator rotates
+# it and rolls this pod), then serve on the pod's addresses with password auth.
 set -eu
 : "${POSTGRES_USER:?set POSTGRES_USER}"
 : "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD}"
@@ -22,7 +23,13 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
 CREATE DATABASE :"db";
 SQL
     fi
-    pg_ctl --pgdata="$PGDATA" --wait --mode=fast stop
+else
+    pg_ctl --pgdata="$PGDATA" --wait --options="-c listen_addresses='' -k $socket_dir" start
+    psql --no-psqlrc --set=ON_ERROR_STOP=1 --host="$socket_dir" --username="$POSTGRES_USER" \
+        --dbname=postgres --set=user="$POSTGRES_USER" --set=password="$POSTGRES_PASSWORD" <<'SQL'
+ALTER ROLE :"user" PASSWORD :'password';
+SQL
 fi
+pg_ctl --pgdata="$PGDATA" --wait --mode=fast stop
 
 exec postgres -D "$PGDATA" -c listen_addresses='*' -c unix_socket_directories="$socket_dir"

@@ -216,3 +216,47 @@ async def test_orders_survive_a_deleted_database_pod(
             await asyncio.sleep(2)
     assert page.status_code == 200, Shopper.seen(page)
     assert 'data-status="paid"' in page.text
+
+
+async def test_rotated_credentials_roll_the_pods_and_the_shop_keeps_selling(
+    kube_api: ApiClient, shop: tuple[Stores, str]
+) -> None:
+    """A new database and cache password reaches PostgreSQL, Redis and every service."""
+    import base64
+
+    _, name = shop
+    namespace = f"store-{name}"
+    core, apps = client.CoreV1Api(kube_api), client.AppsV1Api(kube_api)
+
+    def password() -> str:
+        secret = core.read_namespaced_secret("store-credentials", namespace)
+        return base64.b64decode(secret.data["database-password"]).decode()
+
+    before = password()
+    await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).parent / "storefleet"), "operator", "rotate-credentials", name],
+        check=True,
+        timeout=60,
+    )
+    eventually(lambda: password() != before, "the database password to be rotated", timeout=120)
+
+    def rolled() -> bool:
+        workloads = [*apps.list_namespaced_deployment(namespace).items]
+        workloads += apps.list_namespaced_stateful_set(namespace).items
+        return all(
+            (w.status.observed_generation or 0) >= w.metadata.generation
+            and (w.status.updated_replicas or 0) == w.spec.replicas
+            and (w.status.ready_replicas or 0) == w.spec.replicas
+            for w in workloads
+        )
+
+    eventually(rolled, "every workload to roll onto the new credentials", timeout=READY_TIMEOUT)
+    storefront = service_url(kube_api, namespace, "storefront")
+    async with httpx.AsyncClient(base_url=storefront, timeout=60) as browser:
+        shopper = Shopper(browser)
+        await shopper.add_to_cart(await shopper.find("backpack"), 1)
+        status, order_id = await shopper.check_out()
+        assert status == 303, shopper.last_answer
+        assert order_id is not None
+        assert 'data-status="paid"' in await shopper.order_page(order_id)
