@@ -199,16 +199,7 @@ def base(report: Callable[[str], None] = print) -> tuple[str, str]:
         if not _in_storage(reference):
             with tempfile.TemporaryDirectory() as context:
                 os.link(rootfs, Path(context) / "base.tar")
-                (Path(context) / "Containerfile").write_text("FROM scratch\nADD base.tar /\n")
-                _buildah(
-                    "bud",
-                    "--quiet",
-                    "--isolation=chroot",
-                    "-t",
-                    reference,
-                    context,
-                    what="the base image",
-                )
+                _from_scratch(reference, Path(context), "ADD base.tar /", what="the base image")
     return reference, key
 
 
@@ -220,6 +211,12 @@ def base_archive(report: Callable[[str], None] = print) -> Archive:
         if not target.exists():
             _oci_archive(reference, target)
     return Archive(reference, target, key)
+
+
+def _from_scratch(reference: str, context: Path, steps: str, *, what: str) -> None:
+    """Build reference from `FROM scratch` plus steps, with the files in context."""
+    (context / "Containerfile").write_text(f"FROM scratch\n{steps}\n")
+    _buildah("bud", "--quiet", "--isolation=chroot", "-t", reference, str(context), what=what)
 
 
 def _in_storage(reference: str) -> bool:
@@ -293,16 +290,10 @@ def pause(kubernetes_version: str, report: Callable[[str], None] = print) -> Arc
                 ],
                 what="compiling pause.c",
             )
-            (Path(context) / "Containerfile").write_text(
-                'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n'
-            )
-            _buildah(
-                "bud",
-                "--quiet",
-                "--isolation=chroot",
-                "-t",
+            _from_scratch(
                 reference,
-                context,
+                Path(context),
+                'COPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]',
                 what="the pause image",
             )
         _oci_archive(reference, target)
