@@ -10,6 +10,7 @@ the containers themselves do.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import subprocess
@@ -100,10 +101,17 @@ def pod_urls(api: ApiClient, namespace: str, service: str) -> list[str]:
 
 
 def admin_token(api: ApiClient, namespace: str) -> str:
-    import base64
-
     secret = client.CoreV1Api(api).read_namespaced_secret("runtime-env", namespace)
     return base64.b64decode(secret.data["STOREFLEET_CATALOG_ADMIN_TOKEN"]).decode()
+
+
+async def buy_one(shopper: Shopper, words: str) -> str:
+    """One unit of the first product a search for words finds; returns the order id."""
+    await shopper.add_to_cart(await shopper.find(words), 1)
+    status, order_id = await shopper.check_out()
+    assert status == 303, shopper.last_answer
+    assert order_id is not None
+    return order_id
 
 
 async def stock(api: ApiClient, namespace: str, sku: str) -> int:
@@ -193,11 +201,7 @@ async def test_orders_survive_a_deleted_database_pod(
 
     storefront = service_url(kube_api, namespace, "storefront")
     async with httpx.AsyncClient(base_url=storefront, timeout=60) as browser:
-        shopper = Shopper(browser)
-        await shopper.add_to_cart(await shopper.find("headlamp"), 1)
-        status, order_id = await shopper.check_out()
-        assert status == 303, shopper.last_answer
-        assert order_id is not None
+        order_id = await buy_one(Shopper(browser), "headlamp")
 
         old_uid = core.read_namespaced_pod("postgres-0", namespace).metadata.uid
         core.delete_namespaced_pod("postgres-0", namespace)
@@ -222,8 +226,6 @@ async def test_rotated_credentials_roll_the_pods_and_the_shop_keeps_selling(
     kube_api: ApiClient, shop: tuple[Stores, str]
 ) -> None:
     """A new database and cache password reaches PostgreSQL, Redis and every service."""
-    import base64
-
     _, name = shop
     namespace = f"store-{name}"
     core, apps = client.CoreV1Api(kube_api), client.AppsV1Api(kube_api)
@@ -255,8 +257,5 @@ async def test_rotated_credentials_roll_the_pods_and_the_shop_keeps_selling(
     storefront = service_url(kube_api, namespace, "storefront")
     async with httpx.AsyncClient(base_url=storefront, timeout=60) as browser:
         shopper = Shopper(browser)
-        await shopper.add_to_cart(await shopper.find("backpack"), 1)
-        status, order_id = await shopper.check_out()
-        assert status == 303, shopper.last_answer
-        assert order_id is not None
+        order_id = await buy_one(shopper, "backpack")
         assert 'data-status="paid"' in await shopper.order_page(order_id)

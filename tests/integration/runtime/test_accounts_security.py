@@ -196,7 +196,7 @@ async def test_mfa_secrets_are_encrypted_at_rest_and_old_rows_get_encrypted(
 async def test_the_embedded_database_is_its_owners_alone(accounts: Accounts) -> None:
     database = service_of(accounts).db.engine.url.database
     if not database or accounts.cache_url != "memory://":
-        pytest.skip("PostgreSQL keeps its files itself")
+        pytest.skip("[postgres]: accounts writes no data file; the server owns its files")
     path = Path(database)
     for file in (path, path.with_name(path.name + "-wal")):
         if file.exists():
