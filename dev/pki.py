@@ -96,7 +96,7 @@ class Authority:
         server: bool = False,
     ) -> Pair:
         pair = Pair(self.directory / f"{name}.crt", self.directory / f"{name}.key")
-        if pair.cert.exists() and pair.key.exists():
+        if pair.cert.exists() and pair.key.exists() and _hosts(pair.cert) == set(hosts):
             return pair
         ca_key = serialization.load_pem_private_key(self.ca.key.read_bytes(), password=None)
         ca_cert = x509.load_pem_x509_certificate(self.ca.cert.read_bytes())
@@ -141,3 +141,14 @@ class Authority:
             )
         )
         return pair
+
+
+def _hosts(cert_file: Path) -> set[str]:
+    """The names and addresses a certificate was issued for (a changed list reissues it)."""
+    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
+    try:
+        names = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return set()
+    return {str(name.value) for name in names}
+

@@ -12,12 +12,14 @@ from storefleet.dev.components.node import Node
 from storefleet.dev.components.platform_crds import PlatformCrds
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
+from storefleet.dev.components.relay import Relay
 from storefleet.dev.components.vault import Vault
 
 COMPONENTS: dict[str, type[Component]] = {
     "kubernetes": Kubernetes,
     "kwok": Kwok,
     "node": Node,
+    "relay": Relay,
     "postgres": Postgres,
     "redis": Redis,
     "kafka": Kafka,

@@ -4,7 +4,10 @@ and kube-scheduler, built from the k8s.io/kubernetes Go module (dev/go/kubernete
 This is what envtest runs plus the controller manager (garbage collection,
 namespace deletion, Deployments and ReplicaSets, ServiceAccount tokens) and the
 scheduler, so that with KWOK's fake nodes a Deployment becomes Available just as
-on a real cluster. Everything listens on loopback only.
+on a real cluster. Everything listens on loopback only. The API server
+advertises the real node's bridge address (where the stack's relay forwards to
+it, see components/relay.py), so pods reach it through the `kubernetes` Service
+as in a cluster.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import httpx
 from storefleet.dev.components.base import Component
 from storefleet.dev.gobuild import GoTool
 from storefleet.dev.kubeconfig import write_kubeconfig
-from storefleet.dev.network import SERVICE_CIDR, SERVICE_IP
+from storefleet.dev.network import NODE_IP, SERVICE_CIDR, SERVICE_IP
 from storefleet.dev.pki import Authority
 from storefleet.dev.processes import ensure_port_free, port_open, wait_until
 
@@ -78,6 +81,7 @@ class Kubernetes(Component):
                 "127.0.0.1",
                 "localhost",
                 SERVICE_IP,
+                NODE_IP,
                 "kubernetes",
                 "kubernetes.default",
                 "kubernetes.default.svc",
@@ -144,7 +148,7 @@ class Kubernetes(Component):
                 str(TOOL.binary("kube-apiserver")),
                 f"--etcd-servers=http://127.0.0.1:{ETCD_PORT}",
                 "--bind-address=127.0.0.1",
-                "--advertise-address=127.0.0.1",
+                f"--advertise-address={NODE_IP}",
                 f"--secure-port={APISERVER_PORT}",
                 f"--tls-cert-file={serving}.crt",
                 f"--tls-private-key-file={serving}.key",
