@@ -151,4 +151,3 @@ def _hosts(cert_file: Path) -> set[str]:
     except x509.ExtensionNotFound:
         return set()
     return {str(name.value) for name in names}
-
