@@ -9,6 +9,7 @@ nothing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -89,6 +90,22 @@ class GoTool:
                 elapsed = time.monotonic() - started
                 print(f"built {command} in {elapsed:.0f}s", file=sys.stderr)
         return self.bin_dir
+
+    def source_dir(self) -> Path:
+        """The module's source in Go's module cache (downloaded if missing):
+        for files a command reads at run time, such as templates."""
+        go = shutil.which("go") or "go"
+        result = subprocess.run(
+            [go, "mod", "download", "-json", self.module],
+            cwd=self.module_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        info = json.loads(result.stdout or "{}")
+        if result.returncode != 0 or "Dir" not in info:
+            raise BuildError(f"go mod download {self.module}: {info.get('Error', result.stderr)}")
+        return Path(info["Dir"])
 
     def _ldflags(self) -> str:
         major, minor = self.version.lstrip("v").split(".")[:2]

@@ -185,3 +185,11 @@ def wait_until(
         f"{process.name}: no {what} after {timeout:.0f}s; see {process.log_file}:\n"
         f"{process.log_tail()}"
     )
+
+
+def run_checked(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a host command (ip, iptables, ...); with check, a failure is a StartError."""
+    result = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    if check and result.returncode != 0:
+        raise StartError(f"{' '.join(argv)}: {result.stderr.strip()}")
+    return result

@@ -28,12 +28,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from storefleet.dev import images, stack
+from storefleet.dev.components.ingress import Ingress
 from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.keycloak import Keycloak, KeycloakAccess
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.node import Node
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
+from storefleet.dev.components.relay import Relay
 from storefleet.dev.components.vault import Vault, VaultAccess
 
 # fixture -> the marker its tests get, so `-m "not kubernetes"` deselects them
@@ -47,6 +49,8 @@ FIXTURE_MARKERS = {
     "platform_crds": "platform_crds",
     "vault": "vault",
     "real_node": "node",
+    "node_relay": "node",
+    "node_ingress": "node",
 }
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -120,6 +124,21 @@ def real_node(dev_stack: DevStack, kube_config: str) -> Node:
         dev_stack.failures["images"] = f"{type(exc).__name__}: {exc}"
         DevStack._unavailable("images", dev_stack.failures["images"])
     return node
+
+
+@pytest.fixture(scope="session")
+def node_relay(dev_stack: DevStack, real_node: Node) -> Relay:
+    """The stack's servers (API server, PostgreSQL, Redis, Vault, Keycloak) on the
+    real node's bridge address, where its pods reach them."""
+    dev_stack.require("relay")
+    return Relay()
+
+
+@pytest.fixture(scope="session")
+def node_ingress(dev_stack: DevStack, real_node: Node) -> Ingress:
+    """The real node's Ingress controller (class ``haproxy``), HTTP on loopback."""
+    dev_stack.require("ingress")
+    return Ingress()
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from storefleet.dev.components.base import Component, Status
 from storefleet.dev.components.helm import Helm
+from storefleet.dev.components.ingress import Ingress
 from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.keycloak import Keycloak
 from storefleet.dev.components.kubernetes import Kubernetes
@@ -20,6 +21,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "kwok": Kwok,
     "node": Node,
     "relay": Relay,
+    "ingress": Ingress,
     "postgres": Postgres,
     "redis": Redis,
     "kafka": Kafka,

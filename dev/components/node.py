@@ -32,11 +32,12 @@ from storefleet.dev.components.kubernetes import TOOL as KUBERNETES
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.debian import ensure_packages
 from storefleet.dev.gobuild import GoTool
+from storefleet.dev.iptables import ensure_guard, remove_guard
 from storefleet.dev.kubeconfig import write_kubeconfig
 from storefleet.dev.network import BRIDGE, NODE_IP, NODE_PREFIX, POD_CIDR
 from storefleet.dev.nodeconfig import NODE_NAME
 from storefleet.dev.pki import Authority
-from storefleet.dev.processes import StartError, wait_until
+from storefleet.dev.processes import StartError, run_checked, wait_until
 
 COREDNS = GoTool(name="coredns", module="github.com/coredns/coredns", commands={"coredns": "."})
 LOCAL_PATH = GoTool(
@@ -141,22 +142,23 @@ class Node(Component):
 
     def _network(self) -> None:
         """The pods' bridge with the node's address, and the guard on forwarding."""
-        if _sh("ip", "link", "show", BRIDGE, check=False).returncode != 0:
-            _sh("ip", "link", "add", BRIDGE, "type", "bridge")
-        addresses = _sh("ip", "-4", "-o", "addr", "show", "dev", BRIDGE).stdout
+        if run_checked("ip", "link", "show", BRIDGE, check=False).returncode != 0:
+            run_checked("ip", "link", "add", BRIDGE, "type", "bridge")
+        addresses = run_checked("ip", "-4", "-o", "addr", "show", "dev", BRIDGE).stdout
         if f"{NODE_IP}/" not in addresses:
-            _sh("ip", "addr", "add", f"{NODE_IP}/{NODE_PREFIX}", "dev", BRIDGE)
-        _sh("ip", "link", "set", BRIDGE, "up")
+            run_checked("ip", "addr", "add", f"{NODE_IP}/{NODE_PREFIX}", "dev", BRIDGE)
+        run_checked("ip", "link", "set", BRIDGE, "up")
         # Routing between the pods and the host's Services needs forwarding on,
         # and Service replies between pods on one bridge must pass iptables.
         self._set_sysctls()
-        if _sh("iptables", "-w", "-n", "-L", GUARD_CHAIN, check=False).returncode != 0:
-            _sh("iptables", "-w", "-N", GUARD_CHAIN)
-            _sh("iptables", "-w", "-A", GUARD_CHAIN, "-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP")
-            _sh("iptables", "-w", "-A", GUARD_CHAIN, "-o", BRIDGE, "!", "-i", BRIDGE, "-j", "DROP")
-        jump = ["FORWARD", "-j", GUARD_CHAIN]
-        if _sh("iptables", "-w", "-C", *jump, check=False).returncode != 0:
-            _sh("iptables", "-w", "-I", *jump)
+        ensure_guard(
+            "FORWARD",
+            GUARD_CHAIN,
+            [
+                ["-i", BRIDGE, "!", "-o", BRIDGE, "-j", "DROP"],
+                ["-o", BRIDGE, "!", "-i", BRIDGE, "-j", "DROP"],
+            ],
+        )
 
     def _containerd(self) -> None:
         self.cni_dir.mkdir(parents=True, exist_ok=True)
@@ -378,11 +380,8 @@ class Node(Component):
                 check=False,
             )
         self._restore_sysctls()
-        if _sh("iptables", "-w", "-C", "FORWARD", "-j", GUARD_CHAIN, check=False).returncode == 0:
-            _sh("iptables", "-w", "-D", "FORWARD", "-j", GUARD_CHAIN, check=False)
-            _sh("iptables", "-w", "-F", GUARD_CHAIN, check=False)
-            _sh("iptables", "-w", "-X", GUARD_CHAIN, check=False)
-        _sh("ip", "link", "delete", BRIDGE, check=False)
+        remove_guard("FORWARD", GUARD_CHAIN)
+        run_checked("ip", "link", "delete", BRIDGE, check=False)
 
     def running(self) -> bool:
         return all(proc.running() for proc in self.processes)
@@ -404,13 +403,6 @@ def _write(path: Path, text: str) -> None:
 
 def _report(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(list(argv), capture_output=True, text=True, check=False)
-    if check and result.returncode != 0:
-        raise StartError(f"{' '.join(argv)}: {result.stderr.strip()}")
-    return result
 
 
 def _http_ok(url: str) -> bool:

@@ -5,15 +5,13 @@ from __future__ import annotations
 
 import secrets
 import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
+from node_pods import run_python
 
-from storefleet.dev import images
-from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.node import GUARD_CHAIN, Node
 from storefleet.dev.network import BRIDGE, NODE_IP, SERVICE_IP
 from storefleet.dev.nodeconfig import NODE_NAME
@@ -56,38 +54,10 @@ def test_pod_traffic_cannot_be_forwarded_off_the_bridge(real_node: Node) -> None
 def test_a_pod_runs_resolves_cluster_dns_and_its_logs_reach_kubectl(
     kube_api: ApiClient, namespace: str
 ) -> None:
-    base = images.base_archive(report=lambda _: None).reference
     script = (
         "import socket; "
         "print('resolved', socket.gethostbyname('kubernetes.default.svc.cluster.local'))"
     )
-    core = client.CoreV1Api(kube_api)
-    core.create_namespaced_pod(
-        namespace,
-        {
-            "metadata": {"name": "probe"},
-            "spec": {
-                "restartPolicy": "Never",
-                "nodeSelector": {"storefleet.io/node": "real"},
-                "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
-                "containers": [
-                    {
-                        "name": "probe",
-                        "image": base,
-                        "imagePullPolicy": "Never",
-                        "command": ["python3", "-c", script],
-                    }
-                ],
-            },
-        },
-    )
-    deadline = time.monotonic() + 120
-    phase = None
-    while time.monotonic() < deadline:
-        phase = core.read_namespaced_pod("probe", namespace).status.phase
-        if phase in {"Succeeded", "Failed"}:
-            break
-        time.sleep(1)
-    logs = Kubernetes().kubectl("logs", "-n", namespace, "probe")
-    assert phase == "Succeeded", logs.stdout + logs.stderr
-    assert logs.stdout.strip() == f"resolved {SERVICE_IP}"
+    finished = run_python(kube_api, namespace, "probe", script)
+    assert finished.phase == "Succeeded", finished.logs
+    assert finished.logs.strip() == f"resolved {SERVICE_IP}"
