@@ -34,7 +34,11 @@ def test_stopping_a_component_stops_what_requires_it_and_nothing_it_requires() -
         "kubernetes",
         "kwok",
         "node",
+        "relay",
+        "ingress",
         "platform-crds",
     ]
     assert names(resolve(["kwok"], with_dependents=True)) == ["kwok"]
     assert names(resolve(["node"])) == ["kubernetes", "node"]
+    assert names(resolve(["node"], with_dependents=True)) == ["node", "relay", "ingress"]
+    assert names(resolve(["ingress"])) == ["kubernetes", "node", "ingress"]
