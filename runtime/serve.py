@@ -113,8 +113,9 @@ def build_all(*, demo: bool = True) -> FastAPI:
     from storefleet.runtime.storefront.settings import StorefrontSettings
 
     bus = InProcessEventBus()
-    # The orders service calls the catalog, cart and payments with their tokens;
-    # outside development mode a service without one gets one for this process.
+    # The orders service calls the catalog, cart and payments with their tokens
+    # (and the cart the catalog's, for stock counts); outside development mode a
+    # service without one gets one for this process.
     tokens = {
         name: configured or ("" if development_mode() else secrets.token_urlsafe(32))
         for name, configured in (
@@ -126,7 +127,11 @@ def build_all(*, demo: bool = True) -> FastAPI:
     catalog = catalog_app(CatalogSettings(admin_token=tokens["catalog"]), bus=bus)
     cart = cart_app(
         # In-memory transports: the host names only label the calls.
-        CartSettings(catalog_url="http://catalog", admin_token=tokens["cart"]),
+        CartSettings(
+            catalog_url="http://catalog",
+            admin_token=tokens["cart"],
+            catalog_token=tokens["catalog"],
+        ),
         bus=bus,
         catalog_transport=httpx.ASGITransport(app=catalog),
     )

@@ -2,10 +2,13 @@
 
 An anonymous cart is named by the ``sf_cart`` cookie (browsers) or the
 ``X-Cart-Id`` header (the storefront, calling on a shopper's behalf); a signed-in
-shopper's cart by the bearer token.
+shopper's cart by the bearer token. Shoppers are told a line's availability
+level, never how many units are left; store staff (``inventory:read``) and the
+orders service are told the count too.
 """
 
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Cookie, Depends, Header, Path, Request, Response
@@ -16,7 +19,7 @@ from storefleet.runtime.cart.settings import CartSettings
 from storefleet.runtime.platform import auth
 from storefleet.runtime.platform.auth_tokens import authenticator_of
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
-from storefleet.runtime.platform.permissions import public, require
+from storefleet.runtime.platform.permissions import allows, public, require
 
 _CART_ID = re.compile(r"^[0-9a-f]{32}$")
 SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
@@ -26,14 +29,23 @@ OrderIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 CartIdPath = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:@|-]{1,200}$")]
 
 
+@dataclass(frozen=True)
+class Caller:
+    """Whose cart, and whether they may see how many units are left."""
+
+    ref: CartRef
+    counts: bool = False
+
+
 def build_router(service: CartService, settings: CartSettings) -> APIRouter:
-    async def user_of(request: Request, authorization: str | None) -> str | None:
+    async def user_of(request: Request, authorization: str | None) -> tuple[str, bool] | None:
+        """The signed-in user and whether they may count stock; None if anonymous."""
         token = auth.bearer(authorization)
         if token is None:
             return None
         principal = auth.verify(token, settings.auth_secret)
         if principal is not None:
-            return principal.user_id
+            return principal.user_id, False
         # An access token from the accounts service or the store's Keycloak realm.
         signed_in = await authenticator_of(request.app).authenticate(token)
         if signed_in is None:
@@ -42,7 +54,8 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
                 "the sign-in token is invalid or expired",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        return signed_in.subject
+        counts = allows(signed_in.roles, "inventory:read") and not signed_in.mfa_pending
+        return signed_in.subject, counts
 
     def anonymous_ref(header_id: str | None, cookie_id: str | None) -> CartRef | None:
         for candidate in (header_id, cookie_id):
@@ -57,13 +70,13 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         # never an error page.
         x_cart_id: Annotated[str | None, Header()] = None,
         sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name)] = None,
-    ) -> CartRef:
+    ) -> Caller:
         user = await user_of(request, authorization)
         if user is not None:
-            return CartRef("user", user)
-        return anonymous_ref(x_cart_id, sf_cart) or CartRef("anonymous", None)
+            return Caller(CartRef("user", user[0]), counts=user[1])
+        return Caller(anonymous_ref(x_cart_id, sf_cart) or CartRef("anonymous", None))
 
-    Current = Annotated[CartRef, Depends(current_cart)]
+    Current = Annotated[Caller, Depends(current_cart)]
 
     def writable(ref: CartRef, response: Response) -> CartRef:
         """An anonymous shopper's first change creates their cart and its cookie."""
@@ -91,33 +104,35 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
     )
 
     @router.get("", response_model=s.Cart)
-    async def get_cart(ref: Current) -> s.Cart:
-        """The cart with live prices and stock; lines that can't be bought are flagged."""
-        return await service.view(ref)
+    async def get_cart(caller: Current) -> s.Cart:
+        """The cart with live prices and availability; lines that can't be bought
+        are flagged."""
+        return await service.view(caller.ref, counts=caller.counts)
 
     @router.post("/items", response_model=s.Cart)
-    async def add_item(body: s.AddItem, ref: Current, response: Response) -> s.Cart:
-        return await service.add_item(writable(ref, response), body.sku, body.quantity)
+    async def add_item(body: s.AddItem, caller: Current, response: Response) -> s.Cart:
+        ref = writable(caller.ref, response)
+        return await service.add_item(ref, body.sku, body.quantity, counts=caller.counts)
 
     @router.put("/items/{sku}", response_model=s.Cart)
-    async def set_quantity(sku: SkuPath, body: s.SetQuantity, ref: Current) -> s.Cart:
-        return await service.set_quantity(ref, sku, body.quantity)
+    async def set_quantity(sku: SkuPath, body: s.SetQuantity, caller: Current) -> s.Cart:
+        return await service.set_quantity(caller.ref, sku, body.quantity, counts=caller.counts)
 
     @router.delete("/items/{sku}", response_model=s.Cart)
-    async def remove_item(sku: SkuPath, ref: Current) -> s.Cart:
-        return await service.remove_item(ref, sku)
+    async def remove_item(sku: SkuPath, caller: Current) -> s.Cart:
+        return await service.remove_item(caller.ref, sku, counts=caller.counts)
 
     @router.delete("", response_model=s.Cart)
-    async def clear_cart(ref: Current) -> s.Cart:
-        return await service.clear(ref)
+    async def clear_cart(caller: Current) -> s.Cart:
+        return await service.clear(caller.ref)
 
     @router.post("/promo", response_model=s.Cart)
-    async def apply_promo(body: s.ApplyPromo, ref: Current) -> s.Cart:
-        return await service.apply_promo(ref, body.code)
+    async def apply_promo(body: s.ApplyPromo, caller: Current) -> s.Cart:
+        return await service.apply_promo(caller.ref, body.code, counts=caller.counts)
 
     @router.delete("/promo", response_model=s.Cart)
-    async def remove_promo(ref: Current) -> s.Cart:
-        return await service.remove_promo(ref)
+    async def remove_promo(caller: Current) -> s.Cart:
+        return await service.remove_promo(caller.ref, counts=caller.counts)
 
     @router.post("/merge", response_model=s.Cart)
     async def merge(
@@ -130,16 +145,17 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         sf_cart: Annotated[str | None, Cookie(alias=settings.cookie_name)] = None,
     ) -> s.Cart:
         """After sign-in: move the anonymous cart's items into the user's cart."""
-        user = await user_of(request, authorization)
-        if user is None:
+        signed_in = await user_of(request, authorization)
+        if signed_in is None:
             raise ProblemError(
                 401, "sign in to merge carts", headers={"WWW-Authenticate": "Bearer"}
             )
+        user, counts = signed_in
         guest = anonymous_ref(x_cart_id, sf_cart)
         if guest is None:
-            return await service.view(CartRef("user", user))
+            return await service.view(CartRef("user", user), counts=counts)
         response.delete_cookie(settings.cookie_name)
-        return await service.merge(guest, CartRef("user", user))
+        return await service.merge(guest, CartRef("user", user), counts=counts)
 
     def rule(permission: str) -> list[Any]:
         return [Depends(require(permission, admin_token=settings.admin_token))]

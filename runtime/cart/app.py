@@ -64,7 +64,8 @@ def create_app(
         ),
         transport=catalog_transport,
     )
-    service = CartService(db, cache, CatalogClient(catalog_http), settings, store, relay)
+    catalog = CatalogClient(catalog_http, settings.catalog_token)
+    service = CartService(db, cache, catalog, settings, store, relay)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model_validator
 
+from storefleet.runtime.cart.catalog_client import StockLevel
 from storefleet.runtime.cart.pricing import PromoKind
 from storefleet.runtime.platform.schema import Input
 
@@ -33,7 +34,13 @@ class CartLine(BaseModel):
         description="The unit price's currency (the cart's, or the line is unavailable)"
     )
     line_total_minor: int
-    available: int | None = Field(description="Units in stock now; null if not checked")
+    availability: StockLevel | None = Field(
+        default=None, description="The catalog's level now; null if not checked"
+    )
+    available: int | None = Field(
+        description="Units in stock now, for store staff and the orders service only; "
+        "null for shoppers (and if not checked)"
+    )
     problem: LineProblem | None = None
 
 

@@ -266,8 +266,12 @@ class CartService:
         ref: CartRef,
         data: CartData | None = None,
         known: dict[str, StockInfo] | None = None,
+        *,
+        counts: bool = False,
     ) -> s.Cart:
-        """``known``: stock the caller just looked up, reused if it covers every line."""
+        """``known``: stock the caller just looked up, reused if it covers every line.
+        ``counts``: the caller may see how many units are left (store staff, the
+        orders service); shoppers see the catalog's level only."""
         if data is None:
             _, data = await self._load(ref)
         stock: dict[str, StockInfo] = known or {}
@@ -308,7 +312,8 @@ class CartService:
                     unit_price_minor=unit,
                     currency=info.currency if info else self.store.currency,
                     line_total_minor=unit * quantity,
-                    available=info.stock if info else None,
+                    availability=info.availability if info else None,
+                    available=info.stock if info and counts else None,
                     problem=problem,
                 )
             )
@@ -343,10 +348,11 @@ class CartService:
     # -------------------------------------------------------------- mutations
 
     async def _check_stock(
-        self, sku: str, quantity: int, cart: CartData
+        self, sku: str, quantity: int, cart: CartData, *, counts: bool = False
     ) -> tuple[StockInfo, dict[str, StockInfo]]:
         """Check one line, looking up the whole cart in the same call so the
-        answer can be rendered without asking the catalog again."""
+        answer can be rendered without asking the catalog again. A refusal
+        tells a shopper that there is not enough, never how much there is."""
         skus = list(dict.fromkeys([sku, *(line["sku"] for line in cart.lines)]))
         stock = await self.catalog.lookup(skus)
         info = stock.get(sku)
@@ -362,12 +368,20 @@ class CartService:
                 sku=sku,
             )
         if info.stock < quantity:
-            detail = (
-                f"{info.product_name} is out of stock"
-                if info.stock == 0
-                else f"only {info.stock} of {info.product_name} left"
+            if info.stock == 0:
+                detail = f"{info.product_name} is out of stock"
+            elif counts:
+                detail = f"only {info.stock} of {info.product_name} left"
+            else:
+                detail = f"not enough stock of {info.product_name}"
+            shown = {"available": info.stock} if counts else {}
+            raise Conflict(
+                detail,
+                title="Insufficient stock",
+                sku=sku,
+                availability=info.availability,
+                **shown,
             )
-            raise Conflict(detail, title="Insufficient stock", sku=sku, available=info.stock)
         return info, stock
 
     def _check_limits(self, data: CartData, sku: str, quantity: int) -> None:
@@ -377,20 +391,24 @@ class CartService:
         if data.quantity(sku) == 0 and len(data.lines) >= self.settings.max_lines:
             raise Conflict(f"a cart holds at most {self.settings.max_lines} different items")
 
-    async def add_item(self, ref: CartRef, sku: str, quantity: int) -> s.Cart:
+    async def add_item(
+        self, ref: CartRef, sku: str, quantity: int, *, counts: bool = False
+    ) -> s.Cart:
         _, current = await self._load(ref)
         wanted = current.quantity(sku) + quantity
         self._check_limits(current, sku, wanted)
-        info, stock = await self._check_stock(sku, wanted, current)
+        info, stock = await self._check_stock(sku, wanted, current, counts=counts)
 
         def change(data: CartData) -> None:
             total = data.quantity(sku) + quantity
             self._check_limits(data, sku, total)
             data.set_quantity(sku, total, info.price_minor)
 
-        return await self.view(ref, await self._mutate(ref, change), stock)
+        return await self.view(ref, await self._mutate(ref, change), stock, counts=counts)
 
-    async def set_quantity(self, ref: CartRef, sku: str, quantity: int) -> s.Cart:
+    async def set_quantity(
+        self, ref: CartRef, sku: str, quantity: int, *, counts: bool = False
+    ) -> s.Cart:
         _, current = await self._load(ref)
         if current.quantity(sku) == 0:
             raise NotFound(f"{sku} is not in the cart")
@@ -398,16 +416,16 @@ class CartService:
         stock: dict[str, StockInfo] | None = None
         if quantity > 0:
             self._check_limits(current, sku, quantity)
-            info, stock = await self._check_stock(sku, quantity, current)
+            info, stock = await self._check_stock(sku, quantity, current, counts=counts)
             unit = info.price_minor
 
         def change(data: CartData) -> None:
             data.set_quantity(sku, quantity, unit)
 
-        return await self.view(ref, await self._mutate(ref, change), stock)
+        return await self.view(ref, await self._mutate(ref, change), stock, counts=counts)
 
-    async def remove_item(self, ref: CartRef, sku: str) -> s.Cart:
-        return await self.set_quantity(ref, sku, 0)
+    async def remove_item(self, ref: CartRef, sku: str, *, counts: bool = False) -> s.Cart:
+        return await self.set_quantity(ref, sku, 0, counts=counts)
 
     async def clear(self, ref: CartRef) -> s.Cart:
         def change(data: CartData) -> None:
@@ -441,7 +459,7 @@ class CartService:
             data.claimed_by = order_id
             data.claimed_until = now + timedelta(seconds=self.settings.checkout_hold_seconds)
 
-        return await self.view(ref, await self._mutate(ref, change, checkout=True))
+        return await self.view(ref, await self._mutate(ref, change, checkout=True), counts=True)
 
     async def release_claim(self, ref: CartRef, order_id: str) -> s.Cart:
         """The order was not placed, or its checkout failed: the shopper may try
@@ -455,7 +473,7 @@ class CartService:
                 data.promo = data.bought_promo
                 data.bought_by = data.bought_lines = data.bought_promo = None
 
-        return await self.view(ref, await self._mutate(ref, change, checkout=True))
+        return await self.view(ref, await self._mutate(ref, change, checkout=True), counts=True)
 
     async def consume(self, ref: CartRef, order_id: str) -> s.Cart:
         """The order is placed: the cart is spent (emptied, and remembered as
@@ -473,9 +491,9 @@ class CartService:
             data.claimed_by = data.claimed_until = None
             data.bought_by = order_id
 
-        return await self.view(ref, await self._mutate(ref, change, checkout=True))
+        return await self.view(ref, await self._mutate(ref, change, checkout=True), counts=True)
 
-    async def apply_promo(self, ref: CartRef, code: str) -> s.Cart:
+    async def apply_promo(self, ref: CartRef, code: str, *, counts: bool = False) -> s.Cart:
         row = await self._promo_row(code)
         if row is None:
             raise NotFound(f"no promo code {code}", code=code)
@@ -490,15 +508,15 @@ class CartService:
         def change(data: CartData) -> None:
             data.promo = code
 
-        return await self.view(ref, await self._mutate(ref, change))
+        return await self.view(ref, await self._mutate(ref, change), counts=counts)
 
-    async def remove_promo(self, ref: CartRef) -> s.Cart:
+    async def remove_promo(self, ref: CartRef, *, counts: bool = False) -> s.Cart:
         def change(data: CartData) -> None:
             data.promo = None
 
-        return await self.view(ref, await self._mutate(ref, change))
+        return await self.view(ref, await self._mutate(ref, change), counts=counts)
 
-    async def merge(self, anonymous: CartRef, user: CartRef) -> s.Cart:
+    async def merge(self, anonymous: CartRef, user: CartRef, *, counts: bool = False) -> s.Cart:
         """On sign-in: the anonymous cart's lines join the user's cart.
 
         Quantities add up, capped by the per-line limit and by current stock, so a
@@ -506,7 +524,7 @@ class CartService:
         """
         _, guest = await self._load(anonymous)
         if not guest.lines:
-            return await self.view(user)
+            return await self.view(user, counts=counts)
         try:
             stock = await self.catalog.lookup([line["sku"] for line in guest.lines])
         except ProblemError:
@@ -531,7 +549,7 @@ class CartService:
         merged = await self._mutate(user, change)
         await self.cache.delete(anonymous.key)
         await self._record_activity(anonymous, CartData(lines=[]))
-        return await self.view(user, merged)
+        return await self.view(user, merged, counts=counts)
 
     # ----------------------------------------------------------------- promos
 

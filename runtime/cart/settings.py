@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -12,6 +14,13 @@ class CartSettings(ServiceSettings):
     service_name: str = "cart"
     catalog_url: str = Field(default_factory=lambda: upstream_url("catalog", 8001))
     admin_token: str = ""
+    # The catalog's token, for exact stock counts (shoppers are only told levels);
+    # by default the catalog's own STOREFLEET_CATALOG_ADMIN_TOKEN when this process
+    # sees it (the operator gives every service of a store the same environment).
+    # Empty: development mode, where the catalog's staff routes answer without one.
+    catalog_token: str = Field(
+        default_factory=lambda: os.environ.get("STOREFLEET_CATALOG_ADMIN_TOKEN", "")
+    )
     # Verifies signed-in shoppers' tokens; empty means only anonymous carts work.
     auth_secret: str = ""
     cookie_name: str = "sf_cart"

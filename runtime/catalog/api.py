@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import hmac
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query, status
+from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 
+from storefleet.runtime.catalog import availability
 from storefleet.runtime.catalog import schemas as s
+from storefleet.runtime.catalog.availability import StockViewer
 from storefleet.runtime.catalog.service import CatalogService
 from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform.auth_tokens import Principal
+from storefleet.runtime.platform import auth
+from storefleet.runtime.platform.auth_tokens import Principal, authenticator_of
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
 from storefleet.runtime.platform.permissions import (
     STORE_ADMIN,
@@ -29,6 +33,24 @@ Limit = Annotated[int, Query(ge=1, le=50)]
 
 
 def build_router(service: CatalogService, settings: CatalogSettings) -> APIRouter:
+    async def stock_viewer(
+        request: Request, authorization: Annotated[str | None, Header()] = None
+    ) -> StockViewer:
+        """Whose counts this caller may see. A public read never needs a token,
+        so one that is missing, invalid or expired only means "the levels"; and
+        development mode never opens the counts (they are not a staff route)."""
+        token = auth.bearer(authorization)
+        if not token:
+            return availability.ANONYMOUS
+        if settings.admin_token and hmac.compare_digest(
+            token.encode(), settings.admin_token.encode()
+        ):
+            return availability.EVERYTHING
+        return availability.viewer_of(await authenticator_of(request.app).authenticate(token))
+
+    # (Defaults, not Annotated: this module's annotations are strings, and
+    # ``stock_viewer`` is local.)
+    viewing = Depends(stock_viewer)
     public = APIRouter(responses=PROBLEM_RESPONSES, dependencies=[Depends(public_rule)])
 
     @public.get("/products", response_model=s.SearchResult, tags=["browse"])
@@ -57,8 +79,9 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
         )
 
     @public.get("/products/{key}", response_model=s.ProductDetail, tags=["browse"])
-    async def get_product(key: ProductKey) -> s.ProductDetail:
-        return await service.product(key)
+    async def get_product(key: ProductKey, viewer: StockViewer = viewing) -> s.ProductDetail:
+        """Variants carry an availability level; ``stock`` only for those who may count."""
+        return availability.product_for(viewer, await service.product(key))
 
     @public.get(
         "/products/{key}/similar", response_model=list[s.ProductSummary], tags=["recommendations"]
@@ -88,15 +111,32 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
         return await service.brands()
 
     @public.get("/variants/{sku}", response_model=s.VariantStock, tags=["inventory"])
-    async def get_variant(sku: SkuPath) -> s.VariantStock:
+    async def get_variant(sku: SkuPath, viewer: StockViewer = viewing) -> s.VariantStock:
         result = await service.lookup_skus([sku])
         if not result.items:
             raise ProblemError(404, f"no SKU '{sku}'")
-        return result.items[0]
+        return availability.variant_for(viewer, result.items[0])
 
     @public.post("/variant-lookup", response_model=s.SkuLookupResult, tags=["inventory"])
-    async def lookup_variants(body: s.SkuLookup) -> s.SkuLookupResult:
-        """Current price and stock of many SKUs at once (the cart's live check)."""
+    async def lookup_variants(
+        body: s.SkuLookup, viewer: StockViewer = viewing
+    ) -> s.SkuLookupResult:
+        """Current price and availability of many SKUs at once; ``stock`` only
+        for those who may count."""
+        return availability.lookup_for(viewer, await service.lookup_skus(body.skus))
+
+    # Exact counts for the cart's live check (it sends the catalog's token; on a
+    # laptop in development mode, without one, as every staff route).
+    counting = APIRouter(
+        prefix="/admin",
+        tags=["inventory"],
+        responses=PROBLEM_RESPONSES,
+        dependencies=[Depends(require("inventory:read", admin_token=settings.admin_token))],
+    )
+
+    @counting.post("/variant-lookup", response_model=s.SkuLookupResult)
+    async def count_variants(body: s.SkuLookup) -> s.SkuLookupResult:
+        """Current price and exact stock of many SKUs at once."""
         return await service.lookup_skus(body.skus)
 
     # Holding stock is for the orders service (it sends the catalog's token): a
@@ -190,6 +230,7 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
 
     router = APIRouter()
     router.include_router(public)
+    router.include_router(counting)
     router.include_router(reserving)
     router.include_router(admin)
     return router

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import (
@@ -30,6 +31,17 @@ Attributes = dict[
 ]
 
 SortOrder = Literal["relevance", "newest", "price_asc", "price_desc", "name"]
+# Who is told the exact count (``stock``) and who only this: see availability.py.
+STOCK_DESCRIPTION = (
+    "Units in stock; null unless the caller may see exact stock (store staff, the "
+    "catalog's token, a vendor for its own products)"
+)
+
+
+class StockLevel(StrEnum):
+    IN_STOCK = "in_stock"
+    LOW_STOCK = "low_stock"  # STOREFLEET_CATALOG_LOW_STOCK_THRESHOLD units or fewer
+    OUT_OF_STOCK = "out_of_stock"
 
 
 class BrandRef(BaseModel):
@@ -66,7 +78,8 @@ class VariantOut(BaseModel):
     attributes: dict[str, str]
     price_minor: int
     currency: str
-    stock: int
+    availability: StockLevel
+    stock: int | None = Field(description=STOCK_DESCRIPTION)
 
 
 class ProductDetail(ProductSummary):
@@ -130,9 +143,11 @@ class VariantStock(BaseModel):
     variant_name: str
     price_minor: int
     currency: str
-    stock: int
+    availability: StockLevel
+    stock: int | None = Field(description=STOCK_DESCRIPTION)
     active: bool
     image: ImageOut | None
+    vendor_id: str | None
 
 
 class SkuLookup(Input):

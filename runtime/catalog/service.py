@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from storefleet.runtime.catalog import schemas as s
+from storefleet.runtime.catalog.availability import level_of
 from storefleet.runtime.catalog.models import (
     Brand,
     Category,
@@ -540,6 +541,7 @@ class CatalogService:
                     attributes=variant.attributes or {},
                     price_minor=variant.price_minor,
                     currency=variant.currency,
+                    availability=level_of(variant.stock, self.settings.low_stock_threshold),
                     stock=variant.stock,
                 )
                 for variant in variants
@@ -619,6 +621,7 @@ class CatalogService:
                             P.c.slug,
                             P.c.name.label("product_name"),
                             P.c.active,
+                            P.c.vendor_id,
                         )
                         .select_from(V.join(P, P.c.id == V.c.product_id))
                         .where(V.c.sku.in_(list(skus)))
@@ -640,9 +643,11 @@ class CatalogService:
                 variant_name=row["name"],
                 price_minor=row["price_minor"],
                 currency=row["currency"],
+                availability=level_of(row["stock"], self.settings.low_stock_threshold),
                 stock=row["stock"],
                 active=row["active"],
                 image=images.get(row["id"]),
+                vendor_id=row["vendor_id"],
             )
             for row in rows
         }

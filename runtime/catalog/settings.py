@@ -15,6 +15,9 @@ class CatalogSettings(ServiceSettings):
     admin_token: str = ""
     reservation_ttl_seconds: int = Field(default=900, ge=10, le=86_400)
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
+    # A variant with this many units or fewer (but some) is ``low_stock`` to
+    # shoppers, who never see the count itself ("only a few left").
+    low_stock_threshold: int = Field(default=5, ge=0, le=1000)
     search_vocabulary_ttl_seconds: float = Field(default=60.0, ge=0)
     # How long browse and search results may be served from memory; 0 turns it
     # off. This process's own writes empty the cache at once, so the time only

@@ -43,6 +43,9 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "catalog:write": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
     "catalog:read-unpublished": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT}),
     "inventory:adjust": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
+    # exact stock counts of every product (shoppers see a level; a vendor's
+    # people count their own vendor's products, by the token's vendor_id)
+    "inventory:read": frozenset({STORE_ADMIN, SUPPORT}),
     # holding, committing and releasing stock for an order: the orders service
     # (with the catalog's token), never a shopper
     "inventory:reserve": frozenset({STORE_ADMIN}),

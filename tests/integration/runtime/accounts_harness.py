@@ -293,8 +293,14 @@ async def running_site(directory: Path, **accounts_settings: Any) -> AsyncIterat
     async with running_accounts(
         f"sqlite:///{directory / 'accounts.db'}", **accounts_settings
     ) as accounts:
+        # The cart reads exact stock with the catalog's token (sign-in is required here).
+        catalog_token = secrets.token_urlsafe(24)
         catalog = Server(
-            catalog_app(CatalogSettings(database_url=f"sqlite:///{directory / 'c.db'}"))
+            catalog_app(
+                CatalogSettings(
+                    database_url=f"sqlite:///{directory / 'c.db'}", admin_token=catalog_token
+                )
+            )
         )
         catalog.app.state.authenticator = accounts.auth
         await catalog.start()
@@ -303,6 +309,7 @@ async def running_site(directory: Path, **accounts_settings: Any) -> AsyncIterat
                 CartSettings(
                     database_url=f"sqlite:///{directory / 'cart.db'}",
                     catalog_url=catalog.url,
+                    catalog_token=catalog_token,
                     http_retries=0,
                 )
             )

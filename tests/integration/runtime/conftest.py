@@ -32,6 +32,7 @@ from storefleet.runtime.cart.settings import CartSettings
 from storefleet.runtime.catalog.app import create_app as catalog_app
 from storefleet.runtime.catalog.demo import import_demo
 from storefleet.runtime.catalog.settings import CatalogSettings
+from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
 from storefleet.runtime.platform.events import InProcessEventBus
 from storefleet.runtime.platform.settings import StoreSettings
 from storefleet.runtime.storefront.app import create_app as storefront_app
@@ -166,11 +167,20 @@ class Shop:
     cart: Server
     storefront: Server
     bus: InProcessEventBus
+    # Verifies access tokens at the catalog and the cart (the accounts service's
+    # kind), so a test can call as a store's staff: ``staff`` below.
+    auth: Authenticator
+
+    def bearer(self, *roles: str, **claims: str) -> dict[str, str]:
+        token = self.auth.issue_access(f"user-{uuid.uuid4().hex[:8]}", set(roles), extra=claims)
+        return {"Authorization": f"Bearer {token}"}
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def shop(backend: Backend) -> AsyncIterator[Shop]:
     bus = InProcessEventBus(history=10_000)
+    # Sign-in stays optional (the demo's admin API stays open, as on a laptop).
+    auth = Authenticator(AuthSettings(jwt_secret=uuid.uuid4().hex, issuer="storefleet:test"))
     catalog = Server(
         catalog_app(
             CatalogSettings(
@@ -182,6 +192,7 @@ async def shop(backend: Backend) -> AsyncIterator[Shop]:
             bus=bus,
         )
     )
+    catalog.app.state.authenticator = auth
     await catalog.start()
     await import_demo(catalog.app.state.catalog, count=DEMO_PRODUCTS, orders=100)
     cart = Server(
@@ -200,6 +211,7 @@ async def shop(backend: Backend) -> AsyncIterator[Shop]:
             bus=bus,
         )
     )
+    cart.app.state.authenticator = auth
     await cart.start()
     storefront = Server(
         storefront_app(
@@ -208,7 +220,7 @@ async def shop(backend: Backend) -> AsyncIterator[Shop]:
         )
     )
     await storefront.start()
-    yield Shop(backend, catalog, cart, storefront, bus)
+    yield Shop(backend, catalog, cart, storefront, bus, auth)
     for server in (storefront, cart, catalog):
         await server.stop()
 
@@ -223,6 +235,12 @@ async def catalog(shop: Shop) -> AsyncIterator[httpx.AsyncClient]:
 async def cart(shop: Shop) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=shop.cart.url, timeout=30) as client:
         yield client
+
+
+@pytest.fixture
+def staff(shop: Shop) -> dict[str, str]:
+    """Headers of a store admin: exact stock counts are for the store's staff."""
+    return shop.bearer("store-admin")
 
 
 @pytest_asyncio.fixture(loop_scope="session")

@@ -177,6 +177,7 @@ async def running_commerce(
                 cache_prefix=cache_prefix,
                 catalog_url=catalog.url,
                 admin_token=CART_ADMIN,
+                catalog_token=CATALOG_ADMIN,
                 auth_secret=AUTH_SECRET,
                 http_retries=0,
                 **common,
@@ -276,7 +277,8 @@ async def new_product(commerce: Commerce, *, stock: int = 10, price: int = 1999)
 
 
 async def stock_of(commerce: Commerce, sku: str) -> int:
-    async with commerce.client(commerce.catalog) as client:
+    """The exact count: the catalog tells it to its token's holders, not shoppers."""
+    async with commerce.catalog_admin() as client:
         response = await client.get(f"/variants/{sku}")
     assert response.status_code == 200, response.text
     return int(response.json()["stock"])

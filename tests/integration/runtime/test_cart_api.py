@@ -87,11 +87,15 @@ async def test_totals_follow_the_store_rules(
 
 
 async def test_quantity_limit_and_live_stock(
-    cart: httpx.AsyncClient, catalog: httpx.AsyncClient, new_product: ProductFactory
+    cart: httpx.AsyncClient,
+    catalog: httpx.AsyncClient,
+    new_product: ProductFactory,
+    staff: dict[str, str],
 ) -> None:
     scarce = await new_product(stock=3)
     sku = sku_of(scarce)
-    too_many = await add(cart, sku, 4)
+    # The store's staff are told how many are left (their own cart, signed in).
+    too_many = await cart.post("/cart/items", json={"sku": sku, "quantity": 4}, headers=staff)
     assert too_many.status_code == 409
     assert too_many.json()["available"] == 3
     cart_id = await new_cart(cart, sku, 3)
@@ -108,6 +112,36 @@ async def test_quantity_limit_and_live_stock(
     body = await view(cart, cart_id)
     assert body["lines"][0]["problem"] == "out_of_stock"
     assert body["subtotal_minor"] == 0
+
+
+async def test_shoppers_are_told_not_enough_never_how_many(
+    shop: Any, cart: httpx.AsyncClient, new_product: ProductFactory, staff: dict[str, str]
+) -> None:
+    """A cart's lines and refusals carry the catalog's level for shoppers,
+    anonymous or signed in; the count is for the store's staff. Before, the
+    cart's ``available`` and its 409 told anyone the exact stock."""
+    product = await new_product(stock=3)
+    sku = sku_of(product)
+    shopper = shop.bearer("customer")
+    for headers in ({}, shopper):
+        refused = await cart.post("/cart/items", json={"sku": sku, "quantity": 4}, headers=headers)
+        assert refused.status_code == 409
+        problem = refused.json()
+        assert problem["detail"] == f"not enough stock of {product['name']}", problem
+        assert "available" not in problem
+        assert problem["availability"] == "low_stock"
+
+    cart_id = await new_cart(cart, sku, 2)
+    line = (await view(cart, cart_id))["lines"][0]
+    assert (line["availability"], line["available"], line["problem"]) == ("low_stock", None, None)
+    signed_in = await cart.post("/cart/items", json={"sku": sku, "quantity": 1}, headers=shopper)
+    assert signed_in.status_code == 200
+    assert signed_in.json()["lines"][0]["available"] is None
+
+    counted = await cart.post("/cart/items", json={"sku": sku, "quantity": 2}, headers=staff)
+    assert counted.status_code == 200
+    assert counted.json()["lines"][0]["available"] == 3
+    assert (await cart.get("/cart", headers=staff)).json()["lines"][0]["available"] == 3
 
 
 async def test_unknown_sku_and_bad_input(cart: httpx.AsyncClient) -> None:

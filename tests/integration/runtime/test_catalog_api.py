@@ -230,22 +230,23 @@ async def test_also_bought_learns_from_order_events(
     assert [item["id"] for item in also] == [second["id"]]
 
 
-async def stock_of(catalog: httpx.AsyncClient, sku: str) -> int:
-    response = await catalog.get(f"/variants/{sku}")
+async def stock_of(catalog: httpx.AsyncClient, sku: str, staff: dict[str, str]) -> int:
+    """The exact count, as the store's staff see it (shoppers see a level)."""
+    response = await catalog.get(f"/variants/{sku}", headers=staff)
     assert response.status_code == 200
     stock: int = response.json()["stock"]
     return stock
 
 
 async def test_reservations_hold_release_and_commit_stock(
-    catalog: httpx.AsyncClient, new_product: ProductFactory
+    catalog: httpx.AsyncClient, new_product: ProductFactory, staff: dict[str, str]
 ) -> None:
     product = await new_product(stock=5)
     sku = product["variants"][0]["sku"]
     held = await catalog.post("/reservations", json={"items": [{"sku": sku, "quantity": 3}]})
     assert held.status_code == 201
     reservation = held.json()
-    assert await stock_of(catalog, sku) == 2
+    assert await stock_of(catalog, sku, staff) == 2
 
     too_many = await catalog.post("/reservations", json={"items": [{"sku": sku, "quantity": 3}]})
     assert too_many.status_code == 409
@@ -255,10 +256,10 @@ async def test_reservations_hold_release_and_commit_stock(
 
     released = await catalog.post(f"/reservations/{reservation['id']}/release")
     assert released.json()["status"] == "released"
-    assert await stock_of(catalog, sku) == 5
+    assert await stock_of(catalog, sku, staff) == 5
     again = await catalog.post(f"/reservations/{reservation['id']}/release")
     assert again.status_code == 200
-    assert await stock_of(catalog, sku) == 5, "a second release returns nothing twice"
+    assert await stock_of(catalog, sku, staff) == 5, "a second release returns nothing twice"
 
     kept = (
         await catalog.post("/reservations", json={"items": [{"sku": sku, "quantity": 1}]})
@@ -266,11 +267,11 @@ async def test_reservations_hold_release_and_commit_stock(
     committed = await catalog.post(f"/reservations/{kept['id']}/commit")
     assert committed.json()["status"] == "committed"
     assert (await catalog.post(f"/reservations/{kept['id']}/release")).status_code == 409
-    assert await stock_of(catalog, sku) == 4
+    assert await stock_of(catalog, sku, staff) == 4
 
 
 async def test_reservations_are_all_or_nothing(
-    catalog: httpx.AsyncClient, new_product: ProductFactory
+    catalog: httpx.AsyncClient, new_product: ProductFactory, staff: dict[str, str]
 ) -> None:
     plenty = (await new_product(stock=10))["variants"][0]["sku"]
     scarce = (await new_product(stock=1))["variants"][0]["sku"]
@@ -280,23 +281,23 @@ async def test_reservations_are_all_or_nothing(
     )
     assert response.status_code == 409
     assert response.json()["sku"] == scarce
-    assert await stock_of(catalog, plenty) == 10
+    assert await stock_of(catalog, plenty, staff) == 10
 
 
 async def test_expired_reservations_give_stock_back(
-    catalog: httpx.AsyncClient, new_product: ProductFactory
+    catalog: httpx.AsyncClient, new_product: ProductFactory, staff: dict[str, str]
 ) -> None:
     sku = (await new_product(stock=4))["variants"][0]["sku"]
     held = await catalog.post(
         "/reservations", json={"items": [{"sku": sku, "quantity": 4}], "ttl_seconds": 1}
     )
     assert held.status_code == 201
-    assert await stock_of(catalog, sku) == 0
+    assert await stock_of(catalog, sku, staff) == 0
     for _ in range(100):
-        if await stock_of(catalog, sku) == 4:
+        if await stock_of(catalog, sku, staff) == 4:
             break
         await asyncio.sleep(0.1)
-    assert await stock_of(catalog, sku) == 4
+    assert await stock_of(catalog, sku, staff) == 4
     reservation = (await catalog.get(f"/reservations/{held.json()['id']}")).json()
     assert reservation["status"] == "expired"
     late = await catalog.post(f"/reservations/{reservation['id']}/commit")
@@ -304,7 +305,7 @@ async def test_expired_reservations_give_stock_back(
 
 
 async def test_concurrent_reservers_never_oversell(
-    catalog: httpx.AsyncClient, new_product: ProductFactory
+    catalog: httpx.AsyncClient, new_product: ProductFactory, staff: dict[str, str]
 ) -> None:
     stock, reservers = 20, 60
     sku = (await new_product(stock=stock))["variants"][0]["sku"]
@@ -318,7 +319,7 @@ async def test_concurrent_reservers_never_oversell(
     statuses = await asyncio.gather(*(reserve() for _ in range(reservers)))
     assert statuses.count(201) == stock
     assert statuses.count(409) == reservers - stock
-    assert await stock_of(catalog, sku) == 0
+    assert await stock_of(catalog, sku, staff) == 0
 
 
 async def test_stock_adjustments_cannot_go_negative(
@@ -329,6 +330,73 @@ async def test_stock_adjustments_cannot_go_negative(
     assert refused.status_code == 409
     added = await catalog.post(f"/admin/variants/{sku}/stock", json={"delta": 5})
     assert added.json()["stock"] == 7
+
+
+async def levels_and_counts(
+    catalog: httpx.AsyncClient, product: dict[str, Any], headers: dict[str, str]
+) -> dict[str, list[tuple[str, int | None]]]:
+    """(availability, stock) of each variant, from each public read."""
+    skus = [variant["sku"] for variant in product["variants"]]
+    detail = await catalog.get(f"/products/{product['slug']}", headers=headers)
+    lookup = await catalog.post("/variant-lookup", json={"skus": skus}, headers=headers)
+    one = [(await catalog.get(f"/variants/{sku}", headers=headers)) for sku in skus]
+    for answer in (detail, lookup, *one):
+        assert answer.status_code == 200, answer.text
+    return {
+        "product": [(v["availability"], v["stock"]) for v in detail.json()["variants"]],
+        "lookup": [(v["availability"], v["stock"]) for v in lookup.json()["items"]],
+        "variant": [(a.json()["availability"], a.json()["stock"]) for a in one],
+    }
+
+
+async def test_shoppers_see_a_level_and_staff_the_count(
+    shop: Any, catalog: httpx.AsyncClient, new_product: ProductFactory, staff: dict[str, str]
+) -> None:
+    """How many units the store holds is its own business: anyone sees whether
+    a variant is in stock, running low (5 or fewer) or out; the store's staff
+    see the count. Before, every caller read the exact stock."""
+    product = await new_product(stock=3, variants=2)
+    sku = product["variants"][0]["sku"]
+    assert (await catalog.post(f"/admin/variants/{sku}/stock", json={"delta": 47})).is_success
+    second = product["variants"][1]["sku"]
+    assert (await catalog.post(f"/admin/variants/{second}/stock", json={"delta": -3})).is_success
+
+    # Staff first: the catalog's read cache must not hand their answer to others.
+    counted = await levels_and_counts(catalog, product, staff)
+    assert all(answer == [("in_stock", 50), ("out_of_stock", 0)] for answer in counted.values()), (
+        counted
+    )
+    support = await levels_and_counts(catalog, product, shop.bearer("support"))
+    assert support == counted
+
+    levels = {"product": [("in_stock", None), ("out_of_stock", None)]}
+    levels |= {"lookup": levels["product"], "variant": levels["product"]}
+    shopper = shop.bearer("customer")
+    for headers in ({}, shopper, {"Authorization": "Bearer not-a-token"}):
+        assert await levels_and_counts(catalog, product, headers) == levels, headers
+
+    low = await new_product(stock=5)
+    answer = (await catalog.get(f"/variants/{low['variants'][0]['sku']}")).json()
+    assert (answer["availability"], answer["stock"]) == ("low_stock", None)
+
+
+async def test_a_vendor_counts_its_own_products_only(shop: Any, catalog: httpx.AsyncClient) -> None:
+    code = uuid.uuid4().hex[:8].upper()
+    body = {
+        "slug": f"vendor-lamp-{code.lower()}",
+        "name": f"Vendor Lamp {code}",
+        "category": "headphones",
+        "vendor_id": f"v-{code.lower()}",
+        "variants": [{"sku": f"VL-{code}", "price_minor": 900, "currency": "EUR", "stock": 2}],
+    }
+    made = await catalog.post("/admin/products", json=body)
+    assert made.status_code == 201, made.text
+    own = shop.bearer("vendor-admin", vendor_id=body["vendor_id"])
+    other = shop.bearer("vendor-staff", vendor_id="v-someone-else")
+    counted = await levels_and_counts(catalog, made.json(), own)
+    assert all(answer == [("low_stock", 2)] for answer in counted.values()), counted
+    hidden = await levels_and_counts(catalog, made.json(), other)
+    assert all(answer == [("low_stock", None)] for answer in hidden.values()), hidden
 
 
 async def test_bad_query_parameters_are_problems_not_crashes(catalog: httpx.AsyncClient) -> None:

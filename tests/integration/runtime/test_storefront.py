@@ -99,11 +99,38 @@ async def test_browse_add_to_cart_and_see_the_total(
     )
     assert refused.headers["location"] == f"/p/{product['slug']}"
     product_page = await storefront.get(refused.headers["location"])
-    assert "left" in product_page.text, "the shopper is told how many remain"
+    assert f"not enough stock of {product['name']}" in product_page.text
+    assert "Only a few left" in product_page.text, "5 units: running low, and no count"
 
     removed = await post_form(storefront, "/cart/remove", {"sku": sku})
     assert removed.status_code == 303
     assert "Your cart is empty" in (await storefront.get("/cart")).text
+
+
+async def test_pages_say_a_few_left_never_how_many(
+    storefront: httpx.AsyncClient, catalog: httpx.AsyncClient, new_product: ProductFactory
+) -> None:
+    """Before, the product page said "Only 3 left" and the cart "Not enough in
+    stock: 2 left": anyone could read the store's stock off its pages."""
+    product = await new_product(stock=3, name="Scarce Storefront Lamp")
+    sku = product["variants"][0]["sku"]
+    page = (await storefront.get(f"/p/{product['slug']}")).text
+    assert "Only a few left" in page
+    assert not re.search(r"\b3 left", page)
+
+    added = await post_form(storefront, "/cart/add", {"sku": sku, "quantity": "3"})
+    assert added.status_code == 303
+    sold = await catalog.post("/reservations", json={"items": [{"sku": sku, "quantity": 1}]})
+    assert sold.status_code == 201
+    cart = (await storefront.get("/cart")).text
+    assert "Not enough in stock" in cart
+    assert not re.search(r"\b[0-9]+ left", cart)
+    refused = await post_form(storefront, "/cart/update", {"sku": sku, "quantity": "3"})
+    assert refused.status_code == 303
+    flash = (await storefront.get("/cart")).text
+    assert "not enough stock of Scarce Storefront Lamp" in flash
+    assert not re.search(r"only [0-9]+ of", flash)
+    await post_form(storefront, "/cart/remove", {"sku": sku})  # the next test's cart is empty
 
 
 async def test_promo_code_form(
