@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 from sqlalchemy import (
     JSON,
@@ -39,6 +39,7 @@ from sqlalchemy.schema import SchemaItem
 
 from storefleet.runtime.platform import business_metrics, tracing
 from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.settings import BusKind, EventsSettings
 
 log = logging.getLogger(__name__)
 
@@ -124,25 +125,63 @@ def _destination(event: Event) -> str:
     return destination
 
 
-def create_event_bus(kind: str = "auto") -> EventBus:
-    """``inprocess``; ``kafka``; or ``auto``: Kafka when
-    ``STOREFLEET_EVENTS_BOOTSTRAP_SERVERS`` is set, else in-process."""
-    if kind not in ("auto", "inprocess", "kafka"):
-        raise ValueError(f"unsupported event bus: {kind!r}")
-    if kind == "inprocess":
-        return InProcessEventBus()
-    from storefleet.runtime.platform.settings import EventsSettings
+def _kafka(events: EventsSettings) -> EventBus:
+    # The adapters are imported when chosen: they import this module, and an
+    # embedded shop loads neither client library.
+    from storefleet.runtime.platform.kafka_bus import KafkaEventBus
 
-    events = EventsSettings()
-    if kind == "kafka" or events.bootstrap_servers:
-        from storefleet.runtime.platform.kafka_bus import KafkaEventBus
+    return KafkaEventBus(events)
 
-        return KafkaEventBus(events)
+
+def _redis(events: EventsSettings) -> EventBus:
+    from storefleet.runtime.platform.redis_bus import RedisEventBus
+
+    return RedisEventBus(events)
+
+
+def _inprocess(_: EventsSettings) -> EventBus:
     return InProcessEventBus()
 
 
+@dataclass(frozen=True)
+class BusBackend:
+    name: BusKind
+    # Whether the settings name this backend's servers (what ``auto`` asks).
+    configured: Callable[[EventsSettings], bool]
+    build: Callable[[EventsSettings], EventBus]
+
+
+# ``auto`` takes the first row whose servers are configured.
+BACKENDS: Final = (
+    BusBackend("kafka", lambda events: bool(events.bootstrap_servers), _kafka),
+    BusBackend("redis", lambda events: bool(events.resolved_redis_url()), _redis),
+    BusBackend("inprocess", lambda _: True, _inprocess),
+)
+
+
+def choose_backend(kind: str, events: EventsSettings) -> BusBackend:
+    """The backend ``kind`` names (a service's ``..._EVENT_BUS``); for ``auto``
+    the store's ``STOREFLEET_EVENTS_BACKEND``, and when that is ``auto`` too the
+    first of Kafka, Redis Streams and in-process whose servers are configured."""
+    by_name: dict[str, BusBackend] = {backend.name: backend for backend in BACKENDS}
+    if kind != "auto" and kind not in by_name:
+        raise ValueError(f"unsupported event bus: {kind!r}")
+    chosen = events.backend if kind == "auto" else kind
+    if chosen != "auto":
+        return by_name[chosen]
+    return next(backend for backend in BACKENDS if backend.configured(events))
+
+
+def create_event_bus(kind: str = "auto", events: EventsSettings | None = None) -> EventBus:
+    """The bus :func:`choose_backend` picks: Kafka when
+    ``STOREFLEET_EVENTS_BOOTSTRAP_SERVERS`` is set, else Redis Streams when a
+    Redis URL is (``STOREFLEET_EVENTS_REDIS_URL`` or the cache's), else in-process."""
+    events = events or EventsSettings()
+    return choose_backend(kind, events).build(events)
+
+
 class StartableBus(Protocol):
-    """A bus with connections to open and close (Kafka); the relay drives them."""
+    """A bus with connections to open and close (Kafka, Redis Streams); the relay drives them."""
 
     async def start(self) -> None: ...
 
@@ -252,8 +291,8 @@ class OutboxRelay:
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
-        # A bus with its own connections (Kafka) keeps order per key, so a
-        # failed send holds back the rest of the batch.
+        # A bus with its own connections (Kafka, Redis Streams) keeps order,
+        # so a failed send holds back the rest of the batch.
         self._ordered = hasattr(bus, "start")
 
     async def run_once(self) -> int:
@@ -287,7 +326,7 @@ class OutboxRelay:
             published: list[str] = []
             publish_many = getattr(self._bus, "publish_many", None)
             if publish_many is not None and events:
-                # Kafka: the whole batch in flight at once; acknowledged in order.
+                # Kafka, Redis: the whole batch in flight at once; acknowledged in order.
                 outcomes: list[BaseException | None] = await publish_many(events)
                 for event, error in zip(events, outcomes, strict=True):
                     if error is not None:
@@ -371,8 +410,8 @@ class OutboxRelay:
 
     async def _run(self) -> None:
         if self._ordered:
-            # Kafka: open the bus's connections (and its subscribers' consumers)
-            # with the service; the bus retries a broker that is not up yet.
+            # Kafka, Redis: open the bus's connections (and its subscribers'
+            # consumers) with the service; the bus retries a server not up yet.
             await cast(StartableBus, self._bus).start()
         await self._loop()
 

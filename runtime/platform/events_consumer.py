@@ -259,6 +259,16 @@ class PlainConsumer:
     backoff_max: float = 10.0
     handlers: dict[str, list[Callable[[Event], Awaitable[None]]]] = field(default_factory=dict)
 
+    @classmethod
+    def configured(cls, name: str, events: EventsSettings) -> PlainConsumer:
+        """A consumer that retries as the store's events settings say."""
+        return cls(
+            name,
+            max_attempts=events.max_attempts,
+            backoff=events.retry_backoff_seconds,
+            backoff_max=events.retry_backoff_max_seconds,
+        )
+
     def on(self, event_type: str, handler: Callable[[Event], Awaitable[None]]) -> None:
         self.handlers.setdefault(event_type, []).append(handler)
 
@@ -279,8 +289,17 @@ class PlainConsumer:
         return await _counted(self.name, retry.run(event, lambda: self._apply(event)))
 
 
+def subscriber_group(handler: Callable[..., Any]) -> str:
+    """``storefleet.runtime.catalog.app`` -> ``catalog``: the consumer a bus's
+    ``subscribe`` files a handler under (one per context)."""
+    parts = getattr(handler, "__module__", "").split(".")
+    if len(parts) >= 3 and parts[:2] == ["storefleet", "runtime"]:
+        return parts[2]
+    return parts[-1] or "subscriber"
+
+
 class ConsumerHost(Protocol):
-    """A bus that runs consumers itself (Kafka: one consumer group each)."""
+    """A bus that runs consumers itself (Kafka, Redis Streams: one consumer group each)."""
 
     def add_consumer(self, consumer: Consumer) -> None: ...
 
@@ -349,8 +368,8 @@ class InProcessFeed:
 
 
 def attach_consumer(bus: EventBus, consumer: Consumer) -> InProcessFeed | None:
-    """Feed a consumer from a bus: its own consumer group on Kafka (returns
-    None; the bus runs it); on the in-process bus a queued subscription (dead
+    """Feed a consumer from a bus: its own consumer group on Kafka or Redis
+    Streams (returns None; the bus runs it); on the in-process bus a queued subscription (dead
     letters are logged and kept in ``bus.dead_letters``)."""
     add = getattr(bus, "add_consumer", None)
     if add is not None:

@@ -87,6 +87,20 @@ def stream_or_type(event_type: str) -> str:
         return event_type
 
 
+def route(event: Event) -> tuple[str, str]:
+    """The stream an event is published on, and, when that is the dead-letter
+    stream, why (else ""). A type naming no stream goes by its source's stream,
+    else to the dead letters: an outbox row that can never be routed must not
+    hold up those behind it."""
+    try:
+        return stream_for(event.type), ""
+    except ValueError as exc:
+        source = event.source.split(".", 1)[0]
+        if source in STREAMS and source != DEAD_LETTER:
+            return source, ""
+        return DEAD_LETTER, f"ValueError: {exc}"
+
+
 def partition_key(event: Event) -> str:
     """The aggregate id: events with one key land on one partition, in order."""
     if event.key:

@@ -48,6 +48,7 @@ from storefleet.runtime.platform.events_consumer import (
     DeadLettered,
     PlainConsumer,
     backoff_delay,
+    subscriber_group,
 )
 from storefleet.runtime.platform.events_envelope import (
     DEAD_LETTER,
@@ -57,7 +58,7 @@ from storefleet.runtime.platform.events_envelope import (
     encode,
     headers_for,
     partition_key,
-    stream_for,
+    route,
     utcnow_iso,
 )
 from storefleet.runtime.platform.settings import EventsSettings
@@ -106,14 +107,6 @@ async def ensure_topics(
         return missing
     finally:
         await admin.close()
-
-
-def _handler_context(handler: Callable[..., Any]) -> str:
-    """``storefleet.runtime.catalog.app`` -> ``catalog``: the subscriber's context."""
-    parts = getattr(handler, "__module__", "").split(".")
-    if len(parts) >= 3 and parts[:2] == ["storefleet", "runtime"]:
-        return parts[2]
-    return parts[-1] or "subscriber"
 
 
 class KafkaEventBus:
@@ -187,17 +180,11 @@ class KafkaEventBus:
 
     def _route(self, event: Event) -> tuple[str, list[tuple[str, bytes]]]:
         """The topic, and the dead-letter headers when it is the dead-letter topic."""
-        try:
-            return self.topic(stream_for(event.type)), []
-        except ValueError as exc:
-            source = event.source.split(".", 1)[0]
-            if source in STREAMS and source != DEAD_LETTER:
-                return self.topic(source), []
-            log.error("event type has no stream: %s", exc, extra={"event_id": event.id})
-            return self.topic(DEAD_LETTER), [
-                ("dlq_error", f"ValueError: {exc}".encode()),
-                ("dlq_consumer", b"relay"),
-            ]
+        stream, reason = route(event)
+        if not reason:
+            return self.topic(stream), []
+        log.error("event type has no stream: %s", reason, extra={"event_id": event.id})
+        return self.topic(DEAD_LETTER), [("dlq_error", reason.encode()), ("dlq_consumer", b"relay")]
 
     def _start_send(self, event: Event) -> tuple[trace.Span, str, dict[str, Any]]:
         """The send's PRODUCER span, topic and ``send`` arguments; the record
@@ -279,15 +266,10 @@ class KafkaEventBus:
 
     def subscribe(self, event_type: str, handler: Callable[[Event], Awaitable[None]]) -> None:
         """A handler without a database; its context is its consumer group."""
-        group = _handler_context(handler)
+        group = subscriber_group(handler)
         consumer = self._plain.get(group)
         if consumer is None:
-            consumer = PlainConsumer(
-                group,
-                max_attempts=self.settings.max_attempts,
-                backoff=self.settings.retry_backoff_seconds,
-                backoff_max=self.settings.retry_backoff_max_seconds,
-            )
+            consumer = PlainConsumer.configured(group, self.settings)
             self._plain[group] = consumer
             self.add_consumer(consumer)
         consumer.on(event_type, handler)

@@ -100,6 +100,13 @@ def upstream_url(service: str, local_port: int) -> str:
     return f"http://{service}:8000" if in_kubernetes() else f"http://127.0.0.1:{local_port}"
 
 
+# Which event bus carries a service's events; "auto" decides from the settings
+# (see events.create_event_bus).
+BusKind = Literal["auto", "inprocess", "kafka", "redis"]
+# URLs that name a Redis server (as the cache reads them).
+REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")
+
+
 class ServiceSettings(BaseSettings):
     """What every service needs: where its state lives and how it talks."""
 
@@ -112,8 +119,8 @@ class ServiceSettings(BaseSettings):
     # "memory://" is the embedded default; "redis://..." in cluster mode.
     cache_url: str = Field(default_factory=lambda: _shared("CACHE_URL", "memory://"))
     cache_prefix: str = Field(default_factory=lambda: _shared("CACHE_PREFIX", ""))
-    # "auto": Kafka when STOREFLEET_EVENTS_BOOTSTRAP_SERVERS is set, else in-process.
-    event_bus: Literal["auto", "inprocess", "kafka"] = "auto"
+    # This service's bus; "auto" follows STOREFLEET_EVENTS_BACKEND.
+    event_bus: BusKind = "auto"
     data_dir: Path = Field(default_factory=_data_dir)
     log_level: str = Field(default_factory=lambda: _shared("LOG_LEVEL", "INFO"))
     log_json: bool = True
@@ -160,14 +167,20 @@ def _default_topic_prefix() -> str:
 
 
 class EventsSettings(BaseSettings):
-    """Where events travel in cluster mode: the store's Kafka topics.
+    """Where events travel in cluster mode: the store's Kafka topics or Redis streams.
 
     Topics are ``<topic_prefix><stream>`` (``store.<store>.orders``), the names
-    the operator's Kafka provisioner creates."""
+    the operator's Kafka provisioner creates. Redis stream keys are
+    ``<redis_key_prefix><topic_prefix><stream>`` (``acme:store.acme.orders``):
+    under the store's cache prefix, the only keys its Redis user may touch."""
 
     model_config = SettingsConfigDict(env_prefix="STOREFLEET_EVENTS_", extra="ignore")
 
-    # Empty: the in-process bus (embedded mode).
+    # auto: Kafka when bootstrap_servers is set, else Redis Streams when a Redis
+    # URL is known (redis_url or the cache's), else in-process. A service's own
+    # ..._EVENT_BUS, when not auto, wins over this.
+    backend: BusKind = "auto"
+    # Empty: no Kafka.
     bootstrap_servers: str = ""
     topic_prefix: str = Field(default_factory=_default_topic_prefix)
     store: str = Field(default_factory=lambda: os.environ.get("STOREFLEET_STORE_ID", ""))
@@ -176,8 +189,35 @@ class EventsSettings(BaseSettings):
     max_attempts: int = Field(default=5, ge=1, le=100)
     retry_backoff_seconds: float = Field(default=0.5, gt=0, le=60)
     retry_backoff_max_seconds: float = Field(default=10.0, gt=0, le=600)
+    # Per Kafka or Redis request (a send waits at most this long).
     request_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     # Create missing topics at start (the operator does it in a cluster).
     create_topics: bool = Field(default_factory=lambda: not in_kubernetes())
     topic_partitions: int = Field(default=3, ge=1, le=1000)
     topic_replication_factor: int = Field(default=1, ge=1, le=10)
+    # Redis Streams: empty takes STOREFLEET_CACHE_URL when that is a redis://,
+    # rediss:// or unix:// URL (not memory://).
+    redis_url: str = ""
+    # Before every stream key; defaults to the cache's key prefix.
+    redis_key_prefix: str = Field(default_factory=lambda: _shared("CACHE_PREFIX", ""))
+    # Each stream keeps about this many entries (XADD MAXLEN ~): older ones are
+    # trimmed whether or not every consumer has read them.
+    redis_max_len: int = Field(default=100_000, ge=1)
+    # An entry a consumer read and left unacknowledged this long (its pod died)
+    # is claimed by another replica of that consumer.
+    redis_claim_idle_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # How long one read waits for new entries before it asks again.
+    redis_block_seconds: float = Field(default=2.0, gt=0, le=60)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str) -> str:
+        if value and not value.startswith(REDIS_SCHEMES):
+            raise ValueError(f"must be a {', '.join(REDIS_SCHEMES)} URL, or empty")
+        return value
+
+    def resolved_redis_url(self) -> str:
+        """The Redis the streams live in: ``redis_url``, else the cache when it
+        is Redis; empty when there is none."""
+        url = self.redis_url or _shared("CACHE_URL", "")
+        return url if url.startswith(REDIS_SCHEMES) else ""

@@ -57,10 +57,13 @@ CLOUDEVENTS_TYPE: Final = "cloudevents.event_type"
 CLOUDEVENTS_SOURCE: Final = "cloudevents.event_source"
 CLOUDEVENTS_SUBJECT: Final = "cloudevents.event_subject"
 
-# The in-process bus has no registered messaging.system value; semconv allows
-# a custom one.
+# The in-process bus and Redis Streams have no registered messaging.system
+# value; semconv allows a custom one.
 INPROCESS: Final = "storefleet_inprocess"
 KAFKA: Final = "kafka"
+REDIS_STREAMS: Final = "redis_streams"
+# The stream entry's id (``1718000000000-0``), Redis's counterpart of an offset.
+MESSAGING_REDIS_ENTRY_ID: Final = "storefleet.redis.entry_id"
 
 # What is stored with an event and sent on the wire is always W3C trace
 # context (the CloudEvents extension names exactly these two attributes),
