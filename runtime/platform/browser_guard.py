@@ -10,6 +10,14 @@ PATCH or DELETE is refused with 403 unless
 - its ``Origin`` (or, without one, its ``Referer``) is this site, and
 - the submitted token equals the cookie's.
 
+"This site" is the scheme and host the request came to (``https`` too when it
+came as ``http``: TLS ended at a proxy in front of us) and every origin the
+app names in ``allowed_origins``: behind a proxy that passes another ``Host``
+on, the browser's origin is the store's public one, which only configuration
+knows. A request with neither header is a same-site navigation or not a
+browser at all (browsers send ``Origin`` with every cross-site POST); it still
+needs the token.
+
 Another site can make a browser send the cookie but can neither read it nor
 set it, so it cannot fill in the field. Sign-in issues a new token
 (:func:`rotate_csrf`), so a token learnt before it is worth nothing after.
@@ -26,9 +34,10 @@ on another host). A cookie a handler marks Secure stays Secure everywhere.
 from __future__ import annotations
 
 import hmac
+import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 from urllib.parse import parse_qsl, urlsplit
@@ -41,6 +50,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from storefleet.runtime.platform.errors import problem_response
 
+log = logging.getLogger(__name__)
 CSRF_COOKIE: Final = "sf_csrf"
 CSRF_FIELD: Final = "csrf"
 CSRF_HEADER: Final = "x-csrf-token"
@@ -65,16 +75,63 @@ def is_loopback(connection: HTTPConnection) -> bool:
     return name in LOOPBACK
 
 
-def same_origin(connection: HTTPConnection) -> bool:
-    """False when the browser says the request comes from another site."""
-    origin = connection.headers.get("origin") or connection.headers.get("referer")
-    if not origin:
+DEFAULT_PORTS: Final = {"http": 80, "https": 443}
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of an http(s) URL, lower case and without the
+    scheme's default port; None for anything else (``null``, ``file:``, junk)."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    return (
+        f"{scheme}://{host}"
+        if port in (None, DEFAULT_PORTS[scheme])
+        else f"{scheme}://{host}:{port}"
+    )
+
+
+def allowed_origin(value: str) -> str:
+    """A configured origin, normalised; ValueError for what is not one."""
+    origin = origin_of(value)
+    if origin is None or urlsplit(value.strip()).path not in ("", "/"):
+        raise ValueError(
+            f"{value!r} is not an origin (scheme://host[:port], e.g. https://shop.example)"
+        )
+    return origin
+
+
+def own_origins(connection: HTTPConnection) -> frozenset[str]:
+    """The scheme and host this request came to; also as https when it came
+    as http (TLS ended at a proxy in front of us)."""
+    host = connection.headers.get("host", "")
+    if not host:
+        return frozenset()
+    schemes = {connection.url.scheme, "https"}
+    return frozenset(
+        found for scheme in schemes if (found := origin_of(f"{scheme}://{host}")) is not None
+    )
+
+
+def same_origin(connection: HTTPConnection, allowed: frozenset[str] = frozenset()) -> bool:
+    """False when the browser says the request comes from another site: its
+    ``Origin`` (or ``Referer``) is neither the request's own nor ``allowed``."""
+    claimed = connection.headers.get("origin") or connection.headers.get("referer")
+    if not claimed:
         # Browsers send Origin with every cross-site POST; its absence means a
         # same-site navigation or a non-browser client (which still needs the token).
         return True
-    if origin == "null":
+    origin = origin_of(claimed)
+    if origin is None:  # "null" (a sandboxed frame, a data: page) or junk
         return False
-    return urlsplit(origin).netloc.lower() == connection.headers.get("host", "").lower()
+    return origin in allowed or origin in own_origins(connection)
 
 
 @dataclass
@@ -116,11 +173,15 @@ class BrowserGuard:
         secure: bool = True,
         refuse: Refusal = problem_refusal,
         cookie: str = CSRF_COOKIE,
+        allowed_origins: Iterable[str] = (),
     ) -> None:
         self.app = app
         self.secure = secure
         self.refuse = refuse
         self.cookie = cookie
+        # Where the browser may be besides the request's own origin: the store's
+        # public URL behind a proxy that passes another Host on.
+        self.allowed_origins = frozenset(allowed_origin(value) for value in allowed_origins)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -146,7 +207,16 @@ class BrowserGuard:
             await send(message)
 
         if scope["method"] in UNSAFE_METHODS:
-            if not same_origin(request):
+            if not same_origin(request, self.allowed_origins):
+                log.info(
+                    "refused a %s from another origin",
+                    scope["method"],
+                    extra={
+                        "origin": request.headers.get("origin", ""),
+                        "referer": request.headers.get("referer", ""),
+                        "host": request.headers.get("host", ""),
+                    },
+                )
                 await self._refuse(request, 403, FOREIGN, send_with_cookies)
                 return
             body = await _read_body(receive)

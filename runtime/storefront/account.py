@@ -49,8 +49,6 @@ class AccountPagesSettings(StorefrontSettings):
     # Browsers keep Secure cookies on http://localhost and 127.0.0.1 too.
     session_cookie_secure: bool = True
     session_ttl_seconds: int = Field(default=7 * 86_400, ge=300)
-    # Cluster mode: where Keycloak sends the browser back (the store's public URL).
-    public_url: str = ""
     admin_oidc_client_id: str = "admin-console"
     admin_oidc_client_secret: str = ""
     social_providers: list[str] = Field(default_factory=list)

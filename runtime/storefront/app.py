@@ -171,7 +171,14 @@ def create_app(
         lifespan=lifespan,
         log_requests=settings.access_log,
         content_security_policy=CONTENT_SECURITY_POLICY,
-        middleware=[Middleware(BrowserGuard, secure=settings.cookie_secure, refuse=refuse)],
+        middleware=[
+            Middleware(
+                BrowserGuard,
+                secure=settings.cookie_secure,
+                refuse=refuse,
+                allowed_origins=settings.form_origins(),
+            )
+        ],
     )
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
 

@@ -4,18 +4,25 @@ headers, cookie flags, body limits. On both backends."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from form_harness import csrf_of, post_form
-from orders_harness import Commerce, databases, new_product, running_commerce, stock_of
+from orders_harness import STORE, Commerce, databases, new_product, running_commerce, stock_of
+
+from storefleet.runtime.storefront.app import create_app as storefront_app
+from storefleet.runtime.storefront.settings import StorefrontSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 EVIL = "https://evil.example"
+PUBLIC = "https://shop.example"
+Serve = Callable[[Any], contextlib.AbstractAsyncContextManager[Any]]
 MIB = 1024 * 1024
 
 
@@ -115,6 +122,57 @@ async def test_the_shops_own_forms_still_work(shop: Commerce, browser: httpx.Asy
     assert placed.status_code == 303, placed.text
     assert re.fullmatch(r"/orders/[0-9a-f]{32}", placed.headers["location"])
     assert await stock_of(shop, sku) == 4
+
+
+async def test_behind_a_proxy_forms_come_from_the_configured_origins(
+    shop: Commerce, serve: Serve
+) -> None:
+    """A proxy that passes its own Host on (here ``storefront.internal``) leaves
+    the browser's Origin, the store's public one, matching nothing the request
+    says; ``STOREFLEET_STOREFRONT_ALLOWED_ORIGINS`` names it. Another site is
+    still refused, and a POST without Origin or Referer (no browser sends that
+    cross-site) passes on its CSRF token alone."""
+    sku = await new_product(shop, stock=5)
+    settings = StorefrontSettings(
+        catalog_url=shop.catalog.url,
+        cart_url=shop.cart.url,
+        allowed_origins=[PUBLIC],
+        # Plain http to a host that is not localhost: cookies without Secure.
+        cookie_secure=False,
+        access_log=False,
+    )
+    proxied = {"Host": "storefront.internal"}
+    async with (
+        serve(storefront_app(settings, store=STORE)) as configured,
+        httpx.AsyncClient(base_url=configured.url, headers=proxied) as browser,
+        httpx.AsyncClient(base_url=shop.storefront.url, headers=proxied) as unconfigured,
+    ):
+        token = await csrf_of(browser)
+        attempts = [
+            ({"Origin": PUBLIC}, 303),
+            ({"Referer": f"{PUBLIC}/p/a-lamp"}, 303),
+            ({}, 303),
+            ({"Origin": "http://storefront.internal"}, 303),  # the request's own
+            ({"Origin": EVIL}, 403),
+            ({"Referer": f"{EVIL}/{PUBLIC}"}, 403),
+            ({"Origin": "https://shop.example.evil.example"}, 403),
+            ({"Origin": "null"}, 403),
+        ]
+        for headers, status in attempts:
+            answer = await browser.post(
+                "/cart/add", data={"csrf": token, "sku": sku, "quantity": "1"}, headers=headers
+            )
+            assert answer.status_code == status, f"{headers}: {answer.status_code}"
+        assert await cart_quantity(browser, sku) == 4
+
+        other_token = await csrf_of(unconfigured)
+        refused = await unconfigured.post(
+            "/cart/add",
+            data={"csrf": other_token, "sku": sku, "quantity": "1"},
+            headers={"Origin": PUBLIC},
+        )
+        assert refused.status_code == 403, "without the setting, only the request's own origin"
+        assert "another site" in refused.text
 
 
 async def test_pages_allow_only_their_own_scripts_and_styles(

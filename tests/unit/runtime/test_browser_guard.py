@@ -17,21 +17,24 @@ from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.browser_guard import (
     CSRF_COOKIE,
     BrowserGuard,
+    allowed_origin,
     csrf_token,
+    origin_of,
     rotate_csrf,
     same_origin,
     with_flags,
 )
+from storefleet.runtime.storefront.settings import StorefrontSettings
 
 TEMPLATES = Path(__file__).parents[3] / "runtime" / "storefront" / "templates"
 
 
-def guarded(secure: bool = True) -> httpx.AsyncClient:
+def guarded(secure: bool = True, allowed_origins: tuple[str, ...] = ()) -> httpx.AsyncClient:
     app = create_service_app(
         "demo",
         title="Demo",
         log_requests=False,
-        middleware=[Middleware(BrowserGuard, secure=secure)],
+        middleware=[Middleware(BrowserGuard, secure=secure, allowed_origins=allowed_origins)],
     )
 
     @app.get("/form")
@@ -176,3 +179,97 @@ def test_no_template_needs_unsafe_inline() -> None:
             assert "src=" in tag or 'nonce="{{ csp_nonce }}"' in tag, f"{template.name}: {tag}"
         assert not re.search(r"\son[a-z]+=", text), f"an inline event handler in {template.name}"
         assert not re.search(r'\sstyle="', text), f"an inline style attribute in {template.name}"
+
+
+@pytest.mark.parametrize(
+    ("url", "origin"),
+    [
+        ("https://Shop.Example", "https://shop.example"),
+        ("https://shop.example:443/cart?x=1", "https://shop.example"),
+        ("http://shop.example:80/", "http://shop.example"),
+        ("http://127.0.0.1:8000/p/lamp", "http://127.0.0.1:8000"),
+        ("https://[::1]:8443", "https://[::1]:8443"),
+        ("null", None),
+        ("file:///etc/passwd", None),
+        ("https://", None),
+        ("https://shop.example:99999", None),
+    ],
+)
+def test_origins_are_compared_as_scheme_host_and_port(url: str, origin: str | None) -> None:
+    assert origin_of(url) == origin
+
+
+def test_a_configured_origin_must_be_one() -> None:
+    assert allowed_origin("https://shop.example/") == "https://shop.example"
+    for wrong in ("shop.example", "https://shop.example/store", "ftp://shop.example", ""):
+        with pytest.raises(ValueError, match="not an origin"):
+            allowed_origin(wrong)
+
+
+def test_the_storefront_reads_its_origins_comma_separated(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv(
+        "STOREFLEET_STOREFRONT_ALLOWED_ORIGINS", "https://a.example, https://B.example:8443"
+    )
+    monkeypatch.setenv("STOREFLEET_STOREFRONT_PUBLIC_URL", "https://shop.example/")
+    settings = StorefrontSettings()
+    assert settings.allowed_origins == ["https://a.example", "https://b.example:8443"]
+    assert settings.form_origins() == [
+        "https://shop.example",
+        "https://a.example",
+        "https://b.example:8443",
+    ]
+    monkeypatch.setenv("STOREFLEET_STOREFRONT_ALLOWED_ORIGINS", "a.example")
+    with pytest.raises(ValueError, match="not an origin"):
+        StorefrontSettings()
+
+
+@pytest.mark.parametrize(
+    ("headers", "allowed", "status"),
+    [
+        ({"Origin": "http://localhost"}, (), 303),
+        # TLS ended at a proxy: the page was https, the request arrives as http.
+        ({"Origin": "https://localhost"}, (), 303),
+        ({"Origin": "http://localhost:8080"}, (), 403),
+        ({"Host": "storefront:8000", "Origin": "https://shop.example"}, (), 403),
+        (
+            {"Host": "storefront:8000", "Origin": "https://shop.example"},
+            ("https://shop.example",),
+            303,
+        ),
+        (
+            {"Host": "storefront:8000", "Referer": "https://shop.example/p/a"},
+            ("https://shop.example",),
+            303,
+        ),
+        (
+            {"Host": "storefront:8000", "Origin": "http://shop.example"},
+            ("https://shop.example",),
+            403,
+        ),
+        ({"Origin": "https://evil.example"}, ("https://shop.example",), 403),
+        ({}, ("https://shop.example",), 303),
+    ],
+)
+async def test_forms_come_from_the_requests_own_origin_or_a_configured_one(
+    headers: dict[str, str], allowed: tuple[str, ...], status: int
+) -> None:
+    async with guarded(secure=False, allowed_origins=allowed) as client:
+        token = await token_of(client)
+        answer = await client.post("/act", data={"csrf": token}, headers=headers)
+    assert answer.status_code == status
+
+
+def test_same_origin_reads_the_referer_without_an_origin() -> None:
+    from starlette.requests import Request as Plain
+
+    def request(**headers: str) -> Plain:
+        raw = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        return Plain(
+            {"type": "http", "scheme": "http", "headers": raw, "path": "/", "query_string": b""}
+        )
+
+    assert same_origin(request(host="shop.example", referer="http://shop.example/cart"))
+    assert not same_origin(request(host="shop.example", referer="http://evil.example/cart"))
+    assert same_origin(request(host="shop.example"))
