@@ -279,6 +279,7 @@ class RedisConsumerRunner:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                _stop_if_cancelling(exc)
                 failures += 1
                 log.warning("Redis consumer %s failed (%r); restarting it", self.group, exc)
                 await asyncio.sleep(backoff_delay(failures, 0.5, 10.0))
@@ -344,6 +345,8 @@ class RedisConsumerRunner:
             )
             cursor, entries = reply[0], reply[1]
             for entry_id, fields in entries:
+                if entry_id is None:
+                    continue  # Redis 6.2: trimmed away (7.0 leaves these out)
                 self.claimed += 1
                 log.info(
                     "claimed an entry left pending",
@@ -415,6 +418,7 @@ class RedisConsumerRunner:
                         key, self.group, self.bus.member, 0, [entry_id], justid=True
                     )
                 except (RedisError, OSError) as exc:
+                    _stop_if_cancelling(exc)
                     log.warning("keeping entry %s failed: %s", _text(entry_id), exc)
 
         keeper = asyncio.create_task(touch(), name=f"redis-hold-{self.group}")
@@ -422,8 +426,8 @@ class RedisConsumerRunner:
             yield
         finally:
             keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await keeper
+            # However it ends: its outcome must not replace this task's own.
+            await asyncio.wait([keeper])
 
     async def _ack(self, key: str, entry_id: bytes) -> None:
         await self.redis.xack(key, self.group, entry_id)
@@ -459,8 +463,18 @@ class RedisConsumerRunner:
                 self.dead_lettered += 1
                 return
             except (RedisError, OSError) as exc:
+                _stop_if_cancelling(exc)
                 log.warning("writing to the dead-letter stream failed (%s); retrying", exc)
                 await asyncio.sleep(backoff_delay(attempt, 0.5, 10.0))
+
+
+def _stop_if_cancelling(error: BaseException) -> None:
+    """Re-raise a cancellation that came back as an error. A redis-py call
+    interrupted by ``Task.cancel()`` may raise a TimeoutError or ConnectionError
+    instead; a loop that retries those would then never stop."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError() from error
 
 
 def _by_stream(reply: Any) -> list[tuple[str, list[tuple[bytes, Fields]]]]:
