@@ -11,7 +11,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from storefleet.operator.desired import MANAGED_BY, MANAGED_BY_LABEL, STORE_LABEL
 from storefleet.operator.kinds import KINDS, Kind
@@ -26,6 +26,16 @@ class ApplyReport:
     # objects someone else deleted or changed since our last apply, now restored
     drifted: list[ObjectKey] = field(default_factory=list)
     pruned: list[ObjectKey] = field(default_factory=list)
+
+
+# Kinds applied before the others, in order. A RoleBinding is only allowed if the
+# operator holds every permission of its Role, which the API server cannot check
+# before the Role exists: applied together, the binding is refused as "not found".
+WAVES: Final[tuple[frozenset[str], ...]] = (frozenset({"Role", "ServiceAccount"}),)
+
+
+def _wave_of(kind: str) -> int:
+    return next((index for index, kinds in enumerate(WAVES) if kind in kinds), len(WAVES))
 
 
 def _digest(obj: Mapping[str, Any]) -> str:
@@ -55,14 +65,19 @@ class Applier:
         return applied is not None and applied != generation
 
     async def apply(self, objects: list[dict[str, Any]]) -> ApplyReport:
-        """Applies the first object (the namespace), then the rest concurrently."""
+        """Applies the first object (the namespace), then the rest in WAVES, each wave
+        concurrently: what other objects refer to exists before they are applied."""
         report = ApplyReport()
         if not objects:
             return report
         await self._apply_one(objects[0], report)
         if report.failed:
             return report
-        await asyncio.gather(*(self._apply_one(obj, report) for obj in objects[1:]))
+        waves: list[list[dict[str, Any]]] = [[] for _ in range(len(WAVES) + 1)]
+        for obj in objects[1:]:
+            waves[_wave_of(obj["kind"])].append(obj)
+        for wave in waves:
+            await asyncio.gather(*(self._apply_one(obj, report) for obj in wave))
         return report
 
     async def _apply_one(self, obj: dict[str, Any], report: ApplyReport) -> None:

@@ -88,6 +88,10 @@ def configure_kopf(kopf_settings: kopf.OperatorSettings, settings: OperatorSetti
     kopf_settings.peering.standalone = settings.standalone
     kopf_settings.peering.priority = settings.peering_priority
     kopf_settings.peering.clusterwide = True
+    kopf_settings.peering.name = settings.peering_name
+    # Without its peering object Kopf would quietly run every replica as the
+    # active one: with peering asked for, its absence is an error.
+    kopf_settings.peering.mandatory = not settings.standalone
 
 
 def finalizer_for(selector: str) -> str:

@@ -29,7 +29,9 @@ class KubeError(Exception):
 
     @property
     def retriable(self) -> bool:
-        return self.status in (0, 408, 409, 429) or self.status >= 500
+        # 404: what the call refers to (a namespace being made, a Role a binding
+        # names) is not there yet; the next attempt may find it.
+        return self.status in (0, 404, 408, 409, 429) or self.status >= 500
 
 
 def _error(exc: ApiException) -> KubeError:

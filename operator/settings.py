@@ -133,6 +133,11 @@ class OperatorSettings(BaseSettings):
     peering_priority: int = Field(
         default=0, description="Kopf peering priority when not standalone."
     )
+    peering_name: str = Field(
+        default="default",
+        description="The ClusterKopfPeering the replicas share when not standalone; it must "
+        "exist (the chart creates it), or the operator refuses to start.",
+    )
     templates_dir: Path = Field(
         default=_ROOT / "templates", description="Jinja2 manifest templates."
     )

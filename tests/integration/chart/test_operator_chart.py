@@ -91,18 +91,21 @@ def release(helm: str, kube_api: ApiClient) -> Iterator[tuple[str, str]]:
         "--set-json",
         f"tolerations={json.dumps(KWOK_PLACEMENT['tolerations'])}",
     ]
-    rendered = run_helm(
-        helm, "template", name, str(CHART), "--namespace", namespace, "--include-crds", *placement
-    )  # fmt: skip
+    # The CRDs first, as Helm installs them: the chart's peering object is of one.
+    crds = run_helm(helm, "show", "crds", str(CHART))
+    rendered = run_helm(helm, "template", name, str(CHART), "--namespace", namespace, *placement)
     assert rendered.returncode == 0, rendered.stderr
-    # Server-side, forcing ownership of the CRDs other tests may have applied already.
-    applied = cluster.kubectl(
-        "apply", "--server-side", "--force-conflicts", "--field-manager=helm-test", "-f", "-",
-        input=rendered.stdout,
-    )  # fmt: skip
-    assert applied.returncode == 0, applied.stderr
+    for documents in (crds.stdout, rendered.stdout):
+        # Server-side, forcing ownership of the CRDs other tests may have applied already.
+        applied = cluster.kubectl(
+            "apply", "--server-side", "--force-conflicts", "--field-manager=helm-test", "-f", "-",
+            input=documents,
+        )  # fmt: skip
+        assert applied.returncode == 0, applied.stderr
+        cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
     yield name, namespace
     client.CoreV1Api(kube_api).delete_namespace(namespace)
+    cluster.kubectl("delete", "clusterkopfpeering", f"{name}-storefleet-operator")
     rbac = client.RbacAuthorizationV1Api(kube_api)
     rbac.delete_cluster_role_binding(f"{name}-storefleet-operator")
     rbac.delete_cluster_role(f"{name}-storefleet-operator")

@@ -55,3 +55,15 @@ def test_kopf_is_configured_for_a_long_running_operator() -> None:
     # progress in annotations, not under storefleet.io/ (Kopf would ignore those changes)
     assert isinstance(kopf_settings.persistence.progress_storage, kopf.AnnotationsProgressStorage)
     assert kopf_settings.persistence.progress_storage.prefix == "kopf.storefleet.io"
+
+
+def test_replicas_with_peering_refuse_to_start_without_their_peering_object() -> None:
+    """Kopf would otherwise run each replica as the active one when the object is missing."""
+    kopf_settings = kopf.OperatorSettings()
+    configure_kopf(kopf_settings, OperatorSettings(standalone=False, peering_name="sf-operator"))
+    assert kopf_settings.peering.standalone is False
+    assert kopf_settings.peering.mandatory is True
+    assert kopf_settings.peering.name == "sf-operator"
+    alone = kopf.OperatorSettings()
+    configure_kopf(alone, OperatorSettings())
+    assert (alone.peering.standalone, alone.peering.mandatory) == (True, False)
