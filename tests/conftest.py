@@ -36,6 +36,7 @@ from storefleet.dev.components.node import Node
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
 from storefleet.dev.components.relay import Relay
+from storefleet.dev.components.smtp import Smtp
 from storefleet.dev.components.vault import Vault, VaultAccess
 
 # fixture -> the marker its tests get, so `-m "not kubernetes"` deselects them
@@ -51,6 +52,7 @@ FIXTURE_MARKERS = {
     "real_node": "node",
     "node_relay": "node",
     "node_ingress": "node",
+    "smtp_sink": "smtp",
 }
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -132,6 +134,13 @@ def node_relay(dev_stack: DevStack, real_node: Node) -> Relay:
     real node's bridge address, where its pods reach them."""
     dev_stack.require("relay")
     return Relay()
+
+
+@pytest.fixture(scope="session")
+def smtp_sink(dev_stack: DevStack) -> Smtp:
+    """The dev stack's SMTP sink: what it receives lands in a Maildir, nothing goes on."""
+    dev_stack.require("smtp")
+    return Smtp()
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,7 @@ from storefleet.dev.components.platform_crds import PlatformCrds
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
 from storefleet.dev.components.relay import Relay
+from storefleet.dev.components.smtp import Smtp
 from storefleet.dev.components.vault import Vault
 
 COMPONENTS: dict[str, type[Component]] = {
@@ -28,6 +29,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "keycloak": Keycloak,
     "platform-crds": PlatformCrds,
     "vault": Vault,
+    "smtp": Smtp,
     "helm": Helm,
 }
 

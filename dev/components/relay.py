@@ -1,6 +1,7 @@
 """The stack's servers on the real node's bridge address, for its pods.
 
-The servers listen on loopback only, where no pod can reach them. HAProxy
+The servers (API server, PostgreSQL, Redis, Vault, Keycloak, the SMTP sink)
+listen on loopback only, where no pod can reach them. HAProxy
 (from Debian's package) relays TCP from the bridge address to each of them: a
 pod dials ``198.18.0.1:<port>`` as it would a server on its cluster's network,
 and nothing new listens on any other interface. The API server advertises that
@@ -18,7 +19,7 @@ import socket
 from pathlib import Path
 from typing import Final
 
-from storefleet.dev.components import keycloak, postgres, redis, vault
+from storefleet.dev.components import keycloak, postgres, redis, smtp, vault
 from storefleet.dev.components.base import Component
 from storefleet.dev.components.kubernetes import APISERVER_PORT
 from storefleet.dev.debian import ensure_packages
@@ -33,6 +34,7 @@ RELAYED: Final[dict[str, int]] = {
     "redis": redis.PORT,
     "vault": vault.PORT,
     "keycloak": keycloak.PORT,
+    "smtp": smtp.PORT,
 }
 
 

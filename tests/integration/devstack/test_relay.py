@@ -14,6 +14,7 @@ from kubernetes.client import ApiClient
 from node_pods import run_python
 
 from storefleet.dev.components.relay import RELAYED, Relay
+from storefleet.dev.components.smtp import Smtp
 from storefleet.dev.network import NODE_IP
 
 
@@ -49,17 +50,38 @@ print(json.load(urllib.request.urlopen(request, context=context))["status"]["use
     assert finished.logs.strip() == f"system:serviceaccount:{namespace}:default"
 
 
-def test_a_pod_connects_to_every_relayed_server(kube_api: ApiClient, namespace: str) -> None:
-    ports = sorted(RELAYED.values())
+def test_a_pod_talks_to_the_datastores_and_mails_through_the_relay(
+    kube_api: ApiClient, namespace: str, postgres_dsn: str, redis_url: str, smtp_sink: Smtp
+) -> None:
+    """Each server itself answers (not just the relay accepting): PostgreSQL's reply to
+    an SSL request, Redis refusing an unauthenticated PING, the SMTP sink taking mail."""
+    subject = f"relay-{secrets.token_hex(4)}"
     script = f"""
-import socket
-for port in {ports!r}:
-    with socket.create_connection(("{NODE_IP}", port), timeout=5):
-        print("open", port)
+import smtplib, socket, struct
+from email.message import EmailMessage
+node = "{NODE_IP}"
+with socket.create_connection((node, {RELAYED["postgres"]}), timeout=5) as pg:
+    pg.sendall(struct.pack("!ii", 8, 80877103))
+    print("postgres", pg.recv(1).decode())
+with socket.create_connection((node, {RELAYED["redis"]}), timeout=5) as redis:
+    redis.sendall(b"PING\\r\\n")
+    print("redis", redis.recv(100).decode().split()[0])
+message = EmailMessage()
+message["Subject"], message["From"], message["To"] = "{subject}", "pod@shop.test", "ops@shop.test"
+message.set_content("sent from a pod")
+with smtplib.SMTP(node, {RELAYED["smtp"]}, timeout=10) as smtp:
+    smtp.send_message(message)
+print("smtp sent")
 """
-    finished = run_python(kube_api, namespace, "dial", script)
+    finished = run_python(kube_api, namespace, "talk", script)
     assert finished.phase == "Succeeded", finished.logs
-    assert finished.logs.split() == [word for port in ports for word in ("open", str(port))]
+    lines = finished.logs.splitlines()
+    assert lines[0] in {"postgres S", "postgres N"}
+    assert lines[1] == "redis -NOAUTH"
+    assert lines[2] == "smtp sent"
+    assert [m.get_content() for m in smtp_sink.messages() if m["Subject"] == subject] == [
+        "sent from a pod\n"
+    ]
 
 
 def test_the_relay_listens_on_the_bridge_address_only(node_relay: Relay) -> None:

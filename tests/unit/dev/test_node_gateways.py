@@ -20,7 +20,7 @@ def test_the_relay_binds_each_server_on_the_bridge_address_and_forwards_to_loopb
 
 
 def test_the_relay_carries_the_api_server_and_the_datastores_but_not_kafka() -> None:
-    assert {"kubernetes", "postgres", "redis", "vault", "keycloak"} == set(RELAYED)
+    assert {"kubernetes", "postgres", "redis", "vault", "keycloak", "smtp"} == set(RELAYED)
 
 
 def test_every_listener_of_the_ingress_controllers_haproxy_is_on_loopback() -> None:
