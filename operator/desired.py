@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from storefleet.operator import schema
+from storefleet.operator import notifications, schema
 from storefleet.operator.plans import Plan, plan_for
 from storefleet.operator.services import HTTP_PORT, LIVENESS_PATH, READINESS_PATH, SERVICES
 from storefleet.operator.settings import OperatorSettings
@@ -24,6 +24,26 @@ API_VERSION: Final = f"{GROUP}/{VERSION}"
 STORE_LABEL: Final = "storefleet.io/store"
 MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "storefleet-operator"
+# Settings a service gets from the Store's spec beyond the common ones:
+# service -> (plain environment, environment read from the platform team's Secrets).
+PlainEnv = Callable[[Mapping[str, Any]], dict[str, str]]
+SecretEnv = Callable[[Mapping[str, Any]], list[dict[str, str]]]
+SERVICE_SETTINGS: Final[Mapping[str, tuple[PlainEnv, SecretEnv]]] = {
+    notifications.SERVICE: (notifications.environment, notifications.secret_environment),
+}
+
+
+def _no_env(spec: Mapping[str, Any]) -> dict[str, str]:
+    return {}
+
+
+def _no_secret_env(spec: Mapping[str, Any]) -> list[dict[str, str]]:
+    return []
+
+
+_NO_SETTINGS: Final[tuple[PlainEnv, SecretEnv]] = (_no_env, _no_secret_env)
+# Memory limit of the in-namespace Redis container, in MiB.
+REDIS_MEMORY_MI: Final = 512
 
 # Integration blocks of the spec: condition type, what stands in when it is off,
 # and the TCP port the tenant needs to reach when it is on.
@@ -142,6 +162,8 @@ def build(
             "STOREFLEET_PORT": str(HTTP_PORT),
         }
         env.update(override.get("env") or {})
+        extra, secret_env = SERVICE_SETTINGS.get(service.name, _NO_SETTINGS)
+        env.update(extra(spec))
         workloads = []
         for track in tracks:
             is_stable = track["name"] == "stable"
@@ -164,6 +186,7 @@ def build(
                     ),
                     "replicas": replicas,
                     "env": {**env, "STOREFLEET_VERSION": track["version"]},
+                    "secret_env": secret_env(spec),
                 }
             )
         services.append(
@@ -259,8 +282,11 @@ def build(
             },
             "redis_resources": {
                 "requests": {"cpu": "50m", "memory": "64Mi"},
-                "limits": {"cpu": "500m", "memory": "512Mi"},
+                "limits": {"cpu": "500m", "memory": f"{REDIS_MEMORY_MI}Mi"},
             },
+            # Below the container's limit, so Redis evicts cache keys before the
+            # kernel kills it.
+            "redis_maxmemory": f"{REDIS_MEMORY_MI * 3 // 4}mb",
         },
         "store_settings": store_settings,
         "store_settings_json": json.dumps(store_settings, indent=2, sort_keys=True),

@@ -28,6 +28,8 @@ class Plan:
     description: str = field(default="")
     # Volume of the in-namespace PostgreSQL, when a Store gets one.
     database_storage: str = field(default="1Gi")
+    # Volume of the in-namespace Redis (its append-only file: the event streams).
+    cache_storage: str = field(default="1Gi")
 
 
 PLANS: Final = MappingProxyType(
@@ -78,6 +80,7 @@ PLANS: Final = MappingProxyType(
                 pdb_max_unavailable=1,
                 description="Two replicas per service, up to six; survives a node loss.",
                 database_storage="10Gi",
+                cache_storage="2Gi",
             ),
             Plan(
                 name="large",
@@ -101,6 +104,7 @@ PLANS: Final = MappingProxyType(
                 pdb_max_unavailable="25%",
                 description="Three replicas per service, up to twenty, for busy shops.",
                 database_storage="50Gi",
+                cache_storage="8Gi",
             ),
         )
     }

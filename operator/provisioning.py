@@ -51,7 +51,7 @@ VAULT_TOKEN_DIR: Final = "/var/run/secrets/storefleet/vault"
 # database and cache get a stand-in deployed in the namespace (see datastores.yaml.j2).
 UNSERVED: Final[Mapping[str, tuple[str, str]]] = {
     "database": ("InNamespace", "a PostgreSQL StatefulSet in the tenant namespace"),
-    "cache": ("InNamespace", "a Redis Deployment in the tenant namespace"),
+    "cache": ("InNamespace", "a Redis StatefulSet in the tenant namespace"),
     "events": (
         "InProcessBus",
         "the operator has no Kafka configured; the runtime uses its in-process event bus",
@@ -66,10 +66,21 @@ UNSERVED: Final[Mapping[str, tuple[str, str]]] = {
         "the operator has no Keycloak configured; the runtime's accounts service signs users in",
     ),
 }
+# Block -> (the block whose server carries it instead, reason, message) when the
+# operator has no server of its own for it: with no Kafka, the store's Redis
+# (shared or in-namespace) carries its events as Redis Streams.
+CARRIED_BY: Final[Mapping[str, tuple[str, str, str]]] = {
+    "events": (
+        "cache",
+        "RedisStreams",
+        "the operator has no Kafka configured; events travel as Redis Streams in the "
+        "store's Redis (spec.cache)",
+    ),
+}
 # The in-namespace stand-ins: block -> (workload kind, name, port, runtime environment).
 IN_NAMESPACE: Final[Mapping[str, tuple[str, str, int]]] = {
     "database": ("StatefulSet", "postgres", 5432),
-    "cache": ("Deployment", "redis", 6379),
+    "cache": ("StatefulSet", "redis", 6379),
 }
 # Provisioned blocks, and the order to tear them down in (secrets last: they hold
 # what the others need to be found again).
@@ -202,7 +213,9 @@ class TenantProvisioning:
         for block, integration in integrations.items():
             if integration["condition"] in done.conditions:
                 continue
-            done.conditions[integration["condition"]] = self._unserved(block, integration)
+            done.conditions[integration["condition"]] = self._unserved(
+                block, integration, integrations
+            )
         done.template = self._template(context, creds, env, vault=vault, blocked=False)
         return done
 
@@ -234,8 +247,14 @@ class TenantProvisioning:
         env = credentials.runtime_env(creds, self._in_namespace_outputs(context, creds))
         return self._template(context, creds, env, vault=vault, blocked=False)
 
-    def _unserved(self, block: str, integration: Mapping[str, Any]) -> Condition:
+    def _unserved(
+        self, block: str, integration: Mapping[str, Any], integrations: Mapping[str, Any]
+    ) -> Condition:
         condition = integration["condition"]
+        if block in CARRIED_BY:
+            carrier, reason, message = CARRIED_BY[block]
+            if integrations[carrier]["enabled"]:
+                return Condition(condition, "True", reason, message)
         if not integration["enabled"]:
             return Condition(
                 condition,

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from storefleet.operator import desired, events, metrics, status
+from storefleet.operator import desired, events, metrics, notifications, status
 from storefleet.operator.apply import Applier, ApplyReport, prunable_kinds
 from storefleet.operator.kinds import ISTIO_API_VERSIONS, KINDS, kind_of
 from storefleet.operator.kube import Kube, KubeError
@@ -234,7 +234,9 @@ class Reconciler:
             ]
         else:
             observation.conditions = self._conditions(context, report, services, objects)
-            observation.conditions += await self._integration_conditions(context, provisioned)
+            observation.conditions += await self._integration_conditions(
+                context, provisioned, store["spec"]
+            )
         if report.failed:
             observation.error = "; ".join(
                 f"{key}: {error.message or error.reason}" for key, error in report.failed.items()
@@ -377,10 +379,14 @@ class Reconciler:
         return conditions
 
     async def _integration_conditions(
-        self, context: Mapping[str, Any], provisioned: Provisioned
+        self, context: Mapping[str, Any], provisioned: Provisioned, spec: Mapping[str, Any]
     ) -> list[Condition]:
-        """Provisioning's conditions, with in-namespace datastores judged by their workload."""
+        """Provisioning's conditions, with in-namespace datastores judged by their
+        workload, and where the store's e-mail goes."""
         conditions = dict(provisioned.conditions)
+        conditions[notifications.CONDITION] = await notifications.condition(
+            self.kube, context["namespace"], spec
+        )
         for block in provisioned.template["in_namespace"]:
             kind, name, _ = IN_NAMESPACE[block]
             condition = context["integrations"][block]["condition"]

@@ -26,6 +26,7 @@ CONDITIONS: Final[Mapping[str, tuple[str, bool]]] = {
     "EventsReady": ("the tenant event topics", False),
     "SecretsReady": ("the tenant secrets", False),
     "IdentityReady": ("the tenant identity realm", False),
+    "NotificationsReady": ("where the store's e-mail goes (spec.notifications)", False),
 }
 CONDITION_ORDER: Final = ("Ready", *CONDITIONS)
 

@@ -14,13 +14,14 @@ from storeharness import Stores
 
 
 @pytest.fixture
-def volume(kube_api: ApiClient) -> Iterator[str]:
-    """What a cluster's storage gives a claim; KWOK's nodes have no provisioner.
+def volumes(kube_api: ApiClient) -> Iterator[list[str]]:
+    """What a cluster's storage gives the two claims (PostgreSQL's and Redis's);
+    KWOK's nodes have no provisioner.
 
     Of the class a claim without one gets: the cluster's default, if it has one (the
     real node brings local-path), so the result never depends on what ran before.
     """
-    name = f"pv-{secrets.token_hex(3)}"
+    names = [f"pv-{secrets.token_hex(3)}" for _ in range(2)]
     core = client.CoreV1Api(kube_api)
     default_class = next(
         (
@@ -31,20 +32,22 @@ def volume(kube_api: ApiClient) -> Iterator[str]:
         ),
         "",
     )
-    core.create_persistent_volume(
-        {
-            "metadata": {"name": name},
-            "spec": {
-                "capacity": {"storage": "2Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "hostPath": {"path": f"/tmp/{name}"},
-                "persistentVolumeReclaimPolicy": "Delete",
-                "storageClassName": default_class,
-            },
-        }
-    )
-    yield name
-    core.delete_persistent_volume(name)
+    for name in names:
+        core.create_persistent_volume(
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "capacity": {"storage": "2Gi"},
+                    "accessModes": ["ReadWriteOnce"],
+                    "hostPath": {"path": f"/tmp/{name}"},
+                    "persistentVolumeReclaimPolicy": "Delete",
+                    "storageClassName": default_class,
+                },
+            }
+        )
+    yield names
+    for name in names:
+        core.delete_persistent_volume(name)
 
 
 def decoded(secret: client.V1Secret) -> dict[str, str]:
@@ -52,7 +55,7 @@ def decoded(secret: client.V1Secret) -> dict[str, str]:
 
 
 def test_a_store_without_shared_servers_gets_its_own_database_and_cache(
-    stores: Stores, kube_api: ApiClient, volume: str
+    stores: Stores, kube_api: ApiClient, volumes: list[str]
 ) -> None:
     name = stores.create(database={"enabled": True}, cache={"enabled": True})
     store = stores.wait_ready(name, timeout=150)
@@ -60,7 +63,8 @@ def test_a_store_without_shared_servers_gets_its_own_database_and_cache(
     conditions = stores.conditions(name)
     assert conditions["DatabaseReady"]["reason"] == "InNamespace", conditions["DatabaseReady"]
     assert conditions["CacheReady"]["reason"] == "InNamespace", conditions["CacheReady"]
-    assert conditions["EventsReady"]["reason"] == "EmbeddedDefault"
+    # No Kafka: the store's Redis carries its events, across every pod.
+    assert conditions["EventsReady"]["reason"] == "RedisStreams", conditions["EventsReady"]
 
     core, apps = client.CoreV1Api(kube_api), client.AppsV1Api(kube_api)
     credentials = decoded(core.read_namespaced_secret("store-credentials", namespace))
@@ -85,8 +89,11 @@ def test_a_store_without_shared_servers_gets_its_own_database_and_cache(
         "store-credentials",
         "database-password",
     )
-    claim = core.read_namespaced_persistent_volume_claim("data-postgres-0", namespace)
-    assert claim.spec.volume_name == volume
+    claims = {
+        claim: core.read_namespaced_persistent_volume_claim(claim, namespace).spec.volume_name
+        for claim in ("data-postgres-0", "data-redis-0")
+    }
+    assert sorted(claims.values()) == sorted(volumes), claims
     catalog = apps.read_namespaced_deployment("catalog", namespace)
     sources = catalog.spec.template.spec.containers[0].env_from
     assert any(s.secret_ref and s.secret_ref.name == "runtime-env" for s in sources)

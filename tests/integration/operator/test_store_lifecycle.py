@@ -261,6 +261,23 @@ def test_suspend_scales_to_zero_and_says_so(stores: Stores) -> None:
             {"placement": {"tolerations": [{"key": "pool", "tolerationSeconds": 30}]}},
             "tolerationSeconds only applies to effect NoExecute",
         ),
+        (
+            {
+                "notifications": {
+                    "smtp": {
+                        "host": "mail.example.com",
+                        "from": "shop@example.com",
+                        "security": "none",
+                        "credentialsSecretRef": {"name": "smtp"},
+                    }
+                }
+            },
+            "credentialsSecretRef needs security starttls or tls",
+        ),
+        (
+            {"notifications": {"smtp": {"host": "mail.example.com", "from": "not-an-address"}}},
+            "spec.notifications.smtp.from",
+        ),
     ],
     ids=[
         "bad-domain",
@@ -272,6 +289,8 @@ def test_suspend_scales_to_zero_and_says_so(stores: Stores) -> None:
         "seed-without-database",
         "exists-with-value",
         "toleration-seconds",
+        "smtp-password-in-plain-text",
+        "smtp-bad-sender",
     ],
 )
 def test_invalid_specs_are_refused_with_a_message_that_says_what_to_fix(

@@ -43,7 +43,7 @@ def test_a_stores_placement_reaches_every_pod_including_its_datastores(
 ) -> None:
     store = edited(minimal_store, placement={"nodeSelector": POOL, "tolerations": TOLERATE_SHOPS})
     specs = pod_specs(store, settings)
-    assert {"StatefulSet/postgres", "Deployment/redis", "Deployment/storefront"} <= set(specs)
+    assert {"StatefulSet/postgres", "StatefulSet/redis", "Deployment/storefront"} <= set(specs)
     for name, spec in specs.items():
         assert spec["nodeSelector"] == POOL, name
         assert spec["tolerations"] == TOLERATE_SHOPS, name

@@ -69,7 +69,7 @@ def test_without_shared_servers_a_store_gets_its_own_datastores(
     postgres = objects["StatefulSet/postgres"]
     claim = postgres["spec"]["volumeClaimTemplates"][0]
     assert claim["spec"]["resources"]["requests"]["storage"] == "10Gi"
-    assert "Deployment/redis" in objects
+    assert "StatefulSet/redis" in objects
     assert "Secret/store-credentials" in objects
     env_from = objects["Deployment/catalog"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert {"secretRef": {"name": "runtime-env"}} in env_from
