@@ -16,7 +16,9 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import httpx
@@ -26,22 +28,31 @@ from kubernetes.client import ApiClient
 from shop_stack import Shopper
 from storeharness import ROOT, Operator, Stores, eventually
 
+from storefleet.dev.components.ingress import INGRESS_CLASS, Ingress
+from storefleet.dev.components.smtp import PORT as SMTP_PORT
+from storefleet.dev.components.smtp import Smtp
+from storefleet.dev.network import NODE_IP
 from storefleet.dev.nodeconfig import NODE_NAME
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 READY_TIMEOUT = 600.0
+SENDER = "shop@real-node.test"
 # Where the operator puts this module's Stores: the real node, nothing else.
 REAL_PLACEMENT = {
     "STOREFLEET_OPERATOR_DEFAULT_NODE_SELECTOR": json.dumps({"storefleet.io/node": "real"}),
     "STOREFLEET_OPERATOR_DEFAULT_TOLERATIONS": "[]",
     # The test talks plain http to the Services: nothing terminates TLS here.
     "STOREFLEET_OPERATOR_URL_SCHEME": "http",
+    # The real node's Ingress controller (dev/components/ingress.py).
+    "STOREFLEET_OPERATOR_INGRESS_CLASS": INGRESS_CLASS,
 }
 
 
 @pytest.fixture(scope="module")
-def operator(real_node: object, kube_config: str) -> Iterator[Operator]:
+def operator(
+    real_node: object, node_relay: object, node_ingress: Ingress, kube_config: str
+) -> Iterator[Operator]:
     subprocess.run(
         [str(Path(sys.executable).parent / "storefleet"), "operator", "install-crds"],
         env={**os.environ, "KUBECONFIG": kube_config},
@@ -57,14 +68,21 @@ def operator(real_node: object, kube_config: str) -> Iterator[Operator]:
 
 
 @pytest.fixture(scope="module")
-def shop(kube_api: ApiClient, operator: Operator) -> Iterator[tuple[Stores, str]]:
+def shop(kube_api: ApiClient, operator: Operator, smtp_sink: Smtp) -> Iterator[tuple[Stores, str]]:
     """One Store on the real node: its own PostgreSQL and Redis, the demo catalog,
-    and two storefront and two cart replicas."""
+    two storefront and two cart replicas, and its e-mail sent to the stack's SMTP
+    sink (through the relay on the node's address)."""
     stores = Stores(kube_api, session="real-node")
     name = stores.create(
         database={"enabled": True},
         cache={"enabled": True},
         catalog={"seed": "demo"},
+        # The node's Ingress controller routes it: the stack may serve Istio's CRDs
+        # (other tests install them) but runs no Istio gateway.
+        mesh={"enabled": False},
+        notifications={
+            "smtp": {"host": NODE_IP, "port": SMTP_PORT, "security": "none", "from": SENDER}
+        },
         services={
             "storefront": {"replicas": 2},
             "cart": {"replicas": 2},
@@ -100,9 +118,9 @@ def pod_urls(api: ApiClient, namespace: str, service: str) -> list[str]:
     return [f"http://{pod.status.pod_ip}:8000" for pod in pods.items if pod.status.pod_ip]
 
 
-def admin_token(api: ApiClient, namespace: str) -> str:
+def admin_token(api: ApiClient, namespace: str, service: str = "catalog") -> str:
     secret = client.CoreV1Api(api).read_namespaced_secret("runtime-env", namespace)
-    return base64.b64decode(secret.data["STOREFLEET_CATALOG_ADMIN_TOKEN"]).decode()
+    return base64.b64decode(secret.data[f"STOREFLEET_{service.upper()}_ADMIN_TOKEN"]).decode()
 
 
 async def buy_one(shopper: Shopper, words: str) -> str:
@@ -144,10 +162,12 @@ async def test_every_container_of_the_store_runs_on_the_real_node(
     conditions = stores.conditions(name)
     assert conditions["DatabaseReady"]["reason"] == "InNamespace"
     assert conditions["CacheReady"]["reason"] == "InNamespace"
+    assert conditions["EventsReady"]["reason"] == "RedisStreams"
+    assert conditions["NotificationsReady"]["status"] == "True"
 
 
-async def test_a_shopper_buys_through_the_storefront_service_and_stock_drops(
-    kube_api: ApiClient, shop: tuple[Stores, str]
+async def test_a_shopper_buys_through_the_storefront_service_and_gets_one_email(
+    kube_api: ApiClient, shop: tuple[Stores, str], smtp_sink: Smtp
 ) -> None:
     _, name = shop
     namespace = f"store-{name}"
@@ -167,6 +187,52 @@ async def test_a_shopper_buys_through_the_storefront_service_and_stock_drops(
         await shopper.close()
     assert 'data-status="paid"' in confirmation
     assert await stock(kube_api, namespace, sku) == before - 2
+
+    # The orders pod's order.paid reaches the notifications pod over the store's
+    # Redis, which mails the shopper once through the SMTP sink.
+    def receipts() -> list[EmailMessage]:
+        return [
+            message
+            for message in smtp_sink.messages()
+            if "payment received" in str(message["Subject"]) and order_id in str(message["Subject"])
+        ]
+
+    (receipt,) = eventually(receipts, "the order's e-mail at the SMTP sink", timeout=120)
+    assert [address.addr_spec for address in receipt["To"].addresses] == [shopper.email]
+    assert [address.addr_spec for address in receipt["From"].addresses] == [SENDER]
+    # A redelivered event would send a second one by now.
+    await asyncio.sleep(10)
+    assert len(receipts()) == 1
+
+
+async def test_the_stores_ingress_routes_each_path_to_its_service_through_the_controller(
+    kube_api: ApiClient, shop: tuple[Stores, str], node_ingress: Ingress
+) -> None:
+    """As in a cluster: the Store's Ingress, the controller on the node, the domain's
+    Host header; each routed prefix reaches the pods of the service it names."""
+    _, name = shop
+    namespace = f"store-{name}"
+    ingress = client.NetworkingV1Api(kube_api).read_namespaced_ingress("storefront", namespace)
+    assert ingress.spec.ingress_class_name == INGRESS_CLASS
+    rule = ingress.spec.rules[0]
+    routes = {path.path: path.backend.service.name for path in rule.http.paths}
+    assert {"/", "/api/catalog", "/api/cart", "/api/orders"} <= set(routes)
+    async with httpx.AsyncClient(
+        base_url=node_ingress.url, headers={"Host": rule.host}, timeout=30
+    ) as browser:
+        for prefix, service in routes.items():
+            health = await browser.get(f"{prefix.rstrip('/')}/healthz")
+            assert health.status_code == 200, (prefix, health.text)
+            assert health.json()["service"] == service, prefix
+        home = await browser.get("/")
+        assert home.status_code == 200
+        assert "text/html" in home.headers["content-type"]
+        products = await browser.get("/api/catalog/products", params={"q": "jacket"})
+        assert products.status_code == 200, products.text
+        assert products.json()["items"], products.text
+        # A host the Store does not serve reaches none of its pods.
+        stranger = await browser.get("/", headers={"Host": "not-this-store.test"})
+        assert stranger.status_code == 404
 
 
 async def test_a_cart_survives_requests_served_by_different_replicas(
@@ -197,7 +263,8 @@ async def test_orders_survive_a_deleted_database_pod(
     namespace = f"store-{name}"
     core = client.CoreV1Api(kube_api)
     claims = core.list_namespaced_persistent_volume_claim(namespace).items
-    assert [claim.status.phase for claim in claims] == ["Bound"]
+    phases = {claim.metadata.name: claim.status.phase for claim in claims}
+    assert phases == {"data-postgres-0": "Bound", "data-redis-0": "Bound"}
 
     storefront = service_url(kube_api, namespace, "storefront")
     async with httpx.AsyncClient(base_url=storefront, timeout=60) as browser:
@@ -220,6 +287,111 @@ async def test_orders_survive_a_deleted_database_pod(
             await asyncio.sleep(2)
     assert page.status_code == 200, Shopper.seen(page)
     assert 'data-status="paid"' in page.text
+
+
+ADDRESS = {
+    "name": "Ada Lovelace",
+    "line1": "1 Test Street",
+    "city": "Berlin",
+    "postal_code": "10115",
+    "country": "DE",
+}
+
+
+async def test_checkouts_whose_orders_pod_is_killed_end_paid_with_money_and_stock_balanced(
+    kube_api: ApiClient, shop: tuple[Stores, str], node_ingress: Ingress
+) -> None:
+    """Checkouts placed through the Ingress; the orders pod is killed (no grace) while
+    their sagas run; its replacement resumes them: each order ends paid, captured
+    once, its units taken once, no authorization left open."""
+    stores, name = shop
+    namespace = f"store-{name}"
+    core = client.CoreV1Api(kube_api)
+    domain = stores.get(name)["spec"]["domains"][0]
+    staff = {
+        service: {"Authorization": f"Bearer {admin_token(kube_api, namespace, service)}"}
+        for service in ("catalog", "orders", "payments")
+    }
+    async with httpx.AsyncClient(
+        base_url=node_ingress.url, headers={"Host": domain}, timeout=60
+    ) as api:
+        found = await api.get("/api/catalog/products", params={"q": "tent"})
+        slug = found.json()["items"][0]["slug"]
+        sku = (await api.get(f"/api/catalog/products/{slug}")).json()["variants"][0]["sku"]
+
+        async def units() -> int:
+            counted = await api.post(
+                "/api/catalog/admin/variant-lookup", json={"skus": [sku]}, headers=staff["catalog"]
+            )
+            assert counted.status_code == 200, counted.text
+            return int(counted.json()["items"][0]["stock"])
+
+        async def books() -> dict[str, int]:
+            ledger = await api.get("/api/payments/admin/ledger", headers=staff["payments"])
+            assert ledger.status_code == 200, ledger.text
+            return dict(ledger.json()["gateway"])
+
+        async def place() -> dict[str, object]:
+            added = await api.post("/api/cart/cart/items", json={"sku": sku, "quantity": 1})
+            assert added.status_code in (200, 201), added.text
+            placed = await api.post(
+                "/api/orders/checkout",
+                json={
+                    "email": "crash@real-node.test",
+                    "shipping_address": ADDRESS,
+                    "payment": {"token": "tok_visa"},
+                },
+                headers={
+                    "X-Cart-Id": added.headers["x-cart-id"],
+                    "Idempotency-Key": uuid.uuid4().hex,
+                },
+            )
+            assert placed.status_code == 201, placed.text
+            return dict(placed.json())
+
+        stock_before, books_before = await units(), await books()
+        orders_pods = core.list_namespaced_pod(
+            namespace, label_selector="app.kubernetes.io/name=orders"
+        ).items
+        placed = await asyncio.gather(*(place() for _ in range(4)))
+        # The sagas run after the 201: kill the pod that runs them, now.
+        for pod in orders_pods:
+            core.delete_namespaced_pod(pod.metadata.name, namespace, grace_period_seconds=0)
+        killed = {pod.metadata.uid for pod in orders_pods}
+
+        def replaced() -> bool:
+            pods = core.list_namespaced_pod(
+                namespace, label_selector="app.kubernetes.io/name=orders"
+            ).items
+            return any(
+                pod.metadata.uid not in killed
+                and all(c.ready for c in pod.status.container_statuses or [False])
+                for pod in pods
+            )
+
+        eventually(replaced, "a new orders pod to be Ready", timeout=180)
+        settled: list[dict[str, object]] = []
+        for order in placed:
+            deadline = time.monotonic() + 180
+            while True:
+                answer = await api.get(
+                    f"/api/orders/admin/orders/{order['id']}", headers=staff["orders"]
+                )
+                state = answer.json() if answer.status_code == 200 else {}
+                if state.get("checkout_state") in ("done", "failed") or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(1)
+            settled.append(state)
+        sagas = (await api.get("/api/orders/admin/sagas", headers=staff["orders"])).json()
+        stock_after, books_after = await units(), await books()
+
+    assert [order.get("status") for order in settled] == ["paid"] * 4, settled
+    assert sagas["running"] == sagas["compensating"] == sagas["waiting"] == 0, sagas
+    assert stock_after == stock_before - 4
+    totals = sum(int(str(order["total_minor"])) for order in placed)
+    assert books_after["captured"] - books_before["captured"] == 4
+    assert books_after["captured_minor"] - books_before["captured_minor"] == totals
+    assert books_after["open_authorizations"] == 0
 
 
 async def test_rotated_credentials_roll_the_pods_and_the_shop_keeps_selling(
