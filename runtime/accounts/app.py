@@ -16,7 +16,8 @@ from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings, ensure_secret
 from storefleet.runtime.platform.cache import create_cache
 from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.events import EventBus, OutboxRelay
+from storefleet.runtime.platform.events_backends import create_event_bus
 from storefleet.runtime.platform.private_files import private_sqlite
 from storefleet.runtime.platform.settings import StoreSettings, in_kubernetes
 

@@ -16,7 +16,8 @@ from storefleet.runtime.analytics.service import AnalyticsService
 from storefleet.runtime.analytics.settings import AnalyticsSettings
 from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, StartableBus, create_event_bus
+from storefleet.runtime.platform.events import EventBus, StartableBus
+from storefleet.runtime.platform.events_backends import create_event_bus
 from storefleet.runtime.platform.events_consumer import IdempotentConsumer, attach_consumer
 from storefleet.runtime.platform.settings import EventsSettings
 

@@ -19,7 +19,8 @@ from storefleet.runtime.cart.settings import CartSettings
 from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.cache import create_cache
 from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.events import EventBus, OutboxRelay
+from storefleet.runtime.platform.events_backends import create_event_bus
 from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
 from storefleet.runtime.platform.settings import StoreSettings
 

@@ -17,7 +17,8 @@ from storefleet.runtime.catalog.service import CatalogService
 from storefleet.runtime.catalog.settings import CatalogSettings
 from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import Event, EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.events import Event, EventBus, OutboxRelay
+from storefleet.runtime.platform.events_backends import create_event_bus
 from storefleet.runtime.platform.settings import StoreSettings
 
 log = logging.getLogger(__name__)

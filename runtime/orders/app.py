@@ -16,7 +16,8 @@ from storefleet.runtime.orders.service import OrderService
 from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.events import EventBus, OutboxRelay
+from storefleet.runtime.platform.events_backends import create_event_bus
 from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
 
 log = logging.getLogger(__name__)

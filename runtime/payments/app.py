@@ -18,7 +18,8 @@ from storefleet.runtime.payments.service import PaymentsService
 from storefleet.runtime.payments.settings import PaymentsSettings
 from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.events import EventBus, OutboxRelay
+from storefleet.runtime.platform.events_backends import create_event_bus
 
 log = logging.getLogger(__name__)
 MIGRATIONS = "storefleet.runtime.payments:migrations"

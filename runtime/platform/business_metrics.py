@@ -10,12 +10,11 @@ enough for dashboards, not for the books, which the services' own tables keep.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from prometheus_client import Counter
 
-if TYPE_CHECKING:  # events imports this module
-    from storefleet.runtime.platform.events import Event
+from storefleet.runtime.platform.events_model import Event
 
 ORDERS: Final = Counter(
     "storefleet_orders_total",

@@ -1,4 +1,7 @@
-"""Domain events, the bus that carries them, and the transactional outbox.
+"""The in-process bus and the transactional outbox that feeds every bus.
+
+The event model itself (``Event``, ``Handler``, the ``EventBus`` protocol) is
+in :mod:`.events_model`; which bus a service gets is :mod:`.events_backends`.
 
 A state change and the event announcing it are written in one database
 transaction (the outbox row); a relay publishes outbox rows afterwards. So an
@@ -13,12 +16,9 @@ import asyncio
 import contextlib
 import logging
 import time
-import uuid
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Protocol, cast
+from datetime import datetime, timedelta
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -39,40 +39,31 @@ from sqlalchemy.schema import SchemaItem
 
 from storefleet.runtime.platform import business_metrics, tracing
 from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.settings import BusKind, EventsSettings
+from storefleet.runtime.platform.events_envelope import stream_or_type
+from storefleet.runtime.platform.events_model import (
+    Event,
+    EventBus,
+    Handler,
+    StartableBus,
+    utcnow,
+)
+
+# The event model lives in events_model (a leaf); re-exported here, where the
+# services and the outbox's callers have always imported it.
+__all__ = [
+    "Event",
+    "EventBus",
+    "Handler",
+    "InProcessEventBus",
+    "OutboxRelay",
+    "StartableBus",
+    "enqueue",
+    "outbox_table",
+    "trace_context_columns",
+    "utcnow",
+]
 
 log = logging.getLogger(__name__)
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str
-    payload: dict[str, Any]
-    source: str = ""
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    occurred_at: datetime = field(default_factory=utcnow)
-    # The version of this type's payload schema (``dataversion`` on the wire).
-    version: int = 1
-    # The aggregate id (Kafka record key); empty: taken from the payload
-    # (order_id, cart_id, ...), see events_envelope.partition_key.
-    key: str = ""
-    # W3C trace context of the work that caused the event (the CloudEvents
-    # distributed-tracing extension); None: the event starts its own trace.
-    traceparent: str | None = None
-    tracestate: str | None = None
-
-
-Handler = Callable[[Event], Awaitable[None]]
-
-
-class EventBus(Protocol):
-    async def publish(self, event: Event) -> None: ...
-
-    def subscribe(self, event_type: str, handler: Handler) -> None: ...
 
 
 class InProcessEventBus:
@@ -118,74 +109,8 @@ class InProcessEventBus:
 
 def _destination(event: Event) -> str:
     """The stream an event travels on in-process (its topic's suffix on Kafka)."""
-    # Imported here: events_envelope imports this module.
-    from storefleet.runtime.platform.events_envelope import stream_or_type
-
     destination: str = stream_or_type(event.type)
     return destination
-
-
-def _kafka(events: EventsSettings) -> EventBus:
-    # The adapters are imported when chosen: they import this module, and an
-    # embedded shop loads neither client library.
-    from storefleet.runtime.platform.kafka_bus import KafkaEventBus
-
-    return KafkaEventBus(events)
-
-
-def _redis(events: EventsSettings) -> EventBus:
-    from storefleet.runtime.platform.redis_bus import RedisEventBus
-
-    return RedisEventBus(events)
-
-
-def _inprocess(_: EventsSettings) -> EventBus:
-    return InProcessEventBus()
-
-
-@dataclass(frozen=True)
-class BusBackend:
-    name: BusKind
-    # Whether the settings name this backend's servers (what ``auto`` asks).
-    configured: Callable[[EventsSettings], bool]
-    build: Callable[[EventsSettings], EventBus]
-
-
-# ``auto`` takes the first row whose servers are configured.
-BACKENDS: Final = (
-    BusBackend("kafka", lambda events: bool(events.bootstrap_servers), _kafka),
-    BusBackend("redis", lambda events: bool(events.resolved_redis_url()), _redis),
-    BusBackend("inprocess", lambda _: True, _inprocess),
-)
-
-
-def choose_backend(kind: str, events: EventsSettings) -> BusBackend:
-    """The backend ``kind`` names (a service's ``..._EVENT_BUS``); for ``auto``
-    the store's ``STOREFLEET_EVENTS_BACKEND``, and when that is ``auto`` too the
-    first of Kafka, Redis Streams and in-process whose servers are configured."""
-    by_name: dict[str, BusBackend] = {backend.name: backend for backend in BACKENDS}
-    if kind != "auto" and kind not in by_name:
-        raise ValueError(f"unsupported event bus: {kind!r}")
-    chosen = events.backend if kind == "auto" else kind
-    if chosen != "auto":
-        return by_name[chosen]
-    return next(backend for backend in BACKENDS if backend.configured(events))
-
-
-def create_event_bus(kind: str = "auto", events: EventsSettings | None = None) -> EventBus:
-    """The bus :func:`choose_backend` picks: Kafka when
-    ``STOREFLEET_EVENTS_BOOTSTRAP_SERVERS`` is set, else Redis Streams when a
-    Redis URL is (``STOREFLEET_EVENTS_REDIS_URL`` or the cache's), else in-process."""
-    events = events or EventsSettings()
-    return choose_backend(kind, events).build(events)
-
-
-class StartableBus(Protocol):
-    """A bus with connections to open and close (Kafka, Redis Streams); the relay drives them."""
-
-    async def start(self) -> None: ...
-
-    async def stop(self) -> None: ...
 
 
 def trace_context_columns() -> list[Column[Any]]:

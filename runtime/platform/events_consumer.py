@@ -42,13 +42,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.runtime.platform import tracing
 from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import Event, EventBus, InProcessEventBus, utcnow
+from storefleet.runtime.platform.events import InProcessEventBus
 from storefleet.runtime.platform.events_envelope import (
     DEAD_LETTER,
     STREAMS,
     stream_for,
     stream_or_type,
 )
+from storefleet.runtime.platform.events_model import Event, EventBus, utcnow
 from storefleet.runtime.platform.settings import EventsSettings
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any, Final
 
 from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.events import Event, utcnow
+from storefleet.runtime.platform.events_model import Event, utcnow
 
 SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"

@@ -42,7 +42,6 @@ from aiokafka.errors import (
 from opentelemetry import trace
 
 from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.events import Event
 from storefleet.runtime.platform.events_consumer import (
     Consumer,
     DeadLettered,
@@ -61,6 +60,7 @@ from storefleet.runtime.platform.events_envelope import (
     route,
     utcnow_iso,
 )
+from storefleet.runtime.platform.events_model import Event
 from storefleet.runtime.platform.settings import EventsSettings
 
 log = logging.getLogger(__name__)

@@ -53,7 +53,6 @@ from opentelemetry import trace
 from redis.exceptions import RedisError, ResponseError
 
 from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.events import Event
 from storefleet.runtime.platform.events_consumer import (
     Consumer,
     DeadLettered,
@@ -71,6 +70,7 @@ from storefleet.runtime.platform.events_envelope import (
     route,
     utcnow_iso,
 )
+from storefleet.runtime.platform.events_model import Event
 from storefleet.runtime.platform.settings import EventsSettings
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ import dataclasses
 import os
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
@@ -35,8 +35,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-if TYPE_CHECKING:
-    from storefleet.runtime.platform.events import Event
+from storefleet.runtime.platform.events_model import Event
 
 INSTRUMENTATION: Final = "storefleet.runtime"
 

@@ -13,7 +13,8 @@ from fastapi import FastAPI
 
 from storefleet.runtime.platform.app import create_service_app
 from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay, create_event_bus
+from storefleet.runtime.platform.events import EventBus, OutboxRelay
+from storefleet.runtime.platform.events_backends import create_event_bus
 from storefleet.runtime.platform.events_consumer import IdempotentConsumer, attach_consumer
 from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
 from storefleet.runtime.platform.settings import EventsSettings, StoreSettings

@@ -9,11 +9,8 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from storefleet.runtime.platform.events import (
-    InProcessEventBus,
-    choose_backend,
-    create_event_bus,
-)
+from storefleet.runtime.platform.events import InProcessEventBus
+from storefleet.runtime.platform.events_backends import choose_backend, create_event_bus
 from storefleet.runtime.platform.kafka_bus import KafkaEventBus
 from storefleet.runtime.platform.redis_bus import RedisEventBus, member_name
 from storefleet.runtime.platform.settings import EventsSettings

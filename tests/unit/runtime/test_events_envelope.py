@@ -16,10 +16,10 @@ from storefleet.runtime.platform.events import (
     Event,
     InProcessEventBus,
     OutboxRelay,
-    create_event_bus,
     enqueue,
     outbox_table,
 )
+from storefleet.runtime.platform.events_backends import create_event_bus
 from storefleet.runtime.platform.events_consumer import (
     DeadLettered,
     IdempotentConsumer,
