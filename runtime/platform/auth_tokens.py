@@ -22,8 +22,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp
 
 from storefleet.runtime.platform.oidc import JwksCache
-from storefleet.runtime.platform.permissions import ROLES, STORE_ADMIN
 from storefleet.runtime.platform.revocations import RevokedSessions, shared_revocations
+from storefleet.runtime.platform.roles import ROLES, STORE_ADMIN
 
 AUDIENCE: Final = "storefleet"
 EMBEDDED_ALGORITHM: Final = "HS256"

@@ -5,8 +5,9 @@ for a permission from :data:`PERMISSIONS`, or ``Depends(public)`` for a route
 anyone may call. ``tests/integration/runtime/test_route_permissions.py`` walks
 every service's OpenAPI routes and fails for a route without a rule.
 
-The same roles come from an embedded JWT (accounts service) or a Keycloak
-token (the realm's roles), so the same code authorizes in both modes.
+The same roles (named in :mod:`.roles`) come from an embedded JWT (accounts
+service) or a Keycloak token (the realm's roles), read by :mod:`.auth_tokens`,
+so the same code authorizes in both modes.
 """
 
 from __future__ import annotations
@@ -17,17 +18,44 @@ from typing import Annotated, Any, Final
 
 from fastapi import Header, Request
 
+from storefleet.runtime.platform.auth_tokens import (
+    Principal,
+    authenticator_of,
+    default_authenticator,
+)
 from storefleet.runtime.platform.errors import ProblemError
+from storefleet.runtime.platform.roles import (
+    CUSTOMER,
+    EVERYONE,
+    ROLES,
+    STAFF,
+    STORE_ADMIN,
+    SUPPORT,
+    VENDOR_ADMIN,
+    VENDOR_STAFF,
+)
 from storefleet.runtime.platform.settings import development_mode
 
-CUSTOMER: Final = "customer"
-STORE_ADMIN: Final = "store-admin"
-VENDOR_ADMIN: Final = "vendor-admin"
-VENDOR_STAFF: Final = "vendor-staff"
-SUPPORT: Final = "support"
-ROLES: Final = (CUSTOMER, STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT)
-STAFF: Final = frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT})
-EVERYONE: Final = frozenset(ROLES)
+# The role names live in roles (a leaf, which auth_tokens imports too);
+# re-exported here, where the services have always imported them.
+__all__ = [
+    "CUSTOMER",
+    "EVERYONE",
+    "MFA_ENROL",
+    "PERMISSIONS",
+    "PUBLIC",
+    "ROLES",
+    "STAFF",
+    "STORE_ADMIN",
+    "SUPPORT",
+    "VENDOR_ADMIN",
+    "VENDOR_STAFF",
+    "allows",
+    "public",
+    "require",
+    "roles_for",
+    "rule_of",
+]
 
 PUBLIC: Final = "public"
 MFA_ENROL: Final = "account:mfa-enrol"
@@ -122,12 +150,6 @@ def require(permission: str, *, admin_token: str = "") -> Callable[..., Awaitabl
     ``admin_token`` is a service's static bearer token (the operator's
     ``..._ADMIN_TOKEN``): it acts as a store admin, for other services and scripts.
     """
-    from storefleet.runtime.platform.auth_tokens import (
-        Principal,
-        authenticator_of,
-        default_authenticator,
-    )
-
     granted = roles_for(permission)
     # Settings are read when the service is built, as every other setting is;
     # development mode switched on in a pod stops the service from being built.
