@@ -23,20 +23,21 @@ import random
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.runtime.orders.clients import Answer, call
-from storefleet.runtime.orders.models import Order, Saga
+from storefleet.runtime.orders.models import Order, OrderLine, Saga
+from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.orders.states import Status
+from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.errors import Conflict, NotFound
 from storefleet.runtime.platform.events import utcnow
+from storefleet.runtime.platform.resilience import ServiceClient
 from storefleet.runtime.platform.tracing import parent_context, tracer
-
-if TYPE_CHECKING:
-    from storefleet.runtime.orders.service import OrderService
 
 log = logging.getLogger(__name__)
 ACTIVE = ("running", "compensating", "waiting")
@@ -74,8 +75,45 @@ class Fail:
 Outcome = Advance | Retry | Fail
 
 
+class OrderOperations(Protocol):
+    """What the saga needs of the orders service: its settings, database and
+    clients, an order's rows, and the one way an order's status changes.
+
+    :class:`~storefleet.runtime.orders.service.OrderService` provides it and
+    hands itself to the runner, so the saga never imports the service."""
+
+    settings: OrdersSettings
+    db: Database
+    catalog: ServiceClient
+    payments: ServiceClient
+
+    def catalog_headers(self) -> dict[str, str]: ...
+
+    def payment_headers(self, idempotency_key: str | None = None) -> dict[str, str]: ...
+
+    def after_commit(self) -> None: ...
+
+    async def lines_of(self, session: AsyncSession, order_id: str) -> list[OrderLine]: ...
+
+    async def locked(self, session: AsyncSession, order_id: str) -> Order: ...
+
+    async def transition(
+        self,
+        session: AsyncSession,
+        order: Order,
+        target: Status,
+        note: str = "",
+        *,
+        with_lines: bool = False,
+        announce: bool = True,
+        **extra: Any,
+    ) -> None: ...
+
+    async def give_back_promo(self, code: str, order_id: str) -> bool: ...
+
+
 class SagaRunner:
-    def __init__(self, service: OrderService) -> None:
+    def __init__(self, service: OrderOperations) -> None:
         self.service = service
         self.settings = service.settings
         self.db = service.db

@@ -30,7 +30,7 @@ from storefleet.runtime.orders.models import (
 )
 from storefleet.runtime.orders.saga import SagaRunner
 from storefleet.runtime.orders.settings import OrdersSettings
-from storefleet.runtime.orders.states import LABELS, Status, can_transition
+from storefleet.runtime.orders.states import EVENTS, LABELS, Status, can_transition
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
 from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
@@ -173,8 +173,6 @@ class OrderService:
                 f"an order that is {current.value} cannot become {target.value}",
                 order_status=current.value,
             )
-        from storefleet.runtime.orders.states import EVENTS
-
         order.status = target.value
         order.updated_at = utcnow()
         session.add(
