@@ -3,9 +3,11 @@
 The local control plane with its real node (and the KWOK nodes), the images
 built from images/*/Dockerfile and loaded into the node, the CRDs, the operator
 as its own process, the example Store applied and reconciled to Ready, its
-catalog seeded by its Job, and then that store's shop on localhost: a
-port-forward to the storefront Service, so every page comes from the Store's
-own pods. Ctrl-C stops everything this command started.
+catalog seeded by its Job, and then that store's shop on localhost, every page
+from the Store's own pods: through the node's Ingress controller at the
+Store's `*.localhost` domain (browsers and curl resolve those names to
+loopback), and at http://localhost:8000 through a port-forward to the
+storefront Service. Ctrl-C stops everything this command started.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import yaml
 
 from storefleet.dev import images, stack
+from storefleet.dev.components.ingress import INGRESS_CLASS, Ingress
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.node import Node
+from storefleet.dev.components.smtp import Smtp
 from storefleet.dev.paths import state_dir
 from storefleet.dev.processes import Process
 
@@ -31,6 +36,11 @@ REPOSITORY = Path(__file__).resolve().parent.parent
 EXAMPLE_STORE = REPOSITORY / "examples" / "store-demo.yaml"
 READY_TIMEOUT = 600
 SERVED_IMAGES = ("runtime", "postgres", "redis")
+# Locally the Store is served over plain HTTP by the node's Ingress controller.
+OPERATOR_ENV = {
+    "STOREFLEET_OPERATOR_URL_SCHEME": "http",
+    "STOREFLEET_OPERATOR_INGRESS_CLASS": INGRESS_CLASS,
+}
 CONDITIONS = (
     '{range .status.conditions[*]}{.type}{"\\t"}{.status}{"\\t"}{.reason}'
     '{"\\t"}{.message}{"\\n"}{end}'
@@ -47,7 +57,7 @@ def storefleet_command() -> str:
 
 
 def run(store_file: Path, shop_port: int, report: Callable[[str], None]) -> None:
-    started = stack.up(["kubernetes", "kwok", "node"], report=report)
+    started = stack.up(["kubernetes", "kwok", "node", "relay", "ingress", "smtp"], report=report)
     cluster = Kubernetes()
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     directory = state_dir("run")
@@ -59,7 +69,7 @@ def run(store_file: Path, shop_port: int, report: Callable[[str], None]) -> None
             node.load(archive)
             report(f"image {archive.reference}: loaded into {node.describe()}")
         subprocess.run([storefleet_command(), "operator", "install-crds"], env=env, check=True)
-        operator.start([storefleet_command(), "operator", "run"], env=env)
+        operator.start([storefleet_command(), "operator", "run"], env={**env, **OPERATOR_ENV})
         report(f"operator: running (log {operator.log_file})")
 
         name = yaml.safe_load(store_file.read_text())["metadata"]["name"]
@@ -83,10 +93,12 @@ def run(store_file: Path, shop_port: int, report: Callable[[str], None]) -> None
                 f"{shop_port}:8000",
             ]
         )
-        report(
-            f"\nThe shop of store {name}, served by its pods: http://localhost:{shop_port}"
-            "  (Ctrl-C stops all)"
-        )
+        through_ingress = _ingress_urls(cluster, name)
+        lines = [f"\nThe shop of store {name}, served by its pods:"]
+        lines += [f"  {url}  (the Ingress controller)" for url in through_ingress]
+        lines += [f"  http://localhost:{shop_port}  (port-forward)"]
+        lines += [f"Its e-mail: {Smtp().maildir}/new", "Ctrl-C stops all."]
+        report("\n".join(lines))
         with contextlib.suppress(KeyboardInterrupt):
             while forward.running():
                 time.sleep(1)
@@ -98,6 +110,21 @@ def run(store_file: Path, shop_port: int, report: Callable[[str], None]) -> None
         operator.stop()
         if started:
             stack.down(started, report=report)
+
+
+def _ingress_urls(cluster: Kubernetes, name: str) -> list[str]:
+    """The Store's `*.localhost` domains at the Ingress controller, once each answers."""
+    store = json.loads(_kubectl(cluster, "get", "store", name, "-o", "json"))
+    ingress = Ingress()
+    urls = []
+    for domain in store["spec"]["domains"]:
+        if not domain.endswith(".localhost"):
+            continue
+        answer = httpx.get(f"{ingress.url}/", headers={"Host": domain}, timeout=30)
+        if answer.status_code != 200:
+            raise RunError(f"the Ingress controller answers {answer.status_code} for {domain}")
+        urls.append(f"http://{domain}:{ingress.url.rsplit(':', 1)[1]}")
+    return urls
 
 
 def _kubectl(cluster: Kubernetes, *args: str) -> str:
@@ -112,11 +139,16 @@ def _wait_ready(cluster: Kubernetes, name: str, operator: Process) -> None:
     while time.monotonic() < deadline:
         if not operator.running():
             raise RunError(f"the operator exited; see {operator.log_file}:\n{operator.log_tail()}")
-        ready = cluster.kubectl(
-            "wait", f"store/{name}", "--for=condition=Ready", "--timeout=5s"
-        ).returncode
-        if ready == 0:
+        # Ready for the spec just applied: a Store that was Ready before reports
+        # the new generation only once the operator has reconciled it.
+        found = cluster.kubectl(
+            "get", f"store/{name}", "-o",
+            "jsonpath={.metadata.generation} {.status.observedGeneration} "
+            "{.status.conditions[?(@.type=='Ready')].status}",
+        ).stdout.split()  # fmt: skip
+        if len(found) == 3 and found[0] == found[1] and found[2] == "True":
             return
+        time.sleep(2)
     raise RunError(
         f"store {name} not Ready after {READY_TIMEOUT}s:\n"
         + cluster.kubectl("describe", "store", name).stdout
