@@ -156,8 +156,7 @@ def a_cycle(component: list[str], edges: Edges) -> list[str]:
 def describe(component: list[str], edges: Edges) -> str:
     path = a_cycle(component, edges)
     steps = [
-        f"    {source} -> {target}  ({edges[source, target]})"
-        for source, target in pairwise(path)
+        f"    {source} -> {target}  ({edges[source, target]})" for source, target in pairwise(path)
     ]
     return f"  {len(component)} modules: {', '.join(component)}\n" + "\n".join(steps)
 
