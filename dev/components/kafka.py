@@ -5,6 +5,11 @@ Central into the cache; no distribution archive is needed, since a broker is
 only `kafka.Kafka` on a classpath. The log directory is formatted once with a
 generated cluster id, as `kafka-storage.sh format` would. Loopback only, and
 one partition per internal topic so a single broker starts quickly.
+
+A second listener, NODE, is for the real node's pods: it listens on loopback
+too, but tells clients the broker is at the node's bridge address, where the
+relay (components/relay.py) forwards to it. A pod that bootstraps there is
+sent back there, never to a loopback address it cannot reach.
 """
 
 from __future__ import annotations
@@ -19,10 +24,13 @@ from pathlib import Path
 from storefleet.dev.components.base import Component
 from storefleet.dev.java import java
 from storefleet.dev.mavenresolve import MavenArtifacts
+from storefleet.dev.network import NODE_IP
 from storefleet.dev.processes import ensure_port_free, port_open, wait_until
 
 PORT = int(os.environ.get("STOREFLEET_KAFKA_PORT", "19092"))
 CONTROLLER_PORT = PORT + 1
+# The listener pods use, through the relay on the node's address.
+NODE_PORT = PORT + 2
 NODE_ID = 1
 ARTIFACTS = MavenArtifacts("kafka")
 # Kafka 4 brokers need Java 17.
@@ -41,11 +49,14 @@ SERVER_PROPERTIES = {
     "process.roles": "broker,controller",
     "node.id": str(NODE_ID),
     "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{CONTROLLER_PORT}",
-    "listeners": f"PLAINTEXT://127.0.0.1:{PORT},CONTROLLER://127.0.0.1:{CONTROLLER_PORT}",
-    "advertised.listeners": f"PLAINTEXT://127.0.0.1:{PORT}",
+    "listeners": (
+        f"PLAINTEXT://127.0.0.1:{PORT},CONTROLLER://127.0.0.1:{CONTROLLER_PORT},"
+        f"NODE://127.0.0.1:{NODE_PORT}"
+    ),
+    "advertised.listeners": f"PLAINTEXT://127.0.0.1:{PORT},NODE://{NODE_IP}:{NODE_PORT}",
     "controller.listener.names": "CONTROLLER",
     "inter.broker.listener.name": "PLAINTEXT",
-    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,NODE:PLAINTEXT",
     "num.partitions": "1",
     # One broker: every internal topic has one replica, and few partitions
     # so the group and transaction coordinators are ready at once.
@@ -123,7 +134,7 @@ class Kafka(Component):
         proc = self.process("kafka")
         if proc.running():
             return
-        for port in (PORT, CONTROLLER_PORT):
+        for port in (PORT, CONTROLLER_PORT, NODE_PORT):
             ensure_port_free(port, proc)
         config = self._write_config()
         self._format(config)
@@ -158,7 +169,10 @@ class Kafka(Component):
         return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
 
     def describe(self) -> str:
-        return f"kafka://{self.bootstrap_servers} (KRaft controller 127.0.0.1:{CONTROLLER_PORT})"
+        return (
+            f"kafka://{self.bootstrap_servers} (KRaft controller 127.0.0.1:{CONTROLLER_PORT}; "
+            f"for pods {NODE_IP}:{NODE_PORT} through the relay)"
+        )
 
 
 def _cluster_id() -> str:

@@ -1,7 +1,7 @@
 """The stack's servers on the real node's bridge address, for its pods.
 
-The servers (API server, PostgreSQL, Redis, Vault, Keycloak, the SMTP sink)
-listen on loopback only, where no pod can reach them. HAProxy
+The servers (API server, PostgreSQL, Redis, Kafka, Vault, Keycloak, the SMTP
+sink) listen on loopback only, where no pod can reach them. HAProxy
 (from Debian's package) relays TCP from the bridge address to each of them: a
 pod dials ``198.18.0.1:<port>`` as it would a server on its cluster's network,
 and nothing new listens on any other interface. The API server advertises that
@@ -9,8 +9,8 @@ address, so the `kubernetes` Service's endpoint is this relay too, and
 in-cluster clients (the operator's pods) talk to the control plane as they do
 in any cluster.
 
-Kafka is not relayed: its clients go to the addresses the broker advertises
-(loopback), so a relay of the bootstrap port alone does not make it usable.
+Kafka clients go on to the address the broker advertises, so pods bootstrap at
+the broker's NODE listener, which advertises this address (components/kafka.py).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import socket
 from pathlib import Path
 from typing import Final
 
-from storefleet.dev.components import keycloak, postgres, redis, smtp, vault
+from storefleet.dev.components import kafka, keycloak, postgres, redis, smtp, vault
 from storefleet.dev.components.base import Component
 from storefleet.dev.components.kubernetes import APISERVER_PORT
 from storefleet.dev.debian import ensure_packages
@@ -35,6 +35,8 @@ RELAYED: Final[dict[str, int]] = {
     "vault": vault.PORT,
     "keycloak": keycloak.PORT,
     "smtp": smtp.PORT,
+    # The broker's NODE listener, which advertises this address (see kafka.py).
+    "kafka": kafka.NODE_PORT,
 }
 
 

@@ -26,9 +26,17 @@ def base_image() -> str:
 
 
 def run_python(
-    api: ApiClient, namespace: str, name: str, script: str, *, timeout: float = 120
+    api: ApiClient,
+    namespace: str,
+    name: str,
+    script: str,
+    *,
+    image: str | None = None,
+    timeout: float = 120,
 ) -> Finished:
-    """Run a Python script in a pod on the real node as an unprivileged user; wait for it."""
+    """Run a Python script in a pod on the real node as an unprivileged user; wait for it.
+
+    In the base image unless told another (the runtime's has its client libraries)."""
     core = client.CoreV1Api(api)
     core.create_namespaced_pod(
         namespace,
@@ -41,7 +49,7 @@ def run_python(
                 "containers": [
                     {
                         "name": name,
-                        "image": base_image(),
+                        "image": image or base_image(),
                         "imagePullPolicy": "Never",
                         "command": ["python3", "-c", script],
                     }

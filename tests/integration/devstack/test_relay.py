@@ -13,6 +13,7 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 from node_pods import run_python
 
+from storefleet.dev import images
 from storefleet.dev.components.relay import RELAYED, Relay
 from storefleet.dev.components.smtp import Smtp
 from storefleet.dev.network import NODE_IP
@@ -82,6 +83,34 @@ print("smtp sent")
     assert [m.get_content() for m in smtp_sink.messages() if m["Subject"] == subject] == [
         "sent from a pod\n"
     ]
+
+
+def test_a_pod_produces_and_consumes_through_the_brokers_node_listener(
+    kube_api: ApiClient, namespace: str, kafka_bootstrap: str
+) -> None:
+    """The broker tells a pod it is at the node's address, so the pod's client never
+    tries a loopback address of its own."""
+    topic = f"relay-{secrets.token_hex(4)}"
+    script = f"""
+import asyncio
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+servers = "{NODE_IP}:{RELAYED["kafka"]}"
+async def main():
+    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    await producer.start()
+    await producer.send_and_wait("{topic}", b"from a pod")
+    await producer.stop()
+    consumer = AIOKafkaConsumer("{topic}", bootstrap_servers=servers, auto_offset_reset="earliest")
+    await consumer.start()
+    record = await asyncio.wait_for(consumer.getone(), 60)
+    await consumer.stop()
+    print(record.value.decode())
+asyncio.run(main())
+"""
+    runtime = images.IMAGES["runtime"].reference
+    finished = run_python(kube_api, namespace, "kafka", script, image=runtime)
+    assert finished.phase == "Succeeded", finished.logs
+    assert finished.logs.strip().splitlines()[-1] == "from a pod"
 
 
 def test_the_relay_listens_on_the_bridge_address_only(node_relay: Relay) -> None:

@@ -19,8 +19,8 @@ def test_the_relay_binds_each_server_on_the_bridge_address_and_forwards_to_loopb
     assert "mode tcp" in config
 
 
-def test_the_relay_carries_the_api_server_and_the_datastores_but_not_kafka() -> None:
-    assert {"kubernetes", "postgres", "redis", "vault", "keycloak", "smtp"} == set(RELAYED)
+def test_the_relay_carries_the_api_server_the_datastores_kafka_and_mail() -> None:
+    assert {"kubernetes", "postgres", "redis", "vault", "keycloak", "smtp", "kafka"} == set(RELAYED)
 
 
 def test_every_listener_of_the_ingress_controllers_haproxy_is_on_loopback() -> None:
