@@ -193,3 +193,13 @@ def run_checked(*argv: str, check: bool = True) -> subprocess.CompletedProcess[s
     if check and result.returncode != 0:
         raise StartError(f"{' '.join(argv)}: {result.stderr.strip()}")
     return result
+
+
+def http_ok(url: str) -> bool:
+    """Whether a server's health endpoint answers 200 (a server still starting does not)."""
+    import httpx
+
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False

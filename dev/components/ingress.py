@@ -20,9 +20,6 @@ import shutil
 from pathlib import Path
 from typing import Final
 
-import httpx
-import yaml
-
 from storefleet.dev.components.base import Component
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.debian import ensure_packages
@@ -30,7 +27,7 @@ from storefleet.dev.gobuild import GoTool
 from storefleet.dev.iptables import ensure_guard, remove_guard
 from storefleet.dev.kubeconfig import write_kubeconfig
 from storefleet.dev.pki import Authority
-from storefleet.dev.processes import StartError, ensure_port_free, wait_until
+from storefleet.dev.processes import ensure_port_free, http_ok, wait_until
 
 TOOL = GoTool(
     name="haproxy-ingress",
@@ -153,7 +150,7 @@ class Ingress(Component):
         self.install()
         proc = self.process("haproxy-ingress")
         self._guard()
-        self._apply(objects())
+        self.cluster.apply(objects(), "storefleet-dev-ingress")
         if proc.running():
             return
         for port in (INGRESS_HTTP_PORT, STATS_PORT, HAPROXY_HEALTHZ_PORT, CONTROLLER_HEALTHZ_PORT):
@@ -183,7 +180,7 @@ class Ingress(Component):
             env={"PATH": f"/usr/sbin:{os.environ.get('PATH', '')}", "POD_NAMESPACE": NAMESPACE},
         )
         wait_until(
-            lambda: _answers(f"http://127.0.0.1:{HAPROXY_HEALTHZ_PORT}/healthz"),
+            lambda: http_ok(f"http://127.0.0.1:{HAPROXY_HEALTHZ_PORT}/healthz"),
             process=proc,
             what="HAProxy's /healthz",
             timeout=60,
@@ -203,16 +200,6 @@ class Ingress(Component):
         rule = ["!", "-i", "lo", "-p", "tcp", "--dport", str(CONTROLLER_HEALTHZ_PORT), "-j", "DROP"]
         ensure_guard("INPUT", GUARD_CHAIN, [rule], ipv6=True)
 
-    def _apply(self, documents: list[dict[str, object]]) -> None:
-        text = "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in documents)
-        result = self.cluster.kubectl(
-            "apply", "--server-side", "--force-conflicts",
-            "--field-manager=storefleet-dev-ingress", "-f", "-",
-            input=text,
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise StartError(f"applying the Ingress controller's objects failed: {result.stderr}")
-
     def down(self) -> list[str]:
         stopped = super().down()
         remove_guard("INPUT", GUARD_CHAIN, ipv6=True)
@@ -223,10 +210,3 @@ class Ingress(Component):
 
     def describe(self) -> str:
         return f"{self.url} (IngressClass {INGRESS_CLASS}, stats 127.0.0.1:{STATS_PORT})"
-
-
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code < 500
-    except httpx.HTTPError:
-        return False

@@ -18,13 +18,14 @@ import subprocess
 from pathlib import Path
 
 import httpx
+import yaml
 
 from storefleet.dev.components.base import Component
 from storefleet.dev.gobuild import GoTool
 from storefleet.dev.kubeconfig import write_kubeconfig
 from storefleet.dev.network import NODE_IP, SERVICE_CIDR, SERVICE_IP
 from storefleet.dev.pki import Authority
-from storefleet.dev.processes import ensure_port_free, port_open, wait_until
+from storefleet.dev.processes import StartError, ensure_port_free, port_open, wait_until
 
 ETCD_PORT = int(os.environ.get("STOREFLEET_ETCD_PORT", "23790"))
 ETCD_PEER_PORT = ETCD_PORT + 10
@@ -237,6 +238,17 @@ class Kubernetes(Component):
             text=True,
             check=False,
         )
+
+    def apply(self, documents: list[dict[str, object]], field_manager: str) -> None:
+        """Server-side apply of a component's objects, as their one field manager."""
+        text = "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in documents)
+        result = self.kubectl(
+            "apply", "--server-side", "--force-conflicts",
+            f"--field-manager={field_manager}", "-f", "-",
+            input=text,
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise StartError(f"applying the objects of {field_manager} failed: {result.stderr}")
 
     def env(self) -> dict[str, str]:
         return {

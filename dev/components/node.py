@@ -23,9 +23,6 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-import yaml
-
 from storefleet.dev import images, nodeconfig
 from storefleet.dev.components.base import Component
 from storefleet.dev.components.kubernetes import TOOL as KUBERNETES
@@ -37,7 +34,7 @@ from storefleet.dev.kubeconfig import write_kubeconfig
 from storefleet.dev.network import BRIDGE, NODE_IP, NODE_PREFIX, POD_CIDR
 from storefleet.dev.nodeconfig import NODE_NAME
 from storefleet.dev.pki import Authority
-from storefleet.dev.processes import StartError, run_checked, wait_until
+from storefleet.dev.processes import StartError, http_ok, run_checked, wait_until
 
 COREDNS = GoTool(name="coredns", module="github.com/coredns/coredns", commands={"coredns": "."})
 LOCAL_PATH = GoTool(
@@ -138,7 +135,7 @@ class Node(Component):
             hosts=(NODE_IP, NODE_NAME),
             server=True,
         )
-        self._apply(_rbac())
+        self.cluster.apply(_rbac(), "storefleet-dev-node")
 
     def _network(self) -> None:
         """The pods' bridge with the node's address, and the guard on forwarding."""
@@ -244,7 +241,7 @@ class Node(Component):
         proc = self.process("kube-proxy")
         proc.start([str(KUBERNETES.binary("kube-proxy")), f"--config={config}", "--v=1"])
         wait_until(
-            lambda: _http_ok(f"http://127.0.0.1:{nodeconfig.PROXY_HEALTHZ_PORT}/healthz"),
+            lambda: http_ok(f"http://127.0.0.1:{nodeconfig.PROXY_HEALTHZ_PORT}/healthz"),
             process=proc,
             what="/healthz",
             timeout=60,
@@ -256,7 +253,7 @@ class Node(Component):
         proc = self.process("coredns")
         proc.start([str(COREDNS.binary("coredns")), "-conf", str(corefile)])
         wait_until(
-            lambda: _http_ok(f"http://127.0.0.1:{nodeconfig.DNS_READY_PORT}/ready"),
+            lambda: http_ok(f"http://127.0.0.1:{nodeconfig.DNS_READY_PORT}/ready"),
             process=proc,
             what="/ready",
             timeout=60,
@@ -268,7 +265,7 @@ class Node(Component):
         _write(config, nodeconfig.local_path_config(self.volumes_dir))
         helper = self.directory / "local-path-helper.yaml"
         _write(helper, nodeconfig.local_path_helper_pod(helper_image))
-        self._apply(_storage())
+        self.cluster.apply(_storage(), "storefleet-dev-node")
         proc = self.process("local-path-provisioner")
         proc.start(
             [
@@ -287,20 +284,6 @@ class Node(Component):
         time.sleep(1)
         if not proc.running():
             raise StartError(f"local-path-provisioner exited:\n{proc.log_tail()}")
-
-    def _apply(self, documents: list[dict[str, object]]) -> None:
-        text = "---\n".join(yaml.safe_dump(doc, sort_keys=False) for doc in documents)
-        result = self.cluster.kubectl(
-            "apply",
-            "--server-side",
-            "--force-conflicts",
-            "--field-manager=storefleet-dev-node",
-            "-f",
-            "-",
-            input=text,
-        )
-        if result.returncode != 0:
-            raise StartError(f"applying the node's objects failed: {result.stderr}")
 
     # -- down -----------------------------------------------------------------
 
@@ -403,13 +386,6 @@ def _write(path: Path, text: str) -> None:
 
 def _report(message: str) -> None:
     print(message, file=sys.stderr)
-
-
-def _http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def _in_pod_range(addresses: str) -> bool:

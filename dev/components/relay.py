@@ -15,7 +15,6 @@ the broker's NODE listener, which advertises this address (components/kafka.py).
 
 from __future__ import annotations
 
-import socket
 from pathlib import Path
 from typing import Final
 
@@ -24,7 +23,7 @@ from storefleet.dev.components.base import Component
 from storefleet.dev.components.kubernetes import APISERVER_PORT
 from storefleet.dev.debian import ensure_packages
 from storefleet.dev.network import NODE_IP
-from storefleet.dev.processes import wait_until
+from storefleet.dev.processes import port_open, wait_until
 
 # What pods may reach on the node's address: server name -> its loopback port
 # (the same port on the bridge address).
@@ -91,7 +90,7 @@ class Relay(Component):
         # -db: stay in the foreground, so the pid file names the server itself.
         proc.start(["/usr/sbin/haproxy", "-db", "-f", str(self.config)])
         wait_until(
-            lambda: _listening(NODE_IP, APISERVER_PORT),
+            lambda: port_open(APISERVER_PORT, NODE_IP),
             process=proc,
             what=f"{NODE_IP}:{APISERVER_PORT}",
             timeout=20,
@@ -103,11 +102,3 @@ class Relay(Component):
     def describe(self) -> str:
         ports = ", ".join(f"{name} {port}" for name, port in RELAYED.items())
         return f"{NODE_IP}: {ports}"
-
-
-def _listening(host: str, port: int) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=1):
-            return True
-    except OSError:
-        return False
