@@ -15,7 +15,13 @@ from typing import Any, Final
 
 from storefleet.operator import notifications, schema
 from storefleet.operator.plans import Plan, plan_for
-from storefleet.operator.services import HTTP_PORT, LIVENESS_PATH, READINESS_PATH, SERVICES
+from storefleet.operator.services import (
+    DRAIN_SECONDS,
+    HTTP_PORT,
+    LIVENESS_PATH,
+    READINESS_PATH,
+    SERVICES,
+)
 from storefleet.operator.settings import OperatorSettings
 
 GROUP: Final = "storefleet.io"
@@ -250,6 +256,7 @@ def build(
         "catalog_seed": None if spec["catalog"]["seed"] == "none" else spec["catalog"]["seed"],
         "liveness_path": LIVENESS_PATH,
         "readiness_path": READINESS_PATH,
+        "drain_seconds": DRAIN_SECONDS,
         "domains": [{"host": host, "slug": _slug(host)} for host in domains],
         "url": url,
         "routing": routing,

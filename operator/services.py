@@ -13,6 +13,9 @@ from typing import Final
 HTTP_PORT: Final = 8000
 LIVENESS_PATH: Final = "/healthz/live"
 READINESS_PATH: Final = "/healthz/ready"
+# How long a terminating pod keeps serving before SIGTERM (its preStop sleep):
+# longer than kube-proxy and an ingress controller take to drop its endpoint.
+DRAIN_SECONDS: Final = 5
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,11 @@ UPSTREAM_CALLS = Counter(
 BREAKER_STATE = Gauge(
     "storefleet_circuit_breaker_open", "1 while the breaker to an upstream is open", ["upstream"]
 )
+BREAKER_OPENS = Counter(
+    "storefleet_circuit_breaker_opens_total",
+    "Times the breaker to an upstream opened (an alert sees a short outage the gauge missed)",
+    ["upstream"],
+)
 
 
 class BreakerState(Enum):
@@ -90,6 +95,8 @@ class CircuitBreaker:
     def record_failure(self) -> None:
         self._failures += 1
         if self._state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
+            if self._state is not BreakerState.OPEN:
+                BREAKER_OPENS.labels(self.name).inc()
             self._state = BreakerState.OPEN
             self._opened_at = self._clock()
             self._trial_in_flight = False

@@ -11,7 +11,7 @@ import pytest
 from storefleet.operator import desired, validation
 from storefleet.operator.plans import PLANS
 from storefleet.operator.render import key_of, render, to_yaml
-from storefleet.operator.services import SERVICE_NAMES
+from storefleet.operator.services import DRAIN_SECONDS, SERVICE_NAMES
 from storefleet.operator.settings import OperatorSettings
 
 ISTIO = desired.ClusterFeatures(istio=True)
@@ -133,6 +133,10 @@ def test_runtime_pods_run_as_non_root_with_probes_and_resources(
         assert container["securityContext"]["allowPrivilegeEscalation"] is False
         assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
         assert {"livenessProbe", "readinessProbe", "startupProbe"} <= set(container)
+        # SIGTERM only after the endpoint is gone from every proxy: no refused
+        # connection while a rollout replaces the pod.
+        assert container["lifecycle"]["preStop"] == {"sleep": {"seconds": DRAIN_SECONDS}}
+        assert pod["terminationGracePeriodSeconds"] > DRAIN_SECONDS
         assert container["resources"] == {"requests": plan.requests, "limits": plan.limits}
         # The HPA owns replicas; the Deployment must not fight it.
         assert "replicas" not in deployment["spec"]
