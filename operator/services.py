@@ -16,6 +16,9 @@ READINESS_PATH: Final = "/healthz/ready"
 # How long a terminating pod keeps serving before SIGTERM (its preStop sleep):
 # longer than kube-proxy and an ingress controller take to drop its endpoint.
 DRAIN_SECONDS: Final = 5
+# The runtime keeps service-to-service routes under this segment of a service's
+# prefix (its permissions.SERVICE_ONLY_PREFIX), e.g. /api/catalog/internal/reservations.
+SERVICE_ONLY_SEGMENT: Final = "/internal"
 
 
 @dataclass(frozen=True)
@@ -23,10 +26,13 @@ class RuntimeService:
     name: str
     routes: tuple[str, ...]
     description: str
-    # Paths under the routes that only another service of the store calls (they
-    # also need a caller credential): the mesh refuses them from the ingress
-    # gateway. Istio path patterns: an exact path, "prefix*" or "*suffix".
-    internal: tuple[str, ...] = ()
+
+    @property
+    def service_only(self) -> tuple[str, ...]:
+        """The prefixes under this service's routes that only another service of
+        the store calls (they also need a caller credential): neither the ingress
+        nor the mesh gateway routes them."""
+        return tuple(f"{route}{SERVICE_ONLY_SEGMENT}" for route in self.routes if route != "/")
 
 
 SERVICES: Final[tuple[RuntimeService, ...]] = (
@@ -35,13 +41,11 @@ SERVICES: Final[tuple[RuntimeService, ...]] = (
         "catalog",
         ("/api/catalog",),
         "Products, categories, search.",
-        internal=("/api/catalog/reservations*",),
     ),
     RuntimeService(
         "cart",
         ("/api/cart",),
         "Carts and checkout entry.",
-        internal=("/api/cart/admin/carts*", "*/redemptions"),
     ),
     RuntimeService("orders", ("/api/orders",), "Orders, the checkout saga, returns."),
     RuntimeService("payments", ("/api/payments",), "Authorizations, captures, refunds."),

@@ -19,7 +19,7 @@ from storefleet.runtime.cart.settings import CartSettings
 from storefleet.runtime.platform import auth
 from storefleet.runtime.platform.auth_tokens import authenticator_of
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
-from storefleet.runtime.platform.permissions import allows, public, require
+from storefleet.runtime.platform.permissions import SERVICE_ONLY_PREFIX, allows, public, require
 
 _CART_ID = re.compile(r"^[0-9a-f]{32}$")
 SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
@@ -185,7 +185,10 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
     async def update_promo(code: CodePath, body: s.PromoPatch) -> s.PromoOut:
         return await service.update_promo(code, body)
 
-    @admin.post(
+    # Counting redemptions is for the orders service, as it places an order.
+    internal = APIRouter(prefix=SERVICE_ONLY_PREFIX, tags=["checkout"], responses=PROBLEM_RESPONSES)
+
+    @internal.post(
         "/promos/{code}/redemptions",
         response_model=s.PromoOut,
         dependencies=rule("promotions:redeem"),
@@ -194,7 +197,7 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         """Count a use when an order is placed; repeating it for one order is harmless."""
         return await service.redeem(code, body.order_id)
 
-    @admin.delete(
+    @internal.delete(
         "/promos/{code}/redemptions/{order_id}",
         response_model=s.PromoOut,
         dependencies=rule("promotions:redeem"),
@@ -206,7 +209,7 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
     # Checkout, for the orders service: the cart is named in the path, because
     # the call carries the service's token rather than the shopper's.
     checkout = APIRouter(
-        prefix="/admin/carts/{owner}/{cart_id}",
+        prefix=SERVICE_ONLY_PREFIX + "/carts/{owner}/{cart_id}",
         tags=["checkout"],
         responses=PROBLEM_RESPONSES,
         dependencies=rule("carts:checkout"),
@@ -247,5 +250,6 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
     combined = APIRouter()
     combined.include_router(router)
     combined.include_router(admin)
+    combined.include_router(internal)
     combined.include_router(checkout)
     return combined

@@ -16,6 +16,7 @@ from storefleet.runtime.platform import auth
 from storefleet.runtime.platform.auth_tokens import Principal, authenticator_of
 from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
 from storefleet.runtime.platform.permissions import (
+    SERVICE_ONLY_PREFIX,
     STORE_ADMIN,
     VENDOR_ADMIN,
     VENDOR_STAFF,
@@ -143,7 +144,7 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     # shopper who could reserve could take the stock off the shelf for good, or
     # release the hold of someone else's order.
     reserving = APIRouter(
-        prefix="/reservations",
+        prefix=f"{SERVICE_ONLY_PREFIX}/reservations",
         tags=["inventory"],
         responses=PROBLEM_RESPONSES,
         dependencies=[Depends(require("inventory:reserve", admin_token=settings.admin_token))],

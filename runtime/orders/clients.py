@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 
 from storefleet.runtime.platform.errors import UpstreamUnavailable
+from storefleet.runtime.platform.permissions import SERVICE_ONLY_PREFIX
 from storefleet.runtime.platform.resilience import ServiceClient
 
 
@@ -20,7 +21,7 @@ class CartName:
 
     @property
     def path(self) -> str:
-        return f"/admin/carts/{self.owner}/{self.ident}"
+        return f"{SERVICE_ONLY_PREFIX}/carts/{self.owner}/{self.ident}"
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from storefleet.runtime.orders.states import Status
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.errors import Conflict, NotFound
 from storefleet.runtime.platform.events import utcnow
+from storefleet.runtime.platform.permissions import SERVICE_ONLY_PREFIX
 from storefleet.runtime.platform.resilience import ServiceClient
 from storefleet.runtime.platform.tracing import parent_context, tracer
 
@@ -243,7 +244,7 @@ class SagaRunner:
         answer = await call(
             self.service.catalog,
             "POST",
-            "/reservations",
+            f"{SERVICE_ONLY_PREFIX}/reservations",
             headers=self.service.catalog_headers(),
             json={
                 "id": saga.reservation_id,
@@ -356,7 +357,7 @@ class SagaRunner:
         answer = await call(
             self.service.catalog,
             "POST",
-            f"/reservations/{saga.reservation_id}/commit",
+            f"{SERVICE_ONLY_PREFIX}/reservations/{saga.reservation_id}/commit",
             headers=self.service.catalog_headers(),
         )
         if answer.ok:
@@ -494,7 +495,7 @@ class SagaRunner:
             answer = await call(
                 self.service.catalog,
                 "POST",
-                f"/reservations/{saga.reservation_id}/release",
+                f"{SERVICE_ONLY_PREFIX}/reservations/{saga.reservation_id}/release",
                 headers=self.service.catalog_headers(),
             )
             if answer.transient:

@@ -34,6 +34,7 @@ from storefleet.runtime.orders.states import EVENTS, LABELS, Status, can_transit
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
 from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.permissions import SERVICE_ONLY_PREFIX
 from storefleet.runtime.platform.resilience import ServiceClient
 from storefleet.runtime.platform.tracing import trace_context
 
@@ -300,7 +301,7 @@ class OrderService:
         answer = await call(
             self.cart,
             "POST",
-            f"/admin/promos/{code}/redemptions",
+            f"{SERVICE_ONLY_PREFIX}/promos/{code}/redemptions",
             json={"order_id": order_id},
             headers=self.cart_headers(),
         )
@@ -325,7 +326,7 @@ class OrderService:
         answer = await call(
             self.cart,
             "DELETE",
-            f"/admin/promos/{code}/redemptions/{order_id}",
+            f"{SERVICE_ONLY_PREFIX}/promos/{code}/redemptions/{order_id}",
             headers=self.cart_headers(),
         )
         if answer.transient:

@@ -36,6 +36,12 @@ from storefleet.runtime.platform.roles import (
 )
 from storefleet.runtime.platform.settings import development_mode
 
+# Routes that only another service of the store calls live under this segment
+# of a service's prefix (``/internal/...``, routed as ``/api/catalog/internal/...``)
+# and need a caller credential; the operator keeps every ``<route>/internal``
+# off the store's ingress and mesh gateway, so shoppers never reach them.
+SERVICE_ONLY_PREFIX: Final = "/internal"
+
 # The role names live in roles (a leaf, which auth_tokens imports too);
 # re-exported here, where the services have always imported them.
 __all__ = [

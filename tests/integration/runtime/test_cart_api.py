@@ -107,7 +107,9 @@ async def test_quantity_limit_and_live_stock(
     assert over_limit.json()["max_quantity"] == 10
 
     # Stock sold elsewhere shows on the cart as a problem line, not in the total.
-    sold = await catalog.post("/reservations", json={"items": [{"sku": sku, "quantity": 3}]})
+    sold = await catalog.post(
+        "/internal/reservations", json={"items": [{"sku": sku, "quantity": 3}]}
+    )
     assert sold.status_code == 201
     body = await view(cart, cart_id)
     assert body["lines"][0]["problem"] == "out_of_stock"
@@ -222,12 +224,12 @@ async def test_usage_limit_holds_under_concurrent_redemptions(cart: httpx.AsyncC
     code = await promo(cart, kind="percent", value=5, usage_limit=3)
     responses = await asyncio.gather(
         *(
-            cart.post(f"/admin/promos/{code}/redemptions", json={"order_id": f"o-{n}"})
+            cart.post(f"/internal/promos/{code}/redemptions", json={"order_id": f"o-{n}"})
             for n in range(10)
         )
     )
     assert sorted(r.status_code for r in responses) == [200] * 3 + [409] * 7
-    repeat = await cart.post(f"/admin/promos/{code}/redemptions", json={"order_id": "o-x"})
+    repeat = await cart.post(f"/internal/promos/{code}/redemptions", json={"order_id": "o-x"})
     assert repeat.status_code == 409
     assert (await cart.get(f"/admin/promos/{code}")).json()["used_count"] == 3
 
@@ -299,7 +301,7 @@ async def test_a_cart_is_held_for_one_checkout_and_bought_once(
 ) -> None:
     sku = sku_of(await new_product(stock=5))
     cart_id = await new_cart(cart, sku, 2)
-    base = f"/admin/carts/anonymous/{cart_id}/claims"
+    base = f"/internal/carts/anonymous/{cart_id}/claims"
     first, second = uuid.uuid4().hex, uuid.uuid4().hex
     claims = await asyncio.gather(
         *(cart.post(base, json={"order_id": order}) for order in (first, second))
@@ -329,15 +331,15 @@ async def test_a_cart_is_held_for_one_checkout_and_bought_once(
 
 async def test_a_redemption_given_back_counts_no_more(cart: httpx.AsyncClient) -> None:
     code = await promo(cart, kind="percent", value=5, usage_limit=1)
-    used = await cart.post(f"/admin/promos/{code}/redemptions", json={"order_id": "o-1"})
+    used = await cart.post(f"/internal/promos/{code}/redemptions", json={"order_id": "o-1"})
     assert used.json()["used_count"] == 1
     assert (
-        await cart.post(f"/admin/promos/{code}/redemptions", json={"order_id": "o-2"})
+        await cart.post(f"/internal/promos/{code}/redemptions", json={"order_id": "o-2"})
     ).status_code == 409
     for _ in range(2):  # once, however often asked
-        back = await cart.delete(f"/admin/promos/{code}/redemptions/o-1")
+        back = await cart.delete(f"/internal/promos/{code}/redemptions/o-1")
         assert back.status_code == 200
         assert back.json()["used_count"] == 0
-    assert (await cart.post(f"/admin/promos/{code}/redemptions", json={"order_id": "o-2"})).json()[
-        "used_count"
-    ] == 1
+    assert (
+        await cart.post(f"/internal/promos/{code}/redemptions", json={"order_id": "o-2"})
+    ).json()["used_count"] == 1

@@ -243,30 +243,34 @@ async def test_reservations_hold_release_and_commit_stock(
 ) -> None:
     product = await new_product(stock=5)
     sku = product["variants"][0]["sku"]
-    held = await catalog.post("/reservations", json={"items": [{"sku": sku, "quantity": 3}]})
+    held = await catalog.post(
+        "/internal/reservations", json={"items": [{"sku": sku, "quantity": 3}]}
+    )
     assert held.status_code == 201
     reservation = held.json()
     assert await stock_of(catalog, sku, staff) == 2
 
-    too_many = await catalog.post("/reservations", json={"items": [{"sku": sku, "quantity": 3}]})
+    too_many = await catalog.post(
+        "/internal/reservations", json={"items": [{"sku": sku, "quantity": 3}]}
+    )
     assert too_many.status_code == 409
     # How many are left is the store's business, not the caller's.
     assert too_many.json()["detail"] == f"not enough of {sku} in stock"
     assert "available" not in too_many.json()
 
-    released = await catalog.post(f"/reservations/{reservation['id']}/release")
+    released = await catalog.post(f"/internal/reservations/{reservation['id']}/release")
     assert released.json()["status"] == "released"
     assert await stock_of(catalog, sku, staff) == 5
-    again = await catalog.post(f"/reservations/{reservation['id']}/release")
+    again = await catalog.post(f"/internal/reservations/{reservation['id']}/release")
     assert again.status_code == 200
     assert await stock_of(catalog, sku, staff) == 5, "a second release returns nothing twice"
 
     kept = (
-        await catalog.post("/reservations", json={"items": [{"sku": sku, "quantity": 1}]})
+        await catalog.post("/internal/reservations", json={"items": [{"sku": sku, "quantity": 1}]})
     ).json()
-    committed = await catalog.post(f"/reservations/{kept['id']}/commit")
+    committed = await catalog.post(f"/internal/reservations/{kept['id']}/commit")
     assert committed.json()["status"] == "committed"
-    assert (await catalog.post(f"/reservations/{kept['id']}/release")).status_code == 409
+    assert (await catalog.post(f"/internal/reservations/{kept['id']}/release")).status_code == 409
     assert await stock_of(catalog, sku, staff) == 4
 
 
@@ -276,7 +280,7 @@ async def test_reservations_are_all_or_nothing(
     plenty = (await new_product(stock=10))["variants"][0]["sku"]
     scarce = (await new_product(stock=1))["variants"][0]["sku"]
     response = await catalog.post(
-        "/reservations",
+        "/internal/reservations",
         json={"items": [{"sku": plenty, "quantity": 2}, {"sku": scarce, "quantity": 2}]},
     )
     assert response.status_code == 409
@@ -289,7 +293,7 @@ async def test_expired_reservations_give_stock_back(
 ) -> None:
     sku = (await new_product(stock=4))["variants"][0]["sku"]
     held = await catalog.post(
-        "/reservations", json={"items": [{"sku": sku, "quantity": 4}], "ttl_seconds": 1}
+        "/internal/reservations", json={"items": [{"sku": sku, "quantity": 4}], "ttl_seconds": 1}
     )
     assert held.status_code == 201
     assert await stock_of(catalog, sku, staff) == 0
@@ -298,9 +302,9 @@ async def test_expired_reservations_give_stock_back(
             break
         await asyncio.sleep(0.1)
     assert await stock_of(catalog, sku, staff) == 4
-    reservation = (await catalog.get(f"/reservations/{held.json()['id']}")).json()
+    reservation = (await catalog.get(f"/internal/reservations/{held.json()['id']}")).json()
     assert reservation["status"] == "expired"
-    late = await catalog.post(f"/reservations/{reservation['id']}/commit")
+    late = await catalog.post(f"/internal/reservations/{reservation['id']}/commit")
     assert late.status_code == 409
 
 
@@ -312,7 +316,7 @@ async def test_concurrent_reservers_never_oversell(
 
     async def reserve() -> int:
         response = await catalog.post(
-            "/reservations", json={"items": [{"sku": sku, "quantity": 1}]}
+            "/internal/reservations", json={"items": [{"sku": sku, "quantity": 1}]}
         )
         return response.status_code
 

@@ -212,7 +212,7 @@ async def test_one_trace_spans_a_checkout(
     called = {c.name.split(" ", 1)[1] for c in clients}
     assert called >= {"orders", "catalog", "payments", "cart"}, sorted(called)
     routes = {s.name for s in servers}
-    assert {"POST /reservations", "POST /payments"} <= routes, sorted(routes)
+    assert {"POST /internal/reservations", "POST /payments"} <= routes, sorted(routes)
     client_ids = {c.context.span_id for c in clients}
     for span in servers:
         assert span.parent is not None, span.name

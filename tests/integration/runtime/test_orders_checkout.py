@@ -517,16 +517,20 @@ async def test_nobody_without_the_catalogs_token_holds_or_frees_stock(shop: Comm
     ).json()
     assert order["status"] == "awaiting_payment"
     async with shop.client(shop.catalog) as anonymous:
-        taken = await anonymous.post("/reservations", json={"items": [{"sku": sku, "quantity": 2}]})
-        freed = await anonymous.post(f"/reservations/{order['id']}/release")
-        committed = await anonymous.post(f"/reservations/{order['id']}/commit")
-        read = await anonymous.get(f"/reservations/{order['id']}")
+        taken = await anonymous.post(
+            "/internal/reservations", json={"items": [{"sku": sku, "quantity": 2}]}
+        )
+        freed = await anonymous.post(f"/internal/reservations/{order['id']}/release")
+        committed = await anonymous.post(f"/internal/reservations/{order['id']}/commit")
+        read = await anonymous.get(f"/internal/reservations/{order['id']}")
     for refused in (taken, freed, committed, read):
         assert refused.status_code == 401, refused.text
         assert refused.headers["content-type"].startswith(PROBLEM_JSON)
     assert await stock_of(shop, sku) == 2
     async with shop.client(shop.catalog, Authorization="Bearer guessed") as guessing:
-        assert (await guessing.post(f"/reservations/{order['id']}/release")).status_code == 401
+        assert (
+            await guessing.post(f"/internal/reservations/{order['id']}/release")
+        ).status_code == 401
     # The order's hold stands: the shopper completes 3-D Secure and it is paid.
     charge = order["next_action_url"].rsplit("/", 1)[1]
     async with shop.client(shop.payments) as client:
@@ -537,7 +541,7 @@ async def test_nobody_without_the_catalogs_token_holds_or_frees_stock(shop: Comm
     # Asking for more than there is: refused without telling how many are left.
     async with shop.catalog_admin() as service:
         too_many = await service.post(
-            "/reservations", json={"items": [{"sku": sku, "quantity": 3}]}
+            "/internal/reservations", json={"items": [{"sku": sku, "quantity": 3}]}
         )
     assert too_many.status_code == 409
     assert "available" not in too_many.json()

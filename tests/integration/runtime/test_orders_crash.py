@@ -176,7 +176,7 @@ async def test_a_checkout_killed_mid_saga_resumes_after_a_restart(
         counted = await client.post("/api/catalog/admin/variant-lookup", json={"skus": ["TEA-1"]})
         stock = counted.json()["items"][0]["stock"]
         books = (await client.get("/api/payments/admin/ledger")).json()
-        reservation = (await client.get(f"/api/catalog/reservations/{order_id}")).json()
+        reservation = (await client.get(f"/api/catalog/internal/reservations/{order_id}")).json()
     gateway = books["gateway"]
     if outcome == "paid":
         assert stock == 3

@@ -120,7 +120,9 @@ async def test_pages_say_a_few_left_never_how_many(
 
     added = await post_form(storefront, "/cart/add", {"sku": sku, "quantity": "3"})
     assert added.status_code == 303
-    sold = await catalog.post("/reservations", json={"items": [{"sku": sku, "quantity": 1}]})
+    sold = await catalog.post(
+        "/internal/reservations", json={"items": [{"sku": sku, "quantity": 1}]}
+    )
     assert sold.status_code == 201
     cart = (await storefront.get("/cart")).text
     assert "Not enough in stock" in cart

@@ -322,5 +322,23 @@ def test_the_gateway_cannot_reach_service_to_service_routes(
     policies = by_kind(objects_of(minimal_store, settings, ISTIO), "AuthorizationPolicy")
     rule = policies["allow-ingress-gateway"]["spec"]["rules"][0]
     refused = rule["to"][0]["operation"]["notPaths"]
-    assert "/api/catalog/reservations*" in refused
-    assert "/api/cart/admin/carts*" in refused
+    assert "/api/catalog/internal/*" in refused
+    assert "/api/cart/internal/*" in refused
+
+
+def test_the_ingress_sends_service_to_service_routes_where_they_are_not_found(
+    minimal_store: dict[str, Any], settings: OperatorSettings
+) -> None:
+    """Without a mesh the Ingress is the edge: a service-only prefix goes to the
+    storefront (which answers 404), never to the service that would act on it."""
+    ingress = by_kind(objects_of(minimal_store, settings), "Ingress")["storefront"]
+    for rule in ingress["spec"]["rules"]:
+        backends = {p["path"]: p["backend"]["service"]["name"] for p in rule["http"]["paths"]}
+        assert backends["/api/catalog"] == "catalog"
+        assert backends["/api/catalog/internal"] == "storefront"
+        assert backends["/api/cart/internal"] == "storefront"
+        assert all(
+            backends[f"{route}/internal"] == "storefront"
+            for route, service in backends.items()
+            if service not in {"storefront"} and not route.endswith("/internal")
+        )
