@@ -32,6 +32,15 @@ _OUTCOMES: dict[str, Outcome] = {
 }
 
 
+def _already_canceled(exc: stripe.StripeError) -> bool:
+    """Stripe's refusal to cancel a PaymentIntent that is canceled already."""
+    error = exc.error
+    if error is None or error.code != "payment_intent_unexpected_state":
+        return False
+    intent = error.payment_intent
+    return intent is not None and getattr(intent, "status", None) == "canceled"
+
+
 class StripeGateway:
     name = "stripe"
 
@@ -150,6 +159,10 @@ class StripeGateway:
                 reference, {}, {"idempotency_key": idempotency_key}
             )
         except stripe.StripeError as exc:
+            if _already_canceled(exc):
+                # Stripe cancels an uncaptured PaymentIntent itself after seven
+                # days (or a retry after a lost answer cancelled it): voided.
+                return
             raise self._translate(exc) from exc
 
     async def refund(
