@@ -269,6 +269,9 @@ def build(
         "mesh": spec["mesh"],
         "integrations": integrations,
         "egress_ports": sorted(v["port"] for v in integrations.values() if v["enabled"]),
+        # Service -> digest of configuration its pods read from Secrets the platform
+        # team owns (SMTP credentials); filled in during a reconcile.
+        "config_checksums": {},
         # Filled in by provisioning (storefleet.operator.provisioning) during a reconcile;
         # an offline render shows the runtime without provisioned systems.
         "tenancy": {

@@ -6,11 +6,15 @@ Deployment. The user name and password stay in the platform team's Secret and
 reach the notifications pods only, as ``secretKeyRef`` environment: no other
 service of the store sees them. A Secret or key that is missing is a False
 ``NotificationsReady`` condition naming it; the pods wait for it (the kubelet
-starts them once it exists) instead of sending without credentials.
+starts them once it exists) instead of sending without credentials. A pod
+reads its environment once, so a digest of the keys it reads is an annotation
+of the notifications pods: a changed password rolls them on the next pass.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -63,6 +67,17 @@ def secret_environment(spec: Mapping[str, Any]) -> list[dict[str, str]]:
         {"name": name, "secret": ref["name"], "key": ref.get(field, default)}
         for field, (name, default) in CREDENTIALS.items()
     ]
+
+
+async def secret_checksum(kube: Kube, namespace: str, spec: Mapping[str, Any]) -> str:
+    """A short digest of the credentials the notifications pods read ("" without any)."""
+    wanted = secret_environment(spec)
+    if not wanted:
+        return ""
+    secret = await kube.get(SECRET, namespace, wanted[0]["secret"]) or {}
+    data = secret.get("data") or {}
+    used = {item["key"]: data.get(item["key"], "") for item in wanted}
+    return hashlib.sha256(json.dumps(used, sort_keys=True).encode()).hexdigest()[:16]
 
 
 async def condition(kube: Kube, namespace: str, spec: Mapping[str, Any]) -> Condition:

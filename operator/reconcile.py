@@ -194,6 +194,9 @@ class Reconciler:
         context = desired.build(store, features, self.settings)
         provisioned = await self.provisioning.ensure(store, context)
         context["tenancy"] = provisioned.template
+        context["config_checksums"][notifications.SERVICE] = await notifications.secret_checksum(
+            self.kube, context["namespace"], store.get("spec") or {}
+        )
         if not provisioned.template["blocked"]:
             context["egress_ports"] = provisioned.template["egress_ports"]
         objects = render(context, self.settings.templates_dir)

@@ -1,5 +1,6 @@
 """spec.notifications.smtp names a Secret the platform team makes: until it exists
-with both keys the Store says which is missing, and the notifications pods wait."""
+with both keys the Store says which is missing, and the notifications pods wait;
+a new password in it rolls the notifications pods, and only them."""
 
 from __future__ import annotations
 
@@ -67,3 +68,25 @@ def test_the_smtp_secret_is_checked_and_only_notifications_reads_it(
         and e.value_from.secret_key_ref.name == "shop-smtp"
     }
     assert readers == {"notifications"}
+
+    def rollout_marks() -> dict[str, str]:
+        return {
+            d.metadata.name: (d.spec.template.metadata.annotations or {}).get(
+                "storefleet.io/config-checksum", ""
+            )
+            for d in client.AppsV1Api(kube_api).list_namespaced_deployment(namespace).items
+        }
+
+    before = rollout_marks()
+    assert before["notifications"]
+    assert {mark for service, mark in before.items() if service != "notifications"} == {""}
+    secret["data"]["password"] = base64.b64encode(b"rotated by the platform team").decode()
+    core.replace_namespaced_secret("shop-smtp", namespace, secret)
+    stores.patch(name, {"metadata": {"annotations": {"storefleet.io/reconcile-request": "3"}}})
+    after = eventually(
+        lambda: (marks := rollout_marks())["notifications"] != before["notifications"] and marks,
+        "the notifications pods to roll onto the new SMTP password",
+    )
+    assert {s: m for s, m in after.items() if s != "notifications"} == {
+        s: m for s, m in before.items() if s != "notifications"
+    }
