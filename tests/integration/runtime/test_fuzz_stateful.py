@@ -1,0 +1,421 @@
+"""Stateful fuzzing of the JSON APIs: schemathesis creates something, then acts
+on what it created, following the links declared here (stateful_harness.py).
+
+Each test serves its services on the embedded backend, in this process, and
+runs one state machine against one API with the credentials its routes need
+(the catalog's, the payments and orders services' tokens, a vendor's staff, a
+signed-in shopper). No answer may be a 5xx, disagree with the published
+schema, or refuse without problem+json; where the harness can tell, the money
+and the stock still add up afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from orders_harness import (
+    CART_ADMIN,
+    CATALOG_ADMIN,
+    ORDERS_ADMIN,
+    PAYMENTS_ADMIN,
+    Commerce,
+    assert_books_balance,
+    databases,
+    new_product,
+    running_commerce,
+    stock_of,
+)
+from stateful_harness import (
+    Case,
+    Link,
+    assert_went_past,
+    drop,
+    linked,
+    narrow,
+    require,
+    run_stateful,
+)
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def commerce(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Commerce]:
+    with databases(request, tmp_path, "embedded") as dbs:
+        async with running_commerce("embedded", dbs) as running:
+            yield running
+
+
+async def openapi(url: str) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as client:
+        response = await client.get("/openapi.json")
+    response.raise_for_status()
+    document: dict[str, Any] = response.json()
+    return document
+
+
+def bearer(token: str) -> dict[str, str | None]:
+    return {"authorization": f"Bearer {token}"}
+
+
+# ---------------------------------------------------------------- catalog
+
+PRODUCT = "POST /admin/products"
+CATALOG_LINKS = [
+    Link(PRODUCT, 201, "GET /products/{key}", {"path.key": "$response.body#/slug"}),
+    Link(PRODUCT, 201, "GET /admin/products/{key}", {"path.key": "$response.body#/id"}),
+    Link(PRODUCT, 201, "PATCH /admin/products/{key}", {"path.key": "$response.body#/slug"}),
+    Link(PRODUCT, 201, "DELETE /admin/products/{key}", {"path.key": "$response.body#/id"}),
+    Link(PRODUCT, 201, "GET /products/{key}/similar", {"path.key": "$response.body#/slug"}),
+    Link(PRODUCT, 201, "GET /variants/{sku}", {"path.sku": "$response.body#/variants/0/sku"}),
+    Link(
+        PRODUCT, 201, "PATCH /admin/variants/{sku}", {"path.sku": "$response.body#/variants/0/sku"}
+    ),
+    Link(
+        PRODUCT,
+        201,
+        "POST /admin/variants/{sku}/stock",
+        {"path.sku": "$response.body#/variants/0/sku"},
+    ),
+    Link(
+        PRODUCT,
+        201,
+        "POST /internal/reservations",
+        body={"items": [{"sku": "$response.body#/variants/0/sku", "quantity": 1}]},
+    ),
+    Link(
+        "PATCH /admin/products/{key}",
+        200,
+        "GET /admin/products/{key}",
+        {"path.key": "$response.body#/slug"},
+    ),
+    Link(
+        "PATCH /admin/variants/{sku}",
+        200,
+        "POST /admin/variants/{sku}/stock",
+        {"path.sku": "$request.path.sku"},
+    ),
+    *(
+        Link(
+            "POST /internal/reservations",
+            201,
+            target,
+            {"path.reservation_id": "$response.body#/id"},
+        )
+        for target in (
+            "GET /internal/reservations/{reservation_id}",
+            "POST /internal/reservations/{reservation_id}/release",
+            "POST /internal/reservations/{reservation_id}/commit",
+        )
+    ),
+    *(
+        Link("POST /admin/categories", 201, target, {"path.slug": "$response.body#/slug"})
+        for target in (
+            "GET /categories/{slug}",
+            "PATCH /admin/categories/{slug}",
+            "DELETE /admin/categories/{slug}",
+        )
+    ),
+]
+
+
+async def test_catalog_products_variants_and_reservations(commerce: Commerce) -> None:
+    document = linked(await openapi(commerce.catalog.url), CATALOG_LINKS)
+    # The shop's own category and currency, so that most creates succeed.
+    narrow(document, "ProductIn", "category", {"enum": ["checkout-goods"]})
+    narrow(document, "VariantIn", "currency", {"enum": ["EUR"]})
+    answers = await asyncio.to_thread(
+        run_stateful,
+        document,
+        commerce.catalog.url,
+        headers=lambda case: bearer(CATALOG_ADMIN),
+    )
+    assert_went_past(answers, PRODUCT)
+
+
+# ---------------------------------------------------------------- cart
+
+ADD = "POST /cart/items"
+CART = {"header.x-cart-id": "$response.header.X-Cart-Id"}
+LINE = {"path.sku": "$request.body#/sku", **CART}
+SAME_CART = {"header.x-cart-id": "$request.header.x-cart-id"}
+CART_LINKS = [
+    Link(ADD, 200, "PUT /cart/items/{sku}", LINE),
+    Link(ADD, 200, "DELETE /cart/items/{sku}", LINE),
+    *(
+        Link(ADD, 200, target, CART)
+        for target in ("GET /cart", "DELETE /cart", ADD, "POST /cart/promo", "DELETE /cart/promo")
+    ),
+    Link(
+        "PUT /cart/items/{sku}",
+        200,
+        "DELETE /cart/items/{sku}",
+        {"path.sku": "$request.path.sku", **SAME_CART},
+    ),
+    Link("PUT /cart/items/{sku}", 200, "GET /cart", SAME_CART),
+    Link("POST /cart/promo", 200, "DELETE /cart/promo", SAME_CART),
+    *(
+        Link("POST /admin/promos", 201, target, {"path.code": "$response.body#/code"})
+        for target in ("GET /admin/promos/{code}", "PATCH /admin/promos/{code}")
+    ),
+]
+
+
+def cart_caller(case: Case) -> dict[str, str | None]:
+    """The cart's token for its staff routes; shoppers' carts are anonymous."""
+    if case.path.startswith("/admin/"):
+        return bearer(CART_ADMIN)
+    return {"authorization": None, "sf_cart": None}
+
+
+async def test_cart_lines_quantities_and_promos(commerce: Commerce) -> None:
+    # A few SKUs to put in carts, one with too little stock for most quantities.
+    skus = [await new_product(commerce, stock=stock) for stock in (50, 50, 2)]
+    document = linked(await openapi(commerce.cart.url), CART_LINKS)
+    narrow(document, "AddItem", "sku", {"enum": skus})
+    # Up to a little over the per-line limit (10), so most changes are allowed.
+    narrow(document, "AddItem", "quantity", {"type": "integer", "minimum": 1, "maximum": 12})
+    narrow(document, "SetQuantity", "quantity", {"type": "integer", "minimum": 0, "maximum": 12})
+    answers = await asyncio.to_thread(
+        run_stateful, document, commerce.cart.url, headers=cart_caller
+    )
+    assert_went_past(answers, ADD)
+    # Carts hold no stock: nothing a cart did moved it.
+    assert [await stock_of(commerce, sku) for sku in skus] == [50, 50, 2]
+
+
+# ---------------------------------------------------------------- orders
+
+CHECKOUT = "POST /checkout"
+PLACED = {"path.order_id": "$response.body#/id"}
+AS_GUEST = {**PLACED, "query.email": "$response.body#/email"}
+SAME_ORDER = {"path.order_id": "$request.path.order_id"}
+RETURN_LINE = {"lines": [{"sku": "$response.body#/lines/0/sku", "quantity": 1}]}
+ORDER_LINKS = [
+    Link(CHECKOUT, 201, "GET /orders/{order_id}", AS_GUEST),
+    Link(CHECKOUT, 201, "POST /orders/{order_id}/payment-return", AS_GUEST),
+    Link(CHECKOUT, 201, "POST /orders/{order_id}/returns", AS_GUEST, RETURN_LINE),
+    *(
+        Link(CHECKOUT, 201, f"{method} /admin/orders/{{order_id}}{action}", PLACED)
+        for method, action in (
+            ("GET", ""),
+            ("POST", "/fulfil"),
+            ("POST", "/approve"),
+            ("POST", "/reject"),
+            ("POST", "/cancel"),
+            ("POST", "/refunds"),
+        )
+    ),
+    Link(
+        "POST /admin/orders/{order_id}/fulfil",
+        200,
+        "POST /admin/orders/{order_id}/ship",
+        SAME_ORDER,
+    ),
+    Link(
+        "POST /admin/orders/{order_id}/fulfil",
+        200,
+        "POST /admin/orders/{order_id}/cancel",
+        SAME_ORDER,
+    ),
+    Link(
+        "POST /admin/orders/{order_id}/ship",
+        200,
+        "POST /admin/orders/{order_id}/deliver",
+        SAME_ORDER,
+    ),
+    Link(
+        "POST /admin/orders/{order_id}/deliver",
+        200,
+        "POST /orders/{order_id}/returns",
+        AS_GUEST,
+        RETURN_LINE,
+    ),
+    *(
+        Link(
+            "POST /orders/{order_id}/returns",
+            201,
+            f"POST /admin/orders/{{order_id}}/returns/{{return_id}}/{action}",
+            {**PLACED, "path.return_id": "$response.body#/returns/0/id"},
+        )
+        for action in ("receive", "decline")
+    ),
+    Link(
+        "POST /admin/orders/{order_id}/returns/{return_id}/receive",
+        200,
+        "POST /admin/orders/{order_id}/refunds",
+        SAME_ORDER,
+    ),
+]
+# The sandbox's cards: paid, declined, 3-D Secure, a transient failure.
+CARDS = ["tok_visa", "tok_mastercard", "tok_chargeDeclined", "tok_threeDSecureRequired",
+         "tok_transientFailure"]  # fmt: skip
+
+
+def order_caller(commerce: Commerce, skus: list[str]) -> Any:
+    def headers(case: Case) -> dict[str, str | None]:
+        """A checkout buys a cart filled just before (as the shop's pages do);
+        staff routes carry the orders service's token; a shopper is a guest
+        with the order's e-mail."""
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        if case.path == "/checkout":
+            return {"authorization": None, "x-cart-id": filled_cart(commerce, skus), **key}
+        if case.path.startswith("/admin/"):
+            return {**bearer(ORDERS_ADMIN), **key}
+        return {"authorization": None}
+
+    return headers
+
+
+def filled_cart(commerce: Commerce, skus: list[str]) -> str:
+    with httpx.Client(base_url=commerce.cart.url, timeout=30) as client:
+        response = client.post("/cart/items", json={"sku": skus[len(skus) % 2], "quantity": 1})
+        cart_id = response.headers["x-cart-id"]
+        client.post("/cart/items", json={"sku": skus[0], "quantity": 2},
+                    headers={"X-Cart-Id": cart_id})  # fmt: skip
+    return cart_id
+
+
+async def test_orders_checkout_fulfilment_cancellation_and_returns(commerce: Commerce) -> None:
+    skus = [await new_product(commerce, stock=1000, price=price) for price in (1999, 450)]
+    document = linked(await openapi(commerce.orders.url), ORDER_LINKS)
+    # A card, not a saved method (the payments test saves those).
+    narrow(document, "PaymentIn", "token", {"enum": CARDS})
+    require(document, "PaymentIn", "token")
+    drop(document, "PaymentIn", "payment_method_id")
+    drop(document, "CheckoutIn", "cart_id")
+    answers = await asyncio.to_thread(
+        run_stateful,
+        document,
+        commerce.orders.url,
+        headers=order_caller(commerce, skus),
+        scenarios=10,
+    )
+    assert_went_past(answers, CHECKOUT)
+    await settled(commerce)
+    await assert_books_balance(commerce)
+    # Every unit is on the shelf, held for an open order or sold (a paid
+    # order's stock stays sold when it is cancelled): none lost, none made.
+    taken = dict.fromkeys(skus, 0)
+    async with commerce.orders_admin() as client:
+        listing = (await client.get("/admin/orders", params={"per_page": 100})).json()
+        assert listing["total"] <= 100
+        for summary in listing["items"]:
+            order = (await client.get(f"/admin/orders/{summary['id']}")).json()
+            if order["status"] != "cancelled" or order["captured_minor"] > 0:
+                for line in order["lines"]:
+                    taken[line["sku"]] += line["quantity"]
+    for sku in skus:
+        assert await stock_of(commerce, sku) + taken[sku] == 1000, sku
+
+
+async def settled(commerce: Commerce) -> None:
+    """Wait until no checkout is running or compensating."""
+    async with commerce.orders_admin() as client:
+        for _ in range(300):
+            overview = (await client.get("/admin/sagas")).json()
+            if not overview.get("running") and not overview.get("compensating"):
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"checkouts still moving: {overview}")
+
+
+# ---------------------------------------------------------------- payments
+
+AUTHORIZE = "POST /payments"
+PAYMENT = {"path.payment_id": "$response.body#/id"}
+SAME_PAYMENT = {"path.payment_id": "$request.path.payment_id"}
+SAVE = "POST /customers/{customer_id}/payment-methods"
+PAYMENT_LINKS = [
+    Link("POST /tokens", 201, AUTHORIZE, body={"token": "$response.body#/token"}),
+    Link("POST /tokens", 201, SAVE, body={"token": "$response.body#/token"}),
+    *(
+        Link(AUTHORIZE, 201, target, PAYMENT)
+        for target in (
+            "GET /payments/{payment_id}",
+            "POST /payments/{payment_id}/capture",
+            "POST /payments/{payment_id}/void",
+            "POST /payments/{payment_id}/refunds",
+        )
+    ),
+    Link(
+        AUTHORIZE,
+        201,
+        "GET /orders/{order_id}/payments",
+        {"path.order_id": "$response.body#/order_id"},
+    ),
+    *(
+        Link("POST /payments/{payment_id}/capture", 200, target, SAME_PAYMENT)
+        for target in (
+            "POST /payments/{payment_id}/refunds",
+            "POST /payments/{payment_id}/void",
+            "GET /payments/{payment_id}",
+        )
+    ),
+    Link(
+        SAVE,
+        201,
+        "GET /customers/{customer_id}/payment-methods",
+        {"path.customer_id": "$request.path.customer_id"},
+    ),
+    Link(
+        SAVE,
+        201,
+        "DELETE /customers/{customer_id}/payment-methods/{method_id}",
+        {"path.customer_id": "$request.path.customer_id", "path.method_id": "$response.body#/id"},
+    ),
+    Link(
+        SAVE,
+        201,
+        "POST /subscriptions",
+        body={
+            "customer_id": "$request.path.customer_id",
+            "payment_method_id": "$response.body#/id",
+        },
+    ),
+    *(
+        Link("POST /subscriptions", 201, target, {"path.subscription_id": "$response.body#/id"})
+        for target in (
+            "GET /subscriptions/{subscription_id}",
+            "POST /subscriptions/{subscription_id}/cancel",
+        )
+    ),
+]
+# The sandbox's test card numbers (stateful_harness narrows tokenizing to them).
+CARD_NUMBERS = ["4242424242424242", "5555555555554444", "4000000000000002",
+                "4000000000003220", "4000000000000119"]  # fmt: skip
+
+
+def payments_caller(case: Case) -> dict[str, str | None]:
+    """The orders service calls with the payments service's token, and a key
+    on everything that moves money."""
+    if case.path == "/tokens":
+        return {"authorization": None}
+    return {**bearer(PAYMENTS_ADMIN), "Idempotency-Key": uuid.uuid4().hex}
+
+
+async def test_payments_authorize_capture_void_refund(commerce: Commerce) -> None:
+    document = linked(await openapi(commerce.payments.url), PAYMENT_LINKS)
+    narrow(document, "CardIn", "number", {"enum": CARD_NUMBERS})
+    narrow(document, "AuthorizeIn", "token", {"enum": CARDS})
+    require(document, "AuthorizeIn", "token")
+    narrow(document, "AuthorizeIn", "currency", {"enum": ["EUR", "USD"]})
+    drop(document, "AuthorizeIn", "payment_method_id")
+    answers = await asyncio.to_thread(
+        run_stateful, document, commerce.payments.url, headers=payments_caller
+    )
+    assert_went_past(answers, AUTHORIZE)
+    # The processor's books and the payments records agree.
+    async with commerce.payments_admin() as client:
+        books = (await client.get("/admin/ledger")).json()
+    gateway, payments = books["gateway"], books["payments"]
+    for figure in ("authorized_minor", "captured_minor", "refunded_minor"):
+        assert gateway[figure] == payments[figure], figure
+    assert payments["refunded_minor"] <= payments["captured_minor"]
