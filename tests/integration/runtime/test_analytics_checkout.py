@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 from accounts_harness import PASSWORD, Browser
+from bus_events import verification_link
 from fastapi import FastAPI
 from starlette.routing import Mount
 
@@ -50,11 +51,8 @@ async def _join(url: str, bus: InProcessEventBus, email: str) -> Browser:
     browser = Browser(url)
     fields = {"email": email, "name": "", "password": PASSWORD, "password_again": PASSWORD}
     assert (await browser.submit("/account/sign-up", fields)).status_code == 200
-    link = next(
-        event.payload["link"]
-        for event in reversed(bus.recent)
-        if event.type == "account.verification_requested" and event.payload["email"] == email
-    )
+    # Sent through the accounts outbox, a moment after the answer.
+    link = await verification_link(bus, email)
     token = link.split("token=")[1]
     verified = await browser.submit(f"/account/verify?token={token}", {"token": token})
     assert verified.status_code == 303

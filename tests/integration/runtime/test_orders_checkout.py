@@ -75,8 +75,8 @@ async def test_browse_cart_checkout_paid(shop: Commerce) -> None:
     async with shop.client(shop.cart) as client:
         assert (await client.get("/cart", headers={"X-Cart-Id": cart_id})).json()["lines"] == []
     # Events, in minor units, with lines where the notifications need them.
-    placed = shop.events("order.placed", order["id"])
-    paid = shop.events("order.paid", order["id"])
+    placed = await published(shop, "order.placed", order["id"], 1)
+    paid = await published(shop, "order.paid", order["id"], 1)
     assert len(placed) == 1
     assert len(paid) == 1
     for event in (placed[0], paid[0]):
@@ -85,8 +85,8 @@ async def test_browse_cart_checkout_paid(shop: Commerce) -> None:
         assert isinstance(event.payload["total_minor"], int)
         assert event.payload["lines"][0]["sku"] == sku
         assert event.payload["lines"][0]["quantity"] == 2
-    assert len(shop.events("payment.authorized", order["id"])) == 1
-    captured = shop.events("payment.captured", order["id"])
+    assert len(await published(shop, "payment.authorized", order["id"], 1)) == 1
+    captured = await published(shop, "payment.captured", order["id"], 1)
     assert [event.payload["captured_minor"] for event in captured] == [3594]
     await assert_books_balance(shop)
 
@@ -126,10 +126,10 @@ async def test_a_declined_card_cancels_and_releases_the_stock(shop: Commerce) ->
     after = await ledger(shop)
     assert after["gateway"]["authorized_minor"] == before["gateway"]["authorized_minor"]
     assert after["gateway"]["captured_minor"] == before["gateway"]["captured_minor"]
-    failed = shop.events("payment.failed", order["id"])
+    failed = await published(shop, "payment.failed", order["id"], 1)
     assert failed
     assert failed[0].payload["decline_code"] == "card_declined"
-    cancelled = shop.events("order.cancelled", order["id"])
+    cancelled = await published(shop, "order.cancelled", order["id"], 1)
     assert [event.payload["reason"] for event in cancelled] == ["payment_declined"]
     # The cart is kept, so the shopper can try another card.
     async with shop.client(shop.cart) as client:
@@ -177,7 +177,7 @@ async def test_a_risky_order_is_held_then_approved_or_rejected(shop: Commerce) -
         assert any("billing country FR" in reason for reason in order["hold_reasons"])
         assert order["authorized_minor"] == order["total_minor"]
         assert order["captured_minor"] == 0
-        held = shop.events("order.held_for_review", order["id"])
+        held = await published(shop, "order.held_for_review", order["id"], 1)
         assert len(held) == 1
         async with shop.orders_admin() as admin:
             answer = await admin.post(f"/admin/orders/{order['id']}/{decision}", json={})
@@ -187,7 +187,7 @@ async def test_a_risky_order_is_held_then_approved_or_rejected(shop: Commerce) -
     assert results["approve"]["captured_minor"] == results["approve"]["total_minor"]
     assert results["reject"]["status"] == "cancelled"
     assert results["reject"]["cancel_reason"] == "rejected_in_review"
-    assert len(shop.events("payment.voided", results["reject"]["id"])) == 1
+    assert len(await published(shop, "payment.voided", results["reject"]["id"], 1)) == 1
     assert await stock_of(shop, sku) == 8
     await assert_books_balance(shop)
 
@@ -303,7 +303,7 @@ async def test_cancelling_a_paid_order_refunds_it(shop: Commerce) -> None:
     assert cancelled.json()["refunded_minor"] == order["captured_minor"]
     books = await ledger(shop)
     assert books["payments"]["refunded_minor"] == books["gateway"]["refunded_minor"]
-    assert len(shop.events("payment.refunded", order["id"])) == 1
+    assert len(await published(shop, "payment.refunded", order["id"], 1)) == 1
     assert await stock_of(shop, sku) == 1  # a paid order's stock was sold; see docs
     await assert_books_balance(shop)
 
@@ -481,7 +481,7 @@ async def test_paid_orders_feed_customers_also_bought(shop: Commerce) -> None:
         await checkout(shop, await fill_cart(shop, {first: 1, second: 1}), checkout_body())
     ).json()
     assert order["status"] == "paid"
-    paid = shop.events("order.paid", order["id"])
+    paid = await published(shop, "order.paid", order["id"], 1)
     assert len(paid[0].payload["product_ids"]) == 2
     slug = f"checkout-item-{first[3:].lower()}"
     async with shop.client(shop.catalog) as catalog:
@@ -574,7 +574,7 @@ async def test_parallel_checkouts_of_one_cart_make_one_order(shop: Commerce) -> 
     assert placed["status"] == "paid"
     orders = await orders_placed_with(shop, sku)
     assert [order["id"] for order in orders] == [placed["id"]]
-    assert len(shop.events("payment.captured", placed["id"])) == 1
+    assert len(await published(shop, "payment.captured", placed["id"], 1)) == 1
     after = await ledger(shop)
     captured = after["gateway"]["captured_minor"] - before["gateway"]["captured_minor"]
     assert captured == placed["total_minor"]
@@ -773,5 +773,5 @@ async def test_refunds_the_order_asked_for_are_counted_once(shop: Commerce) -> N
     await asyncio.sleep(0.3)
     seen = await order_of(shop, order["id"])
     assert seen["refunded_minor"] == order["total_minor"]
-    assert len(shop.events("order.cancelled", order["id"])) == 1
+    assert len(await published(shop, "order.cancelled", order["id"], 1)) == 1
     await assert_books_balance(shop)

@@ -18,6 +18,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from accounts_harness import PASSWORD, Browser, Server
+from bus_events import verification_link
 from starlette.routing import Mount
 
 from storefleet.runtime.platform.events import InProcessEventBus
@@ -75,11 +76,8 @@ async def join(shop: Server, email: str) -> tuple[Browser, str]:
     browser = Browser(shop.url)
     fields = {"email": email, "name": "", "password": PASSWORD, "password_again": PASSWORD}
     assert (await browser.submit("/account/sign-up", fields)).status_code == 200
-    link = next(
-        e.payload["link"]
-        for e in reversed(bus.recent)
-        if e.type == "account.verification_requested" and e.payload["email"] == email
-    )
+    # Sent through the accounts outbox, a moment after the answer.
+    link = await verification_link(bus, email)
     token = link.split("token=")[1]
     verified = await browser.submit(f"/account/verify?token={token}", {"token": token})
     assert verified.status_code == 303
