@@ -37,8 +37,13 @@ def create_app(
         authenticator = auth
     else:
         configured = auth or AuthSettings()
-        if not configured.jwt_secret and in_kubernetes():
-            raise RuntimeError("STOREFLEET_AUTH_JWT_SECRET must be set in a cluster")
+        if in_kubernetes() and not (configured.jwt_private_key and configured.jwt_secret):
+            # The private key signs access tokens (the other services hold only its
+            # public half); the secret keys this service's own links and recovery codes.
+            raise RuntimeError(
+                "STOREFLEET_AUTH_JWT_PRIVATE_KEY and STOREFLEET_AUTH_JWT_SECRET must be set "
+                "in a cluster"
+            )
         # Without a configured secret, tokens verify only within this process.
         authenticator = Authenticator(ensure_secret(configured))
     if in_kubernetes() and "log_links" not in settings.model_fields_set:

@@ -158,7 +158,13 @@ def build_router(service: CartService, settings: CartSettings) -> APIRouter:
         return await service.merge(guest, CartRef("user", user), counts=counts)
 
     def rule(permission: str) -> list[Any]:
-        return [Depends(require(permission, admin_token=settings.admin_token))]
+        return [
+            Depends(
+                require(
+                    permission, admin_token=settings.admin_token, callers=settings.caller_tokens
+                )
+            )
+        ]
 
     admin = APIRouter(prefix="/admin", tags=["admin"], responses=PROBLEM_RESPONSES)
 

@@ -14,6 +14,9 @@ class CartSettings(ServiceSettings):
     service_name: str = "cart"
     catalog_url: str = Field(default_factory=lambda: upstream_url("catalog", 8001))
     admin_token: str = ""
+    # The token this service gave each service that calls it (orders), as
+    # JSON: {"orders": "..."}. Each acts as that caller's role only, never as staff.
+    caller_tokens: dict[str, str] = Field(default_factory=dict)
     # The catalog's token, for exact stock counts (shoppers are only told levels);
     # by default the catalog's own STOREFLEET_CATALOG_ADMIN_TOKEN when this process
     # sees it (the operator gives every service of a store the same environment).

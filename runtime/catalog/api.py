@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
 
@@ -20,6 +20,7 @@ from storefleet.runtime.platform.permissions import (
     STORE_ADMIN,
     VENDOR_ADMIN,
     VENDOR_STAFF,
+    caller_of,
     require,
 )
 from storefleet.runtime.platform.permissions import public as public_rule
@@ -46,6 +47,8 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
         if settings.admin_token and hmac.compare_digest(
             token.encode(), settings.admin_token.encode()
         ):
+            return availability.EVERYTHING
+        if caller_of(token, settings.caller_tokens) is not None:
             return availability.EVERYTHING
         return availability.viewer_of(await authenticator_of(request.app).authenticate(token))
 
@@ -126,13 +129,17 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
         for those who may count."""
         return availability.lookup_for(viewer, await service.lookup_skus(body.skus))
 
-    # Exact counts for the cart's live check (it sends the catalog's token; on a
+    def guard(permission: str) -> Any:
+        """Staff, the catalog's own token, or a caller's token for what its call needs."""
+        return require(permission, admin_token=settings.admin_token, callers=settings.caller_tokens)
+
+    # Exact counts for the cart's live check (it sends the token the catalog gave it; on a
     # laptop in development mode, without one, as every staff route).
     counting = APIRouter(
         prefix="/admin",
         tags=["inventory"],
         responses=PROBLEM_RESPONSES,
-        dependencies=[Depends(require("inventory:read", admin_token=settings.admin_token))],
+        dependencies=[Depends(guard("inventory:read"))],
     )
 
     @counting.post("/variant-lookup", response_model=s.SkuLookupResult)
@@ -140,14 +147,14 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
         """Current price and exact stock of many SKUs at once."""
         return await service.lookup_skus(body.skus)
 
-    # Holding stock is for the orders service (it sends the catalog's token): a
+    # Holding stock is for the orders service (with the token the catalog gave it): a
     # shopper who could reserve could take the stock off the shelf for good, or
     # release the hold of someone else's order.
     reserving = APIRouter(
         prefix=f"{SERVICE_ONLY_PREFIX}/reservations",
         tags=["inventory"],
         responses=PROBLEM_RESPONSES,
-        dependencies=[Depends(require("inventory:reserve", admin_token=settings.admin_token))],
+        dependencies=[Depends(guard("inventory:reserve"))],
     )
 
     @reserving.post("", response_model=s.ReservationOut, status_code=status.HTTP_201_CREATED)
@@ -167,7 +174,7 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     async def commit(reservation_id: ReservationId) -> s.ReservationOut:
         return await service.commit(reservation_id)
 
-    write = require("catalog:write", admin_token=settings.admin_token)
+    write = guard("catalog:write")
 
     # (A default, not Annotated: this module's annotations are strings, and
     # ``write`` is local.)

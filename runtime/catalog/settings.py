@@ -13,6 +13,9 @@ class CatalogSettings(ServiceSettings):
     # Empty leaves the admin API open, which is what a laptop demo wants; the
     # operator always sets one in a cluster.
     admin_token: str = ""
+    # The token this service gave each service that calls it (orders, cart and vendors), as
+    # JSON: {"orders": "..."}. Each acts as that caller's role only, never as staff.
+    caller_tokens: dict[str, str] = Field(default_factory=dict)
     reservation_ttl_seconds: int = Field(default=900, ge=10, le=86_400)
     reservation_sweep_seconds: float = Field(default=5.0, gt=0)
     # A variant with this many units or fewer (but some) is ``low_stock`` to

@@ -48,8 +48,14 @@ Key = Annotated[str, Depends(idempotency_key)]
 
 def build_router(service: PaymentsService, settings: PaymentsSettings) -> APIRouter:
     def rule(permission: str) -> list[Any]:
-        # The orders service calls with this service's token; store admins may too.
-        return [Depends(require(permission, admin_token=settings.admin_token))]
+        # The orders service calls with the token this service gave it; store admins may too.
+        return [
+            Depends(
+                require(
+                    permission, admin_token=settings.admin_token, callers=settings.caller_tokens
+                )
+            )
+        ]
 
     router = APIRouter(responses=PROBLEM_RESPONSES)
 

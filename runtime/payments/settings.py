@@ -13,6 +13,9 @@ class PaymentsSettings(ServiceSettings):
 
     service_name: str = "payments"
     admin_token: str = ""
+    # The token this service gave each service that calls it (orders), as
+    # JSON: {"orders": "..."}. Each acts as that caller's role only, never as staff.
+    caller_tokens: dict[str, str] = Field(default_factory=dict)
     gateway: Literal["sandbox", "stripe"] = "sandbox"
     # Signs the sandbox's webhooks and verifies incoming ones; random per process if empty.
     webhook_secret: str = ""

@@ -1,11 +1,15 @@
 """Who is calling: one :class:`Principal` from an embedded JWT or a Keycloak token.
 
-Embedded mode: the accounts service signs short-lived access tokens (HS256)
-with the store's shared secret (``STOREFLEET_AUTH_JWT_SECRET``) and its issuer
-(``STOREFLEET_AUTH_ISSUER``, one per store). Cluster mode: Keycloak signs them
-(RS256) and every service checks them against the realm's JWKS
-(``STOREFLEET_AUTH_OIDC_ISSUER``). Either way a token from another store —
-another secret, another issuer, another realm — is refused.
+Embedded mode: the accounts service signs short-lived access tokens with the
+store's issuer (``STOREFLEET_AUTH_ISSUER``, one per store). In a cluster it signs
+with an Ed25519 key only it holds (``STOREFLEET_AUTH_JWT_PRIVATE_KEY``) and every
+other service verifies with the public half (``STOREFLEET_AUTH_JWT_PUBLIC_KEY``),
+so no other service can mint a token; on a laptop one shared HS256 secret
+(``STOREFLEET_AUTH_JWT_SECRET``) both signs and verifies. Once a key is set only
+EdDSA tokens pass: an HS256 token is refused whatever it was signed with.
+Keycloak mode: the realm signs them (RS256) and every service checks them against
+its JWKS (``STOREFLEET_AUTH_OIDC_ISSUER``). Either way a token from another store
+— another key, another issuer, another realm — is refused.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp
@@ -27,6 +33,7 @@ from storefleet.runtime.platform.roles import ROLES, STORE_ADMIN
 
 AUDIENCE: Final = "storefleet"
 EMBEDDED_ALGORITHM: Final = "HS256"
+KEYED_ALGORITHM: Final = "EdDSA"
 OIDC_ALGORITHMS: Final = ["RS256", "RS384", "RS512", "PS256", "ES256", "ES384"]
 
 
@@ -35,7 +42,10 @@ class AuthSettings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="STOREFLEET_AUTH_", extra="ignore")
 
-    # Embedded mode: the shared HS256 secret and this store's issuer.
+    # Embedded mode: the accounts service's Ed25519 signing key and its public
+    # half (PEM), or on a laptop one shared HS256 secret; and this store's issuer.
+    jwt_private_key: str = ""
+    jwt_public_key: str = ""
     jwt_secret: str = ""
     issuer: str = "storefleet:local"
     access_ttl_seconds: int = Field(default=300, ge=30, le=3600)
@@ -57,6 +67,56 @@ class AuthSettings(BaseSettings):
     @property
     def oidc_mode(self) -> bool:
         return bool(self.oidc_issuer)
+
+    @property
+    def keyed(self) -> bool:
+        """Signed with a key pair: only EdDSA tokens pass."""
+        return bool(self.jwt_private_key or self.jwt_public_key)
+
+
+def new_signing_key() -> str:
+    """A fresh Ed25519 private key, PEM (PKCS#8)."""
+    return (
+        Ed25519PrivateKey.generate()
+        .private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        .decode()
+    )
+
+
+def public_key_of(private_pem: str) -> str:
+    """The public half of a PEM Ed25519 private key, PEM (SubjectPublicKeyInfo)."""
+    return (
+        _private_key(private_pem)
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+
+
+def _private_key(pem: str) -> Ed25519PrivateKey:
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(
+            f"STOREFLEET_AUTH_JWT_PRIVATE_KEY is not a PEM private key: {exc}"
+        ) from None
+    if not isinstance(key, Ed25519PrivateKey):
+        raise ValueError("STOREFLEET_AUTH_JWT_PRIVATE_KEY is not an Ed25519 key")
+    return key
+
+
+def _public_key(pem: str) -> Ed25519PublicKey:
+    try:
+        key = serialization.load_pem_public_key(pem.encode())
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"STOREFLEET_AUTH_JWT_PUBLIC_KEY is not a PEM public key: {exc}") from None
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError("STOREFLEET_AUTH_JWT_PUBLIC_KEY is not an Ed25519 key")
+    return key
 
 
 @dataclass(frozen=True)
@@ -85,6 +145,11 @@ class Principal:
         return cls("service", "", frozenset({STORE_ADMIN}), source="service")
 
     @classmethod
+    def caller(cls, name: str, role: str) -> Principal:
+        """Another service of the store, by the token its callee gave it."""
+        return cls(f"service:{name}", "", frozenset({role}), source="service")
+
+    @classmethod
     def development(cls) -> Principal:
         return cls("development", "", frozenset({STORE_ADMIN}), source="development")
 
@@ -96,6 +161,18 @@ class Authenticator:
         self, settings: AuthSettings | None = None, revocations: RevokedSessions | None = None
     ) -> None:
         self.settings = settings or AuthSettings()
+        s = self.settings
+        # Which key signs and which verifies: a key pair when one is set (a bad
+        # key fails here, when the service starts, not on the first request).
+        self._signing: tuple[Any, str] | None = None
+        self._verifying: tuple[Any, str] | None = None
+        if s.keyed:
+            if s.jwt_private_key:
+                self._signing = (_private_key(s.jwt_private_key), KEYED_ALGORITHM)
+            public = _public_key(s.jwt_public_key or public_key_of(s.jwt_private_key))
+            self._verifying = (public, KEYED_ALGORITHM)
+        elif s.jwt_secret:
+            self._signing = self._verifying = (s.jwt_secret, EMBEDDED_ALGORITHM)
         # Signed-out sessions, shared by every service of the store.
         self.revocations = revocations or shared_revocations(
             self.settings.access_ttl_seconds + self.settings.leeway_seconds
@@ -126,8 +203,11 @@ class Authenticator:
         now: float | None = None,
         extra: dict[str, Any] | None = None,
     ) -> str:
-        if not self.settings.jwt_secret:
-            raise RuntimeError("no STOREFLEET_AUTH_JWT_SECRET: tokens cannot be signed")
+        if self._signing is None:
+            raise RuntimeError(
+                "no STOREFLEET_AUTH_JWT_PRIVATE_KEY (or, on a laptop, STOREFLEET_AUTH_JWT_SECRET):"
+                " tokens cannot be signed here"
+            )
         issued = int(now if now is not None else time.time())
         claims = {
             "iss": self.settings.issuer,
@@ -142,16 +222,22 @@ class Authenticator:
             "sid": session,
             **(extra or {}),
         }
-        return jwt.encode(claims, self.settings.jwt_secret, algorithm=EMBEDDED_ALGORITHM)
+        key, algorithm = self._signing
+        return jwt.encode(claims, key, algorithm=algorithm)
+
+    @property
+    def can_sign(self) -> bool:
+        return self._signing is not None
 
     def _embedded(self, token: str) -> Principal | None:
-        if not self.settings.jwt_secret:
+        if self._verifying is None:
             return None
+        key, algorithm = self._verifying
         try:
             claims = jwt.decode(
                 token,
-                self.settings.jwt_secret,
-                algorithms=[EMBEDDED_ALGORITHM],
+                key,
+                algorithms=[algorithm],
                 audience=AUDIENCE,
                 issuer=self.settings.issuer,
                 leeway=self.settings.leeway_seconds,

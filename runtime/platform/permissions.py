@@ -25,9 +25,13 @@ from storefleet.runtime.platform.auth_tokens import (
 )
 from storefleet.runtime.platform.errors import ProblemError
 from storefleet.runtime.platform.roles import (
+    CALLERS,
     CUSTOMER,
     EVERYONE,
     ROLES,
+    SERVICE_CART,
+    SERVICE_ORDERS,
+    SERVICE_VENDORS,
     STAFF,
     STORE_ADMIN,
     SUPPORT,
@@ -74,23 +78,25 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     # their profile
     "account:mfa-enrol": EVERYONE,
     # catalog
-    "catalog:write": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
-    "catalog:read-unpublished": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT}),
-    "inventory:adjust": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
+    # (the vendors service writes its vendors' products, having checked who owns them)
+    "catalog:write": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SERVICE_VENDORS}),
+    "catalog:read-unpublished": frozenset(
+        {STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT, SERVICE_VENDORS}
+    ),
+    "inventory:adjust": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SERVICE_VENDORS}),
     # exact stock counts of every product (shoppers see a level; a vendor's
     # people count their own vendor's products, by the token's vendor_id)
-    "inventory:read": frozenset({STORE_ADMIN, SUPPORT}),
-    # holding, committing and releasing stock for an order: the orders service
-    # (with the catalog's token), never a shopper
-    "inventory:reserve": frozenset({STORE_ADMIN}),
+    "inventory:read": frozenset({STORE_ADMIN, SUPPORT, SERVICE_CART, SERVICE_ORDERS}),
+    # holding, committing and releasing stock for an order: the orders service,
+    # never a shopper
+    "inventory:reserve": frozenset({STORE_ADMIN, SERVICE_ORDERS}),
     # promotions and carts
     "promotions:manage": frozenset({STORE_ADMIN}),
     "promotions:read": frozenset({STORE_ADMIN, SUPPORT}),
-    "promotions:redeem": frozenset({STORE_ADMIN}),
+    "promotions:redeem": frozenset({STORE_ADMIN, SERVICE_ORDERS}),
     "carts:manage": frozenset({STORE_ADMIN}),
-    # claiming a cart for an order and consuming it: the orders service (with the
-    # cart's token)
-    "carts:checkout": frozenset({STORE_ADMIN}),
+    # claiming a cart for an order and consuming it: the orders service
+    "carts:checkout": frozenset({STORE_ADMIN, SERVICE_ORDERS}),
     # customers and their accounts, as staff see them
     "customers:read": frozenset({STORE_ADMIN, SUPPORT}),
     "customers:manage": frozenset({STORE_ADMIN}),
@@ -101,8 +107,9 @@ PERMISSIONS: Final[Mapping[str, frozenset[str]]] = {
     "orders:read": frozenset({STORE_ADMIN, SUPPORT, VENDOR_ADMIN, VENDOR_STAFF}),
     "orders:manage": frozenset({STORE_ADMIN, SUPPORT}),
     "orders:fulfil": frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF}),
-    "payments:read": frozenset({STORE_ADMIN, SUPPORT}),
-    "payments:refund": frozenset({STORE_ADMIN}),
+    # (the orders service authorizes, captures, voids and refunds for its orders)
+    "payments:read": frozenset({STORE_ADMIN, SUPPORT, SERVICE_ORDERS}),
+    "payments:refund": frozenset({STORE_ADMIN, SERVICE_ORDERS}),
     "notifications:read": frozenset({STORE_ADMIN, SUPPORT}),
     # sales figures, top products, the funnel (the analytics service)
     "reports:read": frozenset({STORE_ADMIN, SUPPORT}),
@@ -146,7 +153,31 @@ async def public() -> None:
 public.storefleet_rule = PUBLIC  # type: ignore[attr-defined]
 
 
-def require(permission: str, *, admin_token: str = "") -> Callable[..., Awaitable[Any]]:
+def caller_of(token: str, callers: Mapping[str, str]) -> Principal | None:
+    """The service a caller token belongs to (``callers``: caller name -> the token
+    this service gave it), compared in constant time; None for any other token."""
+    found = None
+    for name, expected in callers.items():
+        if expected and hmac.compare_digest(token.encode(), expected.encode()):
+            found = Principal.caller(name, CALLERS[name])
+    return found
+
+
+def check_callers(callers: Mapping[str, str]) -> Mapping[str, str]:
+    """``callers`` as a service's settings give them, refused at start when one
+    names no known service (a typo would otherwise fail every call at run time)."""
+    unknown = sorted(set(callers) - set(CALLERS))
+    if unknown:
+        raise ValueError(
+            f"unknown caller {', '.join(unknown)} in ..._CALLER_TOKENS; callers are "
+            + ", ".join(sorted(CALLERS))
+        )
+    return callers
+
+
+def require(
+    permission: str, *, admin_token: str = "", callers: Mapping[str, str] | None = None
+) -> Callable[..., Awaitable[Any]]:
     """A dependency that admits a caller whose roles grant ``permission``.
 
     It answers 401 (with ``WWW-Authenticate``) without valid credentials and
@@ -154,9 +185,12 @@ def require(permission: str, *, admin_token: str = "") -> Callable[..., Awaitabl
     :class:`~storefleet.runtime.platform.auth_tokens.Principal` to the route.
 
     ``admin_token`` is a service's static bearer token (the operator's
-    ``..._ADMIN_TOKEN``): it acts as a store admin, for other services and scripts.
+    ``..._ADMIN_TOKEN``): it acts as a store admin, for the platform team's scripts.
+    ``callers`` are the tokens this service gave the services that call it (the
+    operator's ``..._CALLER_TOKENS``): each acts as that service's role only.
     """
     granted = roles_for(permission)
+    known_callers = check_callers(callers or {})
     # Settings are read when the service is built, as every other setting is;
     # development mode switched on in a pod stops the service from being built.
     built_with = default_authenticator()
@@ -169,7 +203,13 @@ def require(permission: str, *, admin_token: str = "") -> Callable[..., Awaitabl
         auth = authenticator_of(request.app, built_with)
         token = _bearer(authorization)
         if token is None:
-            if staff_only and may_run_open and not admin_token and auth.open_for_development():
+            if (
+                staff_only
+                and may_run_open
+                and not admin_token
+                and not known_callers
+                and auth.open_for_development()
+            ):
                 # Development mode (a laptop with no credentials configured): the
                 # demo's admin API is open. A service given its own token never is.
                 return Principal.development()
@@ -180,7 +220,7 @@ def require(permission: str, *, admin_token: str = "") -> Callable[..., Awaitabl
         if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
             principal = Principal.service()
         else:
-            principal = await auth.authenticate(token)
+            principal = caller_of(token, known_callers) or await auth.authenticate(token)
         if principal is None:
             raise ProblemError(
                 401,

@@ -15,5 +15,12 @@ VENDOR_ADMIN: Final = "vendor-admin"
 VENDOR_STAFF: Final = "vendor-staff"
 SUPPORT: Final = "support"
 ROLES: Final = (CUSTOMER, STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT)
+# Another service of the store, calling with the token its callee gave it for
+# that call (``STOREFLEET_<CALLEE>_CALLER_TOKENS``): it may do what that call
+# needs and nothing more. Never a token's role: no sign-in grants one.
+SERVICE_ORDERS: Final = "service:orders"
+SERVICE_CART: Final = "service:cart"
+SERVICE_VENDORS: Final = "service:vendors"
+CALLERS: Final = {"orders": SERVICE_ORDERS, "cart": SERVICE_CART, "vendors": SERVICE_VENDORS}
 STAFF: Final = frozenset({STORE_ADMIN, VENDOR_ADMIN, VENDOR_STAFF, SUPPORT})
 EVERYONE: Final = frozenset(ROLES)

@@ -28,7 +28,14 @@ def in_kubernetes() -> bool:
 
 # Names of settings that hold a credential: once one is set, the runtime is
 # someone's real deployment and nothing may run open by default.
-_CREDENTIAL_SUFFIXES: Final = ("_SECRET", "_TOKEN", "_KEY", "_PASSWORD", "_OIDC_ISSUER")
+_CREDENTIAL_SUFFIXES: Final = (
+    "_SECRET",
+    "_TOKEN",
+    "_TOKENS",
+    "_KEY",
+    "_PASSWORD",
+    "_OIDC_ISSUER",
+)
 _TRUE: Final = frozenset({"1", "true", "yes", "on"})
 _FALSE: Final = frozenset({"0", "false", "no", "off"})
 

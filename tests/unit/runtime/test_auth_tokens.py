@@ -10,7 +10,12 @@ import jwt
 import pytest
 
 from storefleet.operator.provisioners.keycloak import REALM_ROLES
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
+from storefleet.runtime.platform.auth_tokens import (
+    Authenticator,
+    AuthSettings,
+    new_signing_key,
+    public_key_of,
+)
 from storefleet.runtime.platform.oidc import pkce_pair
 from storefleet.runtime.platform.permissions import PERMISSIONS, ROLES, allows, roles_for
 from storefleet.runtime.storefront.account import safe_next
@@ -52,6 +57,36 @@ async def test_forged_foreign_expired_and_unsigned_tokens_are_refused() -> None:
     }
     for name, token in cases.items():
         assert await auth.authenticate(token) is None, name
+
+
+async def test_with_a_key_pair_only_the_private_key_signs_and_hs256_is_refused() -> None:
+    """In a cluster accounts holds the private key and every other service only
+    the public half: they verify its tokens but can mint none, and a token signed
+    with a shared secret (or any other key) no longer passes."""
+    private = new_signing_key()
+    signer = authenticator(jwt_private_key=private)
+    verifier = Authenticator(
+        AuthSettings(jwt_public_key=public_key_of(private), issuer="storefleet:acme")
+    )
+    token = signer.issue_access("u1", {"store-admin"})
+    assert jwt.get_unverified_header(token)["alg"] == "EdDSA"
+    principal = await verifier.authenticate(token)
+    assert principal is not None
+    assert principal.roles == {"store-admin"}
+    assert not verifier.can_sign
+    with pytest.raises(RuntimeError, match="PRIVATE_KEY"):
+        verifier.issue_access("u2", {"store-admin"})
+    # The shared secret the store had before (still accounts' own) signs nothing that passes.
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert await verifier.authenticate(jwt.encode(claims, SECRET, algorithm="HS256")) is None
+    assert await signer.authenticate(jwt.encode(claims, SECRET, algorithm="HS256")) is None
+    other = authenticator(jwt_private_key=new_signing_key())
+    assert await verifier.authenticate(other.issue_access("u1", {"store-admin"})) is None
+
+
+def test_a_key_that_is_not_ed25519_stops_the_service_at_start() -> None:
+    with pytest.raises(ValueError, match="PRIVATE_KEY"):
+        Authenticator(AuthSettings(jwt_private_key="-----BEGIN PRIVATE KEY-----\nAAAA\n"))
 
 
 async def test_unknown_roles_in_a_token_grant_nothing() -> None:

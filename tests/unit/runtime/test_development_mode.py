@@ -22,6 +22,8 @@ def test_a_laptop_without_credentials_runs_open() -> None:
     "name",
     [
         "STOREFLEET_AUTH_JWT_SECRET",
+        "STOREFLEET_AUTH_JWT_PRIVATE_KEY",
+        "STOREFLEET_CATALOG_CALLER_TOKENS",
         "STOREFLEET_CATALOG_ADMIN_TOKEN",
         "STOREFLEET_ORDERS_PAYMENTS_TOKEN",
         "STOREFLEET_PAYMENTS_STRIPE_API_KEY",

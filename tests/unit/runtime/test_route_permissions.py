@@ -196,7 +196,9 @@ async def test_every_guarded_route_refuses_the_wrong_role(services: Services, na
     checked = 0
     for endpoint in guarded(services, name):
         permission = next(iter(endpoint.rules))
-        granted = PERMISSIONS[permission]
+        # The roles a sign-in can carry; a caller service's role comes only with
+        # its caller token (test_caller_tokens.py), never in an access token.
+        granted = PERMISSIONS[permission] & set(ROLES)
 
         anonymous = await call(app, endpoint)
         assert anonymous.status_code == 401, f"{endpoint} without a token: {anonymous.text}"
