@@ -22,7 +22,7 @@ import copy
 import os
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,10 +42,11 @@ from schemathesis.specs.openapi.checks import (
 
 Case = schemathesis.Case[Any]
 PROBLEM_JSON = "application/problem+json"
-# How much each service's machine runs: scenarios of up to this many steps.
-SCENARIOS = 15
+# How much each service's machine runs: scenarios of up to this many steps,
+# and no new run (after Hypothesis stopped one, below) past this many seconds.
+SCENARIOS = int(os.environ.get("STOREFLEET_FUZZ_SCENARIOS", "12"))
 STEPS = 8
-SECONDS = float(os.environ.get("STOREFLEET_FUZZ_SECONDS", "12"))
+SECONDS = float(os.environ.get("STOREFLEET_FUZZ_SECONDS", "10"))
 
 
 def refusals_are_problems(
@@ -135,9 +136,9 @@ def _nothing(case: Case, response: schemathesis.Response) -> None:
     return None
 
 
-def _state_machine(schema: Any) -> Any:
-    """The schema's state machine, starting from the creates: linked POSTs to
-    a collection.
+def _state_machine(schema: Any, roots: Collection[str] | None) -> Any:
+    """The schema's state machine, starting from ``roots`` or else from the
+    creates: linked POSTs to a collection.
 
     schemathesis would also start from a random order id's fulfilment (a POST
     too), and pass over a create whose body names something no operation
@@ -146,15 +147,18 @@ def _state_machine(schema: Any) -> Any:
     """
     classify = openapi_stateful.classify_root_transitions
 
-    def creates(operations: Any, transitions: Any, graph: Any) -> Any:
-        roots = classify(operations, transitions, graph)
-        candidates = roots.reliable | roots.fallback
-        roots.reliable = {
-            label for label in candidates if label.startswith("POST ") and "{" not in label
-        }
-        return roots
+    def starting_points(operations: Any, transitions: Any, graph: Any) -> Any:
+        found = classify(operations, transitions, graph)
+        candidates = found.reliable | found.fallback
+        if roots is not None:
+            found.reliable = candidates & set(roots)
+        else:
+            found.reliable = {
+                label for label in candidates if label.startswith("POST ") and "{" not in label
+            }
+        return found
 
-    openapi_stateful.classify_root_transitions = creates
+    openapi_stateful.classify_root_transitions = starting_points
     try:
         return schema.as_state_machine()
     finally:
@@ -170,6 +174,7 @@ def run_stateful(
     scenarios: int = SCENARIOS,
     steps: int = STEPS,
     seconds: float = SECONDS,
+    roots: Collection[str] | None = None,
 ) -> Counter[tuple[str, int]]:
     """Run the state machine of this (linked) document against ``base_url``.
 
@@ -190,7 +195,7 @@ def run_stateful(
     )
     schema = schemathesis.openapi.from_dict(document, config=config)
 
-    class Workflow(_state_machine(schema)):  # type: ignore[misc]
+    class Workflow(_state_machine(schema, roots)):  # type: ignore[misc]
         started = 0
 
         def setup(self) -> None:
@@ -220,24 +225,25 @@ def run_stateful(
                 response, checks=CHECKS, transport_kwargs=kwargs or None, recorder=self.recorder
             )
 
-    settings = hypothesis.settings(
-        max_examples=scenarios,
-        stateful_step_count=steps,
-        deadline=None,
-        database=None,
-        phases=[hypothesis.Phase.generate],
-        suppress_health_check=list(hypothesis.HealthCheck),
-    )
     answers: Counter[tuple[str, int]] = Counter()
     deadline = time.monotonic() + seconds
     while Workflow.started < scenarios and time.monotonic() < deadline:
+        settings = hypothesis.settings(
+            max_examples=scenarios - Workflow.started,
+            stateful_step_count=steps,
+            deadline=None,
+            database=None,
+            phases=[hypothesis.Phase.generate],
+            suppress_health_check=list(hypothesis.HealthCheck),
+        )
         try:
             Workflow.run(settings=settings)
         except FlakyStrategyDefinition:
             # The services remember what earlier scenarios did (a slug is
             # taken now), so a replayed prefix may find a bundle empty that
-            # was not: Hypothesis stops that run; the next one starts afresh.
-            # (A failure that did not recur is FlakyFailure, and raised.)
+            # was not: Hypothesis stops that run; the next one goes on with
+            # the scenarios left. (A failure that did not recur is
+            # FlakyFailure, and raised.)
             continue
     return answers
 

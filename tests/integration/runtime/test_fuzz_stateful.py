@@ -12,14 +12,19 @@ and the stock still add up afterwards.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
+from accounts_harness import Accounts, running_accounts
+from conftest import Backend
+from marketplace_harness import CATEGORY, Marketplace, marketplace, vendor_body
 from orders_harness import (
     CART_ADMIN,
     CATALOG_ADMIN,
@@ -419,3 +424,174 @@ async def test_payments_authorize_capture_void_refund(commerce: Commerce) -> Non
     for figure in ("authorized_minor", "captured_minor", "refunded_minor"):
         assert gateway[figure] == payments[figure], figure
     assert payments["refunded_minor"] <= payments["captured_minor"]
+
+
+# ---------------------------------------------------------------- accounts
+
+REGISTER = "POST /register"
+SIGN_IN = "POST /sign-in"
+SIGNED_IN = {"header.authorization": "Bearer {$response.body#/access_token}"}
+STILL_SIGNED_IN = {"header.authorization": "$request.header.authorization"}
+REFRESH = {"refresh_token": "$response.body#/refresh_token"}
+ACCOUNT_LINKS = [
+    Link(
+        REGISTER,
+        202,
+        SIGN_IN,
+        body={"email": "$request.body#/email", "password": "$request.body#/password"},
+    ),
+    *(
+        Link(SIGN_IN, 200, target, SIGNED_IN)
+        for target in (
+            "GET /me",
+            "PATCH /me",
+            "PUT /me/password",
+            "POST /me/mfa",
+            "GET /me/addresses",
+            "POST /me/addresses",
+            "GET /me/export",
+            "GET /me/security-events",
+            "POST /me/erase",
+        )
+    ),
+    Link(SIGN_IN, 200, "POST /token/refresh", body=REFRESH),
+    Link(SIGN_IN, 200, "POST /sign-out", body=REFRESH),
+    Link("POST /token/refresh", 200, "GET /me", SIGNED_IN),
+    Link("POST /token/refresh", 200, "POST /sign-out", body=REFRESH),
+    Link("POST /me/mfa", 200, "POST /me/mfa/confirm", STILL_SIGNED_IN),
+    *(
+        Link(
+            "POST /me/addresses",
+            201,
+            target,
+            {"path.address_id": "$response.body#/id", **STILL_SIGNED_IN},
+        )
+        for target in ("PUT /me/addresses/{address_id}", "DELETE /me/addresses/{address_id}")
+    ),
+]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def accounts(tmp_path: Path) -> AsyncIterator[Accounts]:
+    async with running_accounts(
+        f"sqlite:///{tmp_path / 'accounts.db'}", attempts_per_minute=100_000
+    ) as running:
+        yield running
+
+
+def follow_the_emailed_link(accounts: Accounts) -> Any:
+    def after(case: Case, response: Any) -> None:
+        """A shopper who registered opens the verification link we sent."""
+        if case.operation.label != REGISTER or response.status_code != 202:
+            return
+        token = None
+        for _ in range(40):
+            token = verification_token(accounts, case.body["email"])
+            if token:
+                break
+            time.sleep(0.05)
+        if token is None:
+            return  # verified already: registering again sends no link
+        with httpx.Client(base_url=accounts.url, timeout=30) as client:
+            verified = client.post("/verify-email", json={"token": token})
+        assert verified.status_code == 200, verified.text
+
+    return after
+
+
+def verification_token(accounts: Accounts, email: str) -> str | None:
+    """The token of the last verification link mailed to this address (the
+    service keeps the address as the shopper wrote it, or lower case)."""
+    for event in reversed(accounts.bus.recent):
+        sent_to = str(event.payload.get("email", ""))
+        if event.type == "account.verification_requested" and sent_to.lower() == email.lower():
+            return str(event.payload["link"]).split("token=", 1)[1]
+    return None
+
+
+async def test_accounts_register_sign_in_and_the_account(accounts: Accounts) -> None:
+    document = linked(await openapi(accounts.url), ACCOUNT_LINKS)
+    answers = await asyncio.to_thread(
+        run_stateful,
+        document,
+        accounts.url,
+        after=follow_the_emailed_link(accounts),
+        scenarios=10,
+        # Not from a made-up token (every one is a 401): from a new account.
+        roots=[REGISTER],
+    )
+    assert_went_past(answers, REGISTER)
+    assert answers[SIGN_IN, 200]
+
+
+# ---------------------------------------------------------------- vendors
+
+VENDOR = "tea-house"
+MADE = "POST /vendor/products"
+VENDOR_PRODUCT = {"path.product_id": "$response.body#/id"}
+VENDOR_VARIANT = {**VENDOR_PRODUCT, "path.sku": "$response.body#/variants/0/sku"}
+VENDOR_LINKS = [
+    *(
+        Link(MADE, 201, f"{method} /vendor/products/{{product_id}}", VENDOR_PRODUCT)
+        for method in ("GET", "PATCH", "DELETE")
+    ),
+    Link(MADE, 201, "PATCH /vendor/products/{product_id}/variants/{sku}", VENDOR_VARIANT),
+    Link(MADE, 201, "POST /vendor/products/{product_id}/variants/{sku}/stock", VENDOR_VARIANT),
+    Link(
+        "PATCH /vendor/products/{product_id}",
+        200,
+        "GET /vendor/products/{product_id}",
+        VENDOR_PRODUCT,
+    ),
+    Link(
+        "PATCH /vendor/products/{product_id}/variants/{sku}",
+        200,
+        "POST /vendor/products/{product_id}/variants/{sku}/stock",
+        VENDOR_VARIANT,
+    ),
+]
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def market(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    make_backend: Callable[..., contextlib.AbstractContextManager[Backend]],
+) -> AsyncIterator[Marketplace]:
+    async with marketplace(make_backend, request, tmp_path, "embedded") as running:
+        async with httpx.AsyncClient(base_url=running.vendors.url, timeout=30) as client:
+            made = await client.put(
+                f"/admin/vendors/{VENDOR}", json=vendor_body(), headers=running.admin
+            )
+            assert made.status_code in (200, 201), made.text
+        yield running
+
+
+async def test_vendors_products_and_their_variants(market: Marketplace) -> None:
+    staff = market.vendor_staff(VENDOR)
+
+    def vendor_caller(case: Case) -> dict[str, str | None]:
+        """The vendor's own people; the operator's token for its routes."""
+        if case.path.startswith("/admin/"):
+            return {"authorization": market.admin["Authorization"]}
+        return {"authorization": staff["Authorization"]}
+
+    document = linked(await openapi(market.vendors.url), VENDOR_LINKS)
+    narrow(document, "VendorProductIn", "category", {"enum": [CATEGORY]})
+    narrow(document, "VariantIn", "currency", {"enum": ["EUR"]})
+    answers = await asyncio.to_thread(
+        run_stateful, document, market.vendors.url, headers=vendor_caller
+    )
+    assert_went_past(answers, MADE)
+    # The catalog holds what the vendor made, as the vendor's.
+    async with httpx.AsyncClient(base_url=market.vendors.url, timeout=30) as client:
+        listing = (
+            await client.get("/vendor/products", params={"per_page": 50}, headers=staff)
+        ).json()
+    async with httpx.AsyncClient(base_url=market.catalog.url, timeout=30) as client:
+        for product in listing["items"]:
+            found = await client.get(
+                f"/admin/products/{product['id']}", headers=market.headers(market.catalog_token)
+            )
+            assert found.status_code == 200, found.text
+            assert found.json()["vendor_id"] == VENDOR
