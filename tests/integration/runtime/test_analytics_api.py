@@ -24,6 +24,7 @@ from conftest import Backend, Server
 
 from storefleet.runtime.analytics.app import create_app
 from storefleet.runtime.analytics.settings import AnalyticsSettings
+from storefleet.runtime.platform import event_contracts
 from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
 from storefleet.runtime.platform.events import Event, InProcessEventBus
 
@@ -113,7 +114,16 @@ def line(sku: str, product_id: int | None, quantity: int, unit: int) -> dict[str
 def order_event(
     kind: str, order_id: str, when: dt.datetime, total: int = 0, currency: str = "EUR", **extra: Any
 ) -> Event:
-    """An ``order.*`` event with the fields every one carries (docs/events.md)."""
+    """An ``order.*`` event as the orders service publishes it: held to its
+    contract (runtime/platform/event_contracts.py)."""
+    if "lines" in extra:
+        ids = {item["product_id"] for item in extra["lines"] if item["product_id"] is not None}
+        extra.setdefault("product_ids", sorted(ids))
+    if kind == "placed":
+        extra.setdefault("lines", [])
+        extra.setdefault("product_ids", [])
+        extra.setdefault("shipping_method", "standard")
+        extra.setdefault("shipping_country", "DE")
     payload = {
         "order_id": order_id,
         "store": "test",
@@ -131,7 +141,7 @@ def order_event(
         "refunded_minor": 0,
         **extra,
     }
-    return Event(f"order.{kind}", payload, source="orders", occurred_at=when)
+    return event_contracts.event(f"order.{kind}", payload, source="orders", occurred_at=when)
 
 
 def checkout(
@@ -174,32 +184,35 @@ async def test_sales_top_products_and_funnel_after_a_day_of_events(
         *dan,
         *eve,
         order_event("placed", ids["cid"], at(first, 13), 1745),
-        Event(
+        event_contracts.event(
             "payment.failed",
-            {"payment_id": "p-" + run, "order_id": ids["cid"], "currency": "EUR",
-             "amount_minor": 1745, "reason": "declined", "decline_code": "card_declined"},
+            {"payment_id": "p-" + run, "order_id": ids["cid"], "store": "test",
+             "customer_id": None, "email": "ada@example.com", "currency": "EUR",
+             "amount_minor": 1745, "captured_minor": 0, "refunded_minor": 0,
+             "gateway": "sandbox", "reason": "declined", "decline_code": "card_declined"},
             source="payments",
             occurred_at=at(first, 13),
         ),
         order_event("cancelled", ids["cid"], at(first, 13), 1745, reason="payment_declined"),
-        Event(
+        event_contracts.event(
             "cart.abandoned",
-            {"cart": "c-" + run, "owner": None, "item_count": 2, "subtotal_minor": 2500,
+            {"cart": "c-" + run, "owner": "anon", "item_count": 2, "subtotal_minor": 2500,
              "currency": "EUR", "idle_hours": 24.5},
             source="cart",
             occurred_at=at(first, 20),
         ),
         # bob's order.paid published once more under a new id: still one sale.
-        Event("order.paid", dict(bob[1].payload), source="orders", occurred_at=at(second, 8)),
+        event_contracts.event("order.paid", bob[1].payload, source="orders",
+                              occurred_at=at(second, 8)),
         # A partial refund of ada's order, and eve's paid order cancelled by staff.
         order_event("refunded", ids["ada"], at(second, 9), 2995, refund_minor=1000,
                     refunded_minor=1000, reason="damaged"),
         order_event("cancelled", ids["eve"], at(second, 10), 2995, reason="cancelled",
                     refund_minor=2995, refunded_minor=2995),
-        Event("catalog.product_updated", {"product_id": mug, "slug": "big-mug"},
-              source="catalog", occurred_at=at(second, 11)),
-        Event("catalog.product_archived", {"product_id": mug, "slug": "big-mug"},
-              source="catalog", occurred_at=at(second, 12)),
+        event_contracts.event("catalog.product_updated", {"product_id": mug, "slug": "big-mug"},
+                              source="catalog", occurred_at=at(second, 11)),
+        event_contracts.event("catalog.product_archived", {"product_id": mug, "slug": "big-mug"},
+                              source="catalog", occurred_at=at(second, 12)),
     )  # fmt: skip
 
     sales = await report(api, "sales", **{"from": first.isoformat(), "to": second.isoformat()})

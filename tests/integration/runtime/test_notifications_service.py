@@ -35,7 +35,7 @@ from sqlalchemy import MetaData
 from storefleet.runtime.notifications.app import create_app
 from storefleet.runtime.notifications.channels import verify_signature
 from storefleet.runtime.notifications.settings import NotificationsSettings
-from storefleet.runtime.platform import auth
+from storefleet.runtime.platform import auth, event_contracts
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.events import (
     Event,
@@ -128,29 +128,60 @@ async def _until(condition: Callable[[], bool], within: float, what: str) -> Non
         await asyncio.sleep(0.05)
 
 
-def _order_paid(user: str | None, email_address: str, number: str) -> Event:
-    """``order.paid`` as the orders service publishes it (docs/events.md)."""
-    order_id = f"ord_{uuid.uuid4().hex[:12]}"
-    return Event(
-        "order.paid",
+def _order(
+    event_type: str, user: str | None, email_address: str, number: str, **extra: Any
+) -> Event:
+    """An ``order.*`` event as the orders service publishes it, held to its
+    contract (runtime/platform/event_contracts.py), so it cannot drift from
+    what the orders service really sends."""
+    return event_contracts.event(
+        event_type,
         {
-            "order_id": order_id,
+            "order_id": f"ord_{uuid.uuid4().hex[:12]}",
             "order_number": number,
             "store": "acme",
             "customer_id": user,
             "email": email_address,
+            "status": event_type.removeprefix("order."),
             "currency": "EUR",
             "subtotal_minor": 4990,
+            "discount_minor": 0,
             "shipping_minor": 0,
             "tax_minor": 832,
             "total_minor": 4990,
-            "lines": [
-                {"sku": "TENT-2P", "name": "Trail tent", "quantity": 1, "unit_price_minor": 3990},
-                {"sku": "MUG", "name": "Camp mug", "quantity": 2, "unit_price_minor": 500},
-            ],
+            "authorized_minor": 4990,
+            "captured_minor": 4990,
+            "refunded_minor": 0,
+            **extra,
         },
         source="orders",
     )
+
+
+def _order_paid(user: str | None, email_address: str, number: str) -> Event:
+    lines = [
+        {
+            "sku": "TENT-2P",
+            "product_id": 11,
+            "product_slug": "trail-tent",
+            "product_name": "Trail tent",
+            "variant_name": "",
+            "quantity": 1,
+            "unit_price_minor": 3990,
+            "line_total_minor": 3990,
+        },
+        {
+            "sku": "MUG",
+            "product_id": 12,
+            "product_slug": "camp-mug",
+            "product_name": "Camp mug",
+            "variant_name": "",
+            "quantity": 2,
+            "unit_price_minor": 500,
+            "line_total_minor": 1000,
+        },
+    ]
+    return _order("order.paid", user, email_address, number, lines=lines, product_ids=[11, 12])
 
 
 @dataclass
@@ -423,17 +454,13 @@ async def test_store_templates_and_languages(
     assert "#123456" in preview["html"]
 
     await client.patch("/preferences/me", json={"language": "de"}, headers=_bearer("erika"))
-    shipped = Event(
+    shipped = _order(
         "order.shipped",
-        {
-            "order_id": "ord_x",
-            "order_number": "F-6006",
-            "customer_id": "erika",
-            "email": "erika@example.com",
-            "carrier": "DHL",
-            "tracking_number": "0034",
-        },
-        source="orders",
+        "erika",
+        "erika@example.com",
+        "F-6006",
+        carrier="DHL",
+        tracking_number="0034",
     )
     await orders.publish(shipped)
     await _until(lambda: bool(smtp.to("erika@example.com")), 30, "the German email")

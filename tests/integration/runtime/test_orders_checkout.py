@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -30,8 +30,20 @@ from orders_harness import (
 from sqlalchemy import text
 
 from storefleet.runtime.platform.errors import PROBLEM_JSON
+from storefleet.runtime.platform.event_contracts import ContractViolation, check_event
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+def broken_contracts(shop: Commerce) -> list[str]:
+    """What the shop's services published that breaks its type's contract."""
+    broken = []
+    for published_event in list(shop.bus.recent):
+        try:
+            check_event(published_event)
+        except ContractViolation as exc:
+            broken.append(str(exc))
+    return broken
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session", params=["embedded", "postgres"])
@@ -46,6 +58,15 @@ async def shop(
     with databases(request, tmp_path_factory.mktemp("orders"), kind) as dbs:
         async with running_commerce(kind, dbs, cache_url=cache_url, cache_prefix=prefix) as shop:
             yield shop
+
+
+@pytest.fixture(autouse=True)
+def events_keep_their_contracts(shop: Commerce) -> Iterator[None]:
+    """Every event the orders, payments, catalog and cart services published
+    during a test is what its contract (runtime/platform/event_contracts.py)
+    promises the consumers."""
+    yield
+    assert not broken_contracts(shop)
 
 
 async def test_browse_cart_checkout_paid(shop: Commerce) -> None:

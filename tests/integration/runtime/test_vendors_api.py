@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -19,6 +19,8 @@ import pytest
 import pytest_asyncio
 from conftest import Backend
 from marketplace_harness import Marketplace, marketplace, paid_order, product_body, vendor_body
+
+from storefleet.runtime.platform import event_contracts
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 PROBLEM = "application/problem+json"
@@ -33,6 +35,21 @@ async def market(
     directory = tmp_path_factory.mktemp("marketplace")
     async with marketplace(make_backend, request, directory, request.param) as world:
         yield world
+
+
+@pytest.fixture(autouse=True)
+def events_keep_their_contracts(market: Marketplace) -> Iterator[None]:
+    """Every event on the marketplace's bus (the vendors' and the catalog's own,
+    and the orders' events the tests sent) keeps its type's contract
+    (runtime/platform/event_contracts.py)."""
+    yield
+    broken = []
+    for published in list(market.bus.recent):
+        try:
+            event_contracts.check_event(published)
+        except event_contracts.ContractViolation as exc:
+            broken.append(str(exc))
+    assert not broken
 
 
 @pytest_asyncio.fixture(loop_scope="session")

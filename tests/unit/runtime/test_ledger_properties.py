@@ -29,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
+from storefleet.runtime.platform import event_contracts
 from storefleet.runtime.platform.db import Database
 from storefleet.runtime.platform.events import Event, InProcessEventBus, OutboxRelay
 from storefleet.runtime.platform.events_consumer import IdempotentConsumer
@@ -93,17 +94,28 @@ operations = st.lists(
 
 
 def event(type_: str, order: Order, **extra: Any) -> Event:
+    """An ``order.*`` event as the orders service publishes it, held to its contract."""
     total = sum(line["line_total_minor"] for line in order.lines)
     payload = {
         "order_id": order.id,
+        "store": "test",
         "customer_id": order.customer,
-        "currency": "EUR",
+        "email": "shopper@example.com",
         "status": "paid",
+        "currency": "EUR",
+        "subtotal_minor": total,
+        "discount_minor": 0,
+        "shipping_minor": 0,
+        "tax_minor": 0,
         "total_minor": total,
+        "authorized_minor": total,
+        "captured_minor": total,
+        "refunded_minor": 0,
+        "product_ids": sorted({line["product_id"] for line in order.lines}),
         "lines": order.lines,
         **extra,
     }
-    return Event(type=type_, payload=payload, source="orders")
+    return event_contracts.event(type_, payload, source="orders")
 
 
 async def scenario(
@@ -156,6 +168,7 @@ async def scenario(
                     {
                         "sku": f"SKU-{product_id}-{position}",
                         "product_id": product_id,
+                        "product_slug": f"product-{product_id}",
                         "product_name": f"Product {product_id}",
                         "variant_name": "",
                         "quantity": quantity,
@@ -198,6 +211,7 @@ async def scenario(
                     status="returned",
                     return_id=uuid.uuid4().hex,
                     return_lines=back,
+                    return_value_minor=0,
                 )
                 sent.append(returned)
                 await consumer.apply(returned)
@@ -214,7 +228,9 @@ async def scenario(
                 order.partial_refunds[refunded.id] = step[2]
                 await consumer.apply(refunded)
             elif kind == "refund_full":
-                refunded = event("order.refunded", order, status="refunded", refund_minor=1)
+                refunded = event(
+                    "order.refunded", order, status="refunded", refund_minor=1, reason="returned"
+                )
                 sent.append(refunded)
                 order.fully_refunded = True
                 await consumer.apply(refunded)
