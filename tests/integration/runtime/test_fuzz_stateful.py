@@ -23,7 +23,9 @@ import httpx
 import pytest
 import pytest_asyncio
 from accounts_harness import Accounts, running_accounts
-from conftest import Backend
+from conftest import Backend, Server
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse
 from marketplace_harness import CATEGORY, Marketplace, marketplace, vendor_body
 from orders_harness import (
     CART_ADMIN,
@@ -37,6 +39,7 @@ from orders_harness import (
     running_commerce,
     stock_of,
 )
+from pydantic import BaseModel
 from stateful_harness import (
     Case,
     Link,
@@ -595,3 +598,47 @@ async def test_vendors_products_and_their_variants(market: Marketplace) -> None:
             )
             assert found.status_code == 200, found.text
             assert found.json()["vendor_id"] == VENDOR
+
+
+# ---------------------------------------------------------------- the harness
+
+
+class Thing(BaseModel):
+    name: str
+
+
+def refusing_app() -> FastAPI:
+    """Creates things, then refuses to show them (and refuses bad input, as
+    FastAPI does by default) in plain JSON, not problem+json."""
+    app = FastAPI()
+
+    @app.post("/things", status_code=201)
+    async def make(thing: Thing) -> dict[str, str]:
+        return {"id": uuid.uuid4().hex}
+
+    @app.get("/things/{thing_id}", responses={404: {"description": "gone"}})
+    async def show(thing_id: str) -> JSONResponse:
+        return JSONResponse({"error": "gone"}, status_code=404)
+
+    return app
+
+
+async def test_the_harness_reports_a_refusal_that_is_not_a_problem(
+    serve: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[Server]],
+) -> None:
+    async with serve(refusing_app()) as server:
+        document = linked(
+            await openapi(server.url),
+            [
+                Link(
+                    "POST /things",
+                    201,
+                    "GET /things/{thing_id}",
+                    {"path.thing_id": "$response.body#/id"},
+                )
+            ],
+        )
+        with pytest.raises(BaseException, match="problem") as raised:
+            await asyncio.to_thread(run_stateful, document, server.url, scenarios=5)
+    found = [str(failure) for failure in raised.value.exceptions]
+    assert any("answered as application/json" in failure for failure in found), found
