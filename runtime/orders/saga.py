@@ -20,9 +20,9 @@ import contextlib
 import functools
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any, Protocol
 
 from opentelemetry import trace
@@ -74,6 +74,7 @@ class Fail:
 
 
 Outcome = Advance | Retry | Fail
+StepHook = Callable[[str], Awaitable[None]]
 
 
 class OrderOperations(Protocol):
@@ -121,6 +122,12 @@ class SagaRunner:
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
+        # A test seam, set in-process by the crash tests (tests/integration/
+        # runtime/crashing_shop.py): awaited with the step's name between a
+        # step's remote call and its record ("compensate" before compensation
+        # records its outcome). Never set by settings, so no environment can
+        # hold a checkout.
+        self.after_step: StepHook | None = None
 
     # ------------------------------------------------------------ leases
 
@@ -201,14 +208,12 @@ class SagaRunner:
                 return
             await asyncio.sleep(0.05)
 
-    async def _pause_hook(self, step: str) -> None:
-        """Test only: stop here, after the remote call and before recording it."""
-        if self.settings.test_pause_after != step:
-            return
-        if self.settings.test_pause_file:
-            await asyncio.to_thread(Path(self.settings.test_pause_file).write_text, step)
-        log.warning("saga paused after %s (test hook)", step)
-        await asyncio.Event().wait()
+    async def _step_done(self, step: str) -> None:
+        """A step's remote call succeeded and is not recorded yet: the moment a
+        crash matters most. ``after_step`` (None unless a test set it on the
+        runner) runs here; nothing configures it."""
+        if self.after_step is not None:
+            await self.after_step(step)
 
     async def _step(self, saga: Saga) -> Saga | None:
         """Do the saga's step; returns the saga, still leased, if its next step is due now."""
@@ -221,7 +226,7 @@ class SagaRunner:
         }[saga.step]
         outcome = await handler(saga)
         if isinstance(outcome, Advance):
-            await self._pause_hook(saga.step)
+            await self._step_done(saga.step)
             return await self._record(saga, outcome)
         if isinstance(outcome, Retry):
             await self._retry_or_fail(saga, outcome)
@@ -509,7 +514,7 @@ class SagaRunner:
         if order.promo_code and not await self.service.give_back_promo(order.promo_code, order.id):
             await self._schedule_retry(saga, "cart unavailable")
             return
-        await self._pause_hook("compensate")
+        await self._step_done("compensate")
         async with self.db.write() as session:
             locked = await self.service.locked(session, saga.order_id)
             row = await session.get(Saga, saga.order_id)

@@ -47,7 +47,3 @@ class OrdersSettings(ServiceSettings):
     saga_lease_seconds: float = Field(default=30.0, gt=0)
     saga_retry_base_seconds: float = Field(default=0.5, gt=0)
     saga_retry_max_seconds: float = Field(default=10.0, gt=0)
-    # Test only: stop the saga after this step's remote call succeeded, before
-    # it is recorded (and touch the file), to test a crash at the worst moment.
-    test_pause_after: str = ""
-    test_pause_file: str = ""

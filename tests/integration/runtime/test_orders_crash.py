@@ -2,9 +2,11 @@
 started again: the saga resumes where it was, and ends with no order stuck,
 no stock leaked and nothing charged twice.
 
-`storefleet runtime serve all` runs as a real subprocess on SQLite files; a
-test-only setting stops the saga right after a step's remote call succeeded
-and before the saga recorded it — the worst moment to die.
+`storefleet runtime serve all` runs as a real subprocess on SQLite files;
+the first run goes through crashing_shop.py, which sets the saga runner's
+``after_step`` seam in that process to stop the saga right after a step's
+remote call succeeded and before the saga recorded it — the worst moment to
+die. The restart is the plain command, with nothing set.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import pytest
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 STORE_CLI = Path(sys.executable).parent / "storefleet"
+CRASHING_SHOP = Path(__file__).with_name("crashing_shop.py")
 
 
 class Shop:
@@ -36,7 +39,9 @@ class Shop:
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, **env: str) -> None:
+    def start(self, *, stop_after: str = "", marker: Path | None = None) -> None:
+        """Serve the shop; ``stop_after``: with the saga held after that step
+        (``marker`` gets the step's name when it is reached)."""
         environment = {
             key: value
             for key, value in os.environ.items()
@@ -50,11 +55,15 @@ class Shop:
             STOREFLEET_ORDERS_CHECKOUT_WAIT_SECONDS="1",
             STOREFLEET_ORDERS_SAGA_RETRY_BASE_SECONDS="0.1",
             STOREFLEET_ORDERS_SAGA_RETRY_MAX_SECONDS="0.5",
-            **env,
         )
+        serve = ["--no-demo", "--port", str(self.port)]
+        command = [str(STORE_CLI), "runtime", "serve", "all", *serve]
+        if stop_after:
+            assert marker is not None
+            command = [sys.executable, str(CRASHING_SHOP), stop_after, str(marker), *serve]
         log = (self.data / "serve.log").open("ab")
         self.process = subprocess.Popen(
-            [str(STORE_CLI), "runtime", "serve", "all", "--no-demo", "--port", str(self.port)],
+            command,
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -120,9 +129,7 @@ async def test_a_checkout_killed_mid_saga_resumes_after_a_restart(
     shop: Shop, step: str, token: str, outcome: str
 ) -> None:
     paused = shop.data / "paused"
-    shop.start(
-        STOREFLEET_ORDERS_TEST_PAUSE_AFTER=step, STOREFLEET_ORDERS_TEST_PAUSE_FILE=str(paused)
-    )
+    shop.start(stop_after=step, marker=paused)
     await shop.ready()
     async with httpx.AsyncClient(base_url=shop.url, timeout=30) as client:
         await client.post("/api/catalog/admin/categories", json={"slug": "tea", "name": "Tea"})
