@@ -6,7 +6,7 @@ import asyncio
 import statistics
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -22,6 +22,8 @@ from accounts_harness import (
     totp_now,
 )
 from bus_events import published
+
+from storefleet.runtime.platform import event_contracts
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -45,6 +47,20 @@ async def accounts(
             attempts_per_minute=1000,
         ) as running:
             yield running
+
+
+@pytest.fixture(autouse=True)
+def events_keep_their_contracts(accounts: Accounts) -> Iterator[None]:
+    """Every ``account.*`` event published during a test keeps its type's
+    contract (runtime/platform/event_contracts.py)."""
+    yield
+    broken = []
+    for published_event in list(accounts.bus.recent):
+        try:
+            event_contracts.check_event(published_event)
+        except event_contracts.ContractViolation as exc:
+            broken.append(str(exc))
+    assert not broken
 
 
 @pytest_asyncio.fixture(loop_scope="session")
