@@ -419,6 +419,11 @@ async def test_a_mail_server_that_defers_is_retried_until_it_accepts(
     assert row["status"] == "sent"
     assert row["attempts"] == 3
     assert len(smtp.to("dave@example.com")) == 1
+    # The order's lines, as the orders service names them, are in the message.
+    body = smtp.to("dave@example.com")[0].get_body(("plain",))
+    assert body is not None
+    assert "1 x Trail tent" in body.get_content()
+    assert "2 x Camp mug" in body.get_content()
 
     # A refused address is not retried; the log says why.
     smtp.fail_next = ["550 5.1.1 No such user"]
