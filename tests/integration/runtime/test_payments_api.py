@@ -17,9 +17,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 import pytest_asyncio
 from orders_harness import Commerce, databases, ledger, running_commerce
+from psycopg import sql
 
 from storefleet.runtime.payments.sandbox import sign_webhook
 from storefleet.runtime.platform.errors import PROBLEM_JSON
@@ -44,6 +46,7 @@ async def shop(
             },
         ) as shop:
             shop.payments.app.state.test_directory = directory
+            shop.payments.app.state.test_database = dbs["payments"]
             yield shop
 
 
@@ -85,8 +88,31 @@ async def test_a_card_number_is_never_stored(shop: Commerce) -> None:
         stored = await asyncio.to_thread(
             lambda: b"".join(file.read_bytes() for file in directory.glob("payments.db*"))
         )
-        assert stored
-        assert b"5555555555554444" not in stored
+    else:
+        stored = await asyncio.to_thread(postgres_rows, shop.payments.app.state.test_database)
+    assert b"4444" in stored, "the card's last four digits are kept, so the rows were read"
+    assert b"5555555555554444" not in stored
+    assert b"5555 5555 5555 4444" not in stored
+    assert b"5555555555554444".hex().encode() not in stored  # as PostgreSQL shows bytea
+
+
+def postgres_rows(dsn: str) -> bytes:
+    """Every row of every table in the payments service's PostgreSQL database, as text."""
+    with psycopg.connect(dsn) as connection:
+        tables = connection.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables"
+            " WHERE table_type = 'BASE TABLE'"
+            " AND table_schema NOT IN ('pg_catalog', 'information_schema')"
+        ).fetchall()
+        assert any(name == "payments" for _, name in tables), tables
+        rows = [
+            row
+            for schema, name in tables
+            for (row,) in connection.execute(
+                sql.SQL("SELECT t::text FROM {} AS t").format(sql.Identifier(schema, name))
+            )
+        ]
+    return "\n".join(rows).encode()
 
 
 async def test_saved_cards_belong_to_their_customer(shop: Commerce) -> None:
