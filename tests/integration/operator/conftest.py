@@ -1,6 +1,6 @@
 """Fixtures of the operator's integration tests: CRDs installed, the operator running
 as a real process (`storefleet operator run`) against the dev stack's control plane,
-and Stores that clean up after themselves.
+Stores that clean up after themselves, and whether the cluster serves Istio.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes.client import ApiClient
-from storeharness import ROOT, Operator, Stores
+from storeharness import ROOT, Operator, Stores, istio_state
 
 
 @pytest.fixture(scope="session")
@@ -43,3 +43,17 @@ def stores(kube_api: ApiClient, operator: Operator) -> Iterator[Stores]:
     made = Stores(kube_api)
     yield made
     made.cleanup()
+
+
+@pytest.fixture
+def istio(
+    request: pytest.FixtureRequest, kube_api: ApiClient, operator: Operator
+) -> Iterator[bool]:
+    """Whether the cluster serves Istio's APIs during the test, as parametrized (the
+    default: not): Istio's CRDs are installed or removed first and put back as they
+    were afterwards, so a test's routing never depends on the tests before it.
+    Ask for it before `stores`, so the test's Stores are gone before the CRDs change back.
+    """
+    served = bool(getattr(request, "param", False))
+    with istio_state(kube_api, served):
+        yield served

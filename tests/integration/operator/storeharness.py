@@ -10,9 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,16 +25,30 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from storefleet.dev.components.kwok import PLACEMENT as KWOK_PLACEMENT
+from storefleet.dev.components.platform_crds import SOURCES
+from storefleet.dev.gomodule import DownloadError
+from storefleet.operator.kinds import ISTIO_API_VERSIONS
 
 ROOT = Path(__file__).resolve().parents[3]
 GROUP, VERSION, PLURAL = "storefleet.io", "v1alpha1", "stores"
-ISTIO_API_MODULE = "istio.io/api@v1.31.4"
+# The dev stack's source of Istio's CRDs, and the API groups the operator routes with.
+ISTIO_SOURCE = next(source for source in SOURCES if source.module == "istio.io/api")
+ISTIO_GROUPS = frozenset(version.split("/")[0] for version in ISTIO_API_VERSIONS)
+# How long the operator under test caches the list of served APIs.
+DISCOVERY_TTL = 1.0
 TIMEOUT = 90.0
 # Stores of this test session carry this label and this session's operator only
 # reconciles those, so concurrent sessions on one cluster do not fight over Stores.
 SESSION_LABEL = "storefleet.io/test-session"
 SESSION = secrets.token_hex(4)
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+# Runs a test once without Istio (routed by an Ingress) and once with it, through
+# the `istio` fixture.
+BOTH_ROUTINGS = pytest.mark.parametrize(
+    "istio", [False, True], ids=["ingress", "istio"], indirect=True
+)
 
 
 def eventually(check: Callable[[], Any], what: str, timeout: float = TIMEOUT) -> Any:
@@ -84,7 +100,7 @@ class Operator:
             "STOREFLEET_OPERATOR_METRICS_PORT": str(self.metrics_port),
             "STOREFLEET_OPERATOR_HEALTH_PORT": "0",
             "STOREFLEET_OPERATOR_DRIFT_INTERVAL_SECONDS": "5",
-            "STOREFLEET_OPERATOR_DISCOVERY_TTL_SECONDS": "1",
+            "STOREFLEET_OPERATOR_DISCOVERY_TTL_SECONDS": str(DISCOVERY_TTL),
             "STOREFLEET_OPERATOR_LOG_FORMAT": "json",
             "STOREFLEET_OPERATOR_STORE_SELECTOR": f"{SESSION_LABEL}={self.session}",
             # Fleet tests run on KWOK's fake nodes, which repel everything else.
@@ -260,30 +276,81 @@ def owned_objects(namespace: str) -> dict[str, dict[str, Any]]:
 
 
 def istio_crds() -> list[dict[str, Any]]:
-    """Istio's CRDs from its Go module (the same source the dev stack uses for its own)."""
-    go = shutil.which("go")
-    if go is None:
-        message = "the go toolchain is needed to fetch Istio's CRDs"
+    """Istio's networking and security CRDs, from the file the dev stack's platform-crds
+    component installs (istio.io/api's generated CRDs, cached once)."""
+    try:
+        paths = ISTIO_SOURCE.fetch()
+    except DownloadError as exc:
+        message = f"could not fetch Istio's CRDs: {exc}"
         if IN_CI:
             pytest.fail(message)
         pytest.skip(message)
-    found = subprocess.run(
-        [go, "mod", "download", "-json", ISTIO_API_MODULE],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=300,
-        cwd=ROOT,
-    )
-    if found.returncode != 0:
-        message = f"could not fetch {ISTIO_API_MODULE}: {found.stdout}{found.stderr}"
-        if IN_CI:
-            pytest.fail(message)
-        pytest.skip(message)
-    path = Path(json.loads(found.stdout)["Dir"]) / "kubernetes/customresourcedefinitions.gen.yaml"
-    wanted = {"networking.istio.io", "security.istio.io"}
     return [
         doc
-        for doc in yaml.safe_load_all(path.read_text())
-        if doc and doc["spec"]["group"] in wanted
+        for path in paths
+        for doc in yaml.load_all(path.read_text(), Loader=yaml.CSafeLoader)
+        if doc
+        and doc.get("kind") == "CustomResourceDefinition"
+        and doc["spec"]["group"] in ISTIO_GROUPS
     ]
+
+
+def istio_served() -> bool:
+    """Whether discovery lists every Istio API the operator routes with."""
+    served = set(kubectl("api-versions").stdout.split())
+    return all(version in served for version in ISTIO_API_VERSIONS)
+
+
+def installed_istio_crds(api: ApiClient) -> set[str]:
+    listed = client.ApiextensionsV1Api(api).list_custom_resource_definition().items
+    return {crd.metadata.name for crd in listed if crd.spec.group in ISTIO_GROUPS}
+
+
+def install_istio(names: set[str] | None = None) -> None:
+    """Apply Istio's CRDs (those named, or all) and wait until the API server serves them."""
+    crds = [c for c in istio_crds() if names is None or c["metadata"]["name"] in names]
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml") as handle:
+        yaml.safe_dump_all(crds, handle)
+        handle.flush()
+        kubectl("apply", "--server-side", "--force-conflicts", "-f", handle.name)
+    wanted = [f"crd/{c['metadata']['name']}" for c in crds]
+    kubectl("wait", "--for=condition=Established", "--timeout=60s", *wanted)
+    if names is None:
+        eventually(istio_served, "Istio's APIs to be served")
+
+
+def remove_istio(api: ApiClient, names: set[str] | None = None) -> None:
+    """Delete Istio's CRDs (those named, or all) and wait until their APIs are gone."""
+    extensions = client.ApiextensionsV1Api(api)
+    doomed = installed_istio_crds(api) if names is None else names
+    for name in doomed:
+        try:
+            extensions.delete_custom_resource_definition(name)
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
+    eventually(lambda: not installed_istio_crds(api) & doomed, "Istio's CRDs to be deleted")
+    if names is None:
+        eventually(lambda: not istio_served(), "Istio's APIs to be gone")
+
+
+@contextmanager
+def istio_state(api: ApiClient, served: bool) -> Iterator[None]:
+    """The cluster serves Istio's APIs (or not) inside; afterwards its Istio CRDs are
+    the ones it had before. Waits out the operator's discovery cache both ways, so the
+    next reconcile sees the state that was set."""
+    before = installed_istio_crds(api)
+    if served:
+        install_istio()
+    else:
+        remove_istio(api)
+    time.sleep(DISCOVERY_TTL + 0.5)
+    try:
+        yield
+    finally:
+        now = installed_istio_crds(api)
+        if now - before:
+            remove_istio(api, now - before)
+        if before - now:
+            install_istio(before - now)
+        time.sleep(DISCOVERY_TTL + 0.5)

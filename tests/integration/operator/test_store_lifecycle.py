@@ -9,7 +9,15 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from storeharness import TIMEOUT, Operator, Stores, eventually, kubectl, owned_objects
+from storeharness import (
+    BOTH_ROUTINGS,
+    TIMEOUT,
+    Operator,
+    Stores,
+    eventually,
+    kubectl,
+    owned_objects,
+)
 
 from storefleet.operator import desired, render
 from storefleet.operator.plans import PLANS
@@ -43,7 +51,8 @@ def refusal(exc: Exception) -> str:
     return message
 
 
-def test_a_store_becomes_ready_with_everything_it_needs(stores: Stores) -> None:
+@BOTH_ROUTINGS
+def test_a_store_becomes_ready_with_everything_it_needs(istio: bool, stores: Stores) -> None:
     started = time.monotonic()
     name = stores.create()
     store = stores.wait_ready(name)
@@ -61,8 +70,9 @@ def test_a_store_becomes_ready_with_everything_it_needs(stores: Stores) -> None:
 
     namespace = stores.core.read_namespace(f"store-{name}")
     assert namespace.metadata.labels["storefleet.io/store"] == name
+    assert status["routing"] == ("Istio" if istio else "Ingress")
     found = owned_objects(f"store-{name}")
-    assert set(found) == expected_objects(stores, name, routing_is_istio(stores, name))
+    assert set(found) == expected_objects(stores, name, istio)
     for deployment in (
         client.AppsV1Api(stores.api).list_namespaced_deployment(f"store-{name}").items
     ):
@@ -176,14 +186,16 @@ def test_plan_change_resizes_the_tenant(stores: Stores) -> None:
     assert quota.spec.hard == large.quota
 
 
-def test_removing_a_domain_prunes_its_route(stores: Stores) -> None:
+@BOTH_ROUTINGS
+def test_removing_a_domain_prunes_its_route(istio: bool, stores: Stores) -> None:
     name = stores.create(domains=["a.example.com", "b.example.com"])
     stores.wait_ready(name)
     namespace = f"store-{name}"
+    assert routing_is_istio(stores, name) == istio
 
     def hosts() -> set[str]:
         found = owned_objects(namespace)
-        if routing_is_istio(stores, name):
+        if istio:
             return {
                 h
                 for key, obj in found.items()
