@@ -204,7 +204,9 @@ class TenantProvisioning:
         if vault is not None:
             # The credentials are written even when another system failed: they are
             # the only copy, and the next pass must find the same passwords.
-            block, result = await run_vault(vault, tenant("secrets"), creds, env)
+            block, result = await run_vault(
+                vault, tenant("secrets"), creds, env, credentials.service_env(creds)
+            )
             results[block] = result
         for result in results.values():
             done.conditions[result.condition.type] = result.condition
@@ -304,7 +306,9 @@ class TenantProvisioning:
         blocked: bool,
     ) -> dict[str, Any]:
         in_namespace = self.in_namespace(context)
+        own_env = credentials.service_env(creds) if creds else {}
         pod_env: dict[str, str] = {}
+        service_paths: dict[str, str] = {}
         if vault is not None:
             tenant = Tenant(store=context["store"]["name"], namespace=context["namespace"])
             pod_env = {
@@ -315,6 +319,8 @@ class TenantProvisioning:
                 "STOREFLEET_VAULT_SECRET_PATH": f"{secret_path(tenant)}/runtime",
                 "STOREFLEET_VAULT_TOKEN_FILE": f"{VAULT_TOKEN_DIR}/token",
             }
+            # Each service's own credentials: a path of their own, read beside the shared one.
+            service_paths = {svc: f"{secret_path(tenant)}/runtime-{svc}" for svc in own_env}
         # With Vault, only the in-namespace stand-ins' passwords are in a Secret
         # (a container's env can come from a Secret, not from Vault).
         stand_ins = {"database": "database-password", "cache": "cache-password"}
@@ -326,11 +332,15 @@ class TenantProvisioning:
             "blocked": blocked,
             "credentials": secret_creds,
             "runtime_env": {} if vault is not None else dict(env),
+            # Service -> its own secret environment, in a Secret only its pods read.
+            "service_env": {} if vault is not None else own_env,
+            "service_secrets": {svc: credentials.service_env_secret(svc) for svc in own_env},
+            "vault_service_paths": service_paths,
             "pod_env": pod_env,
             "vault": vault is not None,
             "vault_audience": "vault",
             "vault_token_dir": VAULT_TOKEN_DIR,
-            "checksum": credentials.checksum(env, pod_env),
+            "checksum": credentials.checksum(env, own_env, pod_env),
             "in_namespace": in_namespace,
             "egress_ports": sorted(
                 {self._port(block, context) for block in self.served(context)} - {0}
@@ -370,12 +380,19 @@ class TenantProvisioning:
 
 
 async def run_vault(
-    vault: VaultProvisioner, tenant: Tenant, creds: Mapping[str, str], env: Mapping[str, str]
+    vault: VaultProvisioner,
+    tenant: Tenant,
+    creds: Mapping[str, str],
+    env: Mapping[str, str],
+    service_env: Mapping[str, Mapping[str, str]],
 ) -> tuple[str, Result]:
+    secrets = {
+        "credentials": dict(creds),
+        "runtime": dict(env),
+        **{f"runtime-{service}": dict(own) for service, own in service_env.items()},
+    }
     try:
-        result = await vault.ensure(
-            tenant, secrets={"credentials": dict(creds), "runtime": dict(env)}
-        )
+        result = await vault.ensure(tenant, secrets=secrets)
     except Exception as exc:  # reported as the condition
         result = vault.unavailable(exc)
     return "secrets", result

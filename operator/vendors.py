@@ -20,7 +20,7 @@ from typing import Any, Final
 import httpx
 from keycloak.exceptions import KeycloakError
 
-from storefleet.operator import desired, events
+from storefleet.operator import credentials, desired, events
 from storefleet.operator.kinds import VENDOR, kind_of
 from storefleet.operator.kube import Kube, KubeError
 from storefleet.operator.provisioners.base import Tenant
@@ -151,7 +151,7 @@ class VendorReconciler:
             creds = await self.provisioning.read_credentials(context)
         except Exception as exc:  # Vault down: reported, retried
             return Condition("RuntimeRegistered", "False", "VaultUnavailable", str(exc)[:500])
-        token = creds.get("admin-token")
+        token = creds.get(credentials.admin_token("vendors"))
         if not token:
             return Condition(
                 "RuntimeRegistered",
@@ -336,7 +336,9 @@ class VendorReconciler:
             failed: list[str] = []
             done: list[str] = []
             try:
-                token = (await self.provisioning.read_credentials(context)).get("admin-token")
+                token = (await self.provisioning.read_credentials(context)).get(
+                    credentials.admin_token("vendors")
+                )
                 if token:
                     url = f"{self.api_url(store_name, namespace)}/admin/vendors/{name}"
                     response = await self.http.delete(

@@ -17,10 +17,10 @@ class CartSettings(ServiceSettings):
     # The token this service gave each service that calls it (orders), as
     # JSON: {"orders": "..."}. Each acts as that caller's role only, never as staff.
     caller_tokens: dict[str, str] = Field(default_factory=dict)
-    # The catalog's token, for exact stock counts (shoppers are only told levels);
-    # by default the catalog's own STOREFLEET_CATALOG_ADMIN_TOKEN when this process
-    # sees it (the operator gives every service of a store the same environment).
-    # Empty: development mode, where the catalog's staff routes answer without one.
+    # The token the catalog gave this service, for exact stock counts (shoppers are
+    # only told levels; the operator generates one per call). By default the
+    # catalog's own STOREFLEET_CATALOG_ADMIN_TOKEN when this process sees it (serve
+    # all). Empty: development mode, where the catalog's staff routes answer without one.
     catalog_token: str = Field(
         default_factory=lambda: os.environ.get("STOREFLEET_CATALOG_ADMIN_TOKEN", "")
     )

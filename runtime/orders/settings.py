@@ -19,16 +19,17 @@ class OrdersSettings(ServiceSettings):
     admin_token: str = ""
     # Per attempt, for calls to payments: it may itself retry a slow processor.
     payments_timeout_seconds: float = Field(default=20.0, gt=0, le=120)
-    # The payments service's token (its STOREFLEET_PAYMENTS_ADMIN_TOKEN), sent on every call.
+    # The token payments gave this service (the operator's, one per call; or its
+    # STOREFLEET_PAYMENTS_ADMIN_TOKEN), sent on every call.
     payments_token: str = ""
-    # The catalog's token, for stock reservations; by default the catalog's own
-    # STOREFLEET_CATALOG_ADMIN_TOKEN when this process sees it (the operator gives
-    # every service of a store the same runtime environment).
+    # The token the catalog gave this service, for stock reservations; by default
+    # the catalog's own STOREFLEET_CATALOG_ADMIN_TOKEN when this process sees it
+    # (serve all; the operator gives each call a token of its own).
     catalog_token: str = Field(
         default_factory=lambda: os.environ.get("STOREFLEET_CATALOG_ADMIN_TOKEN", "")
     )
-    # The cart's token, to claim and spend carts and count promo code uses; by
-    # default the cart's own STOREFLEET_CART_ADMIN_TOKEN.
+    # The token the cart gave this service, to claim and spend carts and count
+    # promo code uses; by default the cart's own STOREFLEET_CART_ADMIN_TOKEN.
     cart_token: str = Field(
         default_factory=lambda: os.environ.get("STOREFLEET_CART_ADMIN_TOKEN", "")
     )

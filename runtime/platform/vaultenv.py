@@ -31,6 +31,8 @@ class VaultEnvSettings(BaseSettings):
     auth_mount: str = "kubernetes"
     kv_mount: str = "secret"
     secret_path: str = ""
+    # This service's own credentials, read after the shared path (none outside a Store).
+    service_secret_path: str = ""
     token_file: Path = Path("/var/run/secrets/storefleet/vault/token")
     timeout_seconds: float = 10.0
 
@@ -42,7 +44,8 @@ class SecretsUnavailableError(RuntimeError):
 def load_secret_env(
     environ: MutableMapping[str, str] | None = None, settings: VaultEnvSettings | None = None
 ) -> list[str]:
-    """Adds the secrets under the configured path to the environment; returns their names.
+    """Adds the secrets under the configured paths (the store's shared one, then the
+    service's own) to the environment; returns their names.
 
     Does nothing without STOREFLEET_VAULT_ADDR. A variable already set in the
     environment is left alone, so one can be overridden for debugging.
@@ -51,7 +54,8 @@ def load_secret_env(
     settings = settings or VaultEnvSettings()
     if not settings.addr:
         return []
-    where = f"{settings.addr} ({settings.kv_mount}/{settings.secret_path}, role {settings.role})"
+    paths = [p for p in (settings.secret_path, settings.service_secret_path) if p]
+    where = f"{settings.addr} ({settings.kv_mount}/{', '.join(paths)}, role {settings.role})"
     try:
         jwt = settings.token_file.read_text().strip()
     except OSError as exc:
@@ -59,15 +63,17 @@ def load_secret_env(
             f"cannot read the ServiceAccount token for Vault at {settings.token_file}: {exc}"
         ) from exc
     client = hvac.Client(url=settings.addr, timeout=settings.timeout_seconds)
+    data: dict[str, object] = {}
     try:
         client.auth.kubernetes.login(settings.role, jwt, mount_point=settings.auth_mount)
-        response = client.secrets.kv.v2.read_secret_version(
-            settings.secret_path, mount_point=settings.kv_mount, raise_on_deleted_version=True
-        )
+        for path in paths:
+            response = client.secrets.kv.v2.read_secret_version(
+                path, mount_point=settings.kv_mount, raise_on_deleted_version=True
+            )
+            data.update(response["data"]["data"])
     except (VaultError, requests.RequestException) as exc:
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SecretsUnavailableError(f"reading secrets from Vault {where}: {detail}") from exc
-    data = response["data"]["data"]
     loaded = []
     for name, value in data.items():
         if name not in environ:

@@ -119,7 +119,7 @@ def pod_urls(api: ApiClient, namespace: str, service: str) -> list[str]:
 
 
 def admin_token(api: ApiClient, namespace: str, service: str = "catalog") -> str:
-    secret = client.CoreV1Api(api).read_namespaced_secret("runtime-env", namespace)
+    secret = client.CoreV1Api(api).read_namespaced_secret(f"runtime-env-{service}", namespace)
     return base64.b64decode(secret.data[f"STOREFLEET_{service.upper()}_ADMIN_TOKEN"]).decode()
 
 

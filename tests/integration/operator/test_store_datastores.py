@@ -77,10 +77,14 @@ def test_a_store_without_shared_servers_gets_its_own_database_and_cache(
     assert env["STOREFLEET_CACHE_URL"].startswith(
         f"redis://default:{credentials['cache-password']}@redis.{namespace}.svc:6379"
     )
-    # The runtime's admin token and signing key are generated too: no service runs
-    # with an empty secret.
-    assert env["STOREFLEET_CATALOG_ADMIN_TOKEN"] == credentials["admin-token"]
-    assert env["STOREFLEET_CART_AUTH_SECRET"] == credentials["signing-key"]
+    # Each service's tokens and the signing key are generated too, each service's
+    # in a Secret of its own: no service runs with an empty secret or another's.
+    catalog = decoded(core.read_namespaced_secret("runtime-env-catalog", namespace))
+    assert catalog["STOREFLEET_CATALOG_ADMIN_TOKEN"] == credentials["catalog-admin-token"]
+    accounts = decoded(core.read_namespaced_secret("runtime-env-accounts", namespace))
+    assert accounts["STOREFLEET_AUTH_JWT_PRIVATE_KEY"] == credentials["token-key"]
+    assert env["STOREFLEET_AUTH_JWT_PUBLIC_KEY"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert not {name for name in env if name.endswith(("_TOKEN", "_TOKENS"))}
 
     postgres = apps.read_namespaced_stateful_set("postgres", namespace)
     container = postgres.spec.template.spec.containers[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import SecretStr
@@ -47,8 +48,39 @@ def test_runtime_env_names_match_the_runtime_settings() -> None:
     assert env["STOREFLEET_CACHE_PREFIX"] == "acme:"
     assert env["STOREFLEET_EVENTS_BOOTSTRAP_SERVERS"] == "k:9092"
     assert env["STOREFLEET_AUTH_OIDC_ISSUER"].endswith("store-acme")
-    assert env["STOREFLEET_CART_AUTH_SECRET"] == creds["signing-key"]
-    assert env["STOREFLEET_CATALOG_ADMIN_TOKEN"] == creds["admin-token"]
+    # Shared by every service: nothing that lets one act as another.
+    assert env["STOREFLEET_AUTH_JWT_PUBLIC_KEY"].startswith("-----BEGIN PUBLIC KEY-----")
+    assert not {name for name in env if name.endswith(("_TOKEN", "_TOKENS", "_SECRET"))}
+
+
+def test_each_service_holds_its_own_credentials_and_no_other_services() -> None:
+    """A compromised pod holds its own service's tokens only: the analytics
+    service cannot refund a payment, the cart cannot hold stock, and only the
+    accounts service can sign an access token."""
+    creds = credentials.converge({}, rotate=False)
+    own = credentials.service_env(creds)
+    holders: dict[str, set[str]] = {}
+    for service, env in own.items():
+        for name, value in env.items():
+            if name.endswith("_CALLER_TOKENS"):
+                for token in json.loads(value).values():
+                    holders.setdefault(token, set()).add(service)
+            else:
+                holders.setdefault(value, set()).add(service)
+    for service in credentials.ADMIN_SERVICES:
+        assert holders[creds[credentials.admin_token(service)]] == {service}
+    for caller, callee in credentials.CALLS:
+        assert holders[creds[credentials.call_token(caller, callee)]] == {caller, callee}
+        assert (
+            own[caller][f"STOREFLEET_{caller.upper()}_{callee.upper()}_TOKEN"]
+            == creds[credentials.call_token(caller, callee)]
+        )
+        assert caller in json.loads(own[callee][f"STOREFLEET_{callee.upper()}_CALLER_TOKENS"])
+    for key in ("token-key", "signing-key", "secrets-key"):
+        assert holders[creds[key]] == {"accounts"}, key
+    assert holders[creds["webhook-secret"]] == {"payments"}
+    assert set(own["analytics"]) == {"STOREFLEET_ANALYTICS_ADMIN_TOKEN"}
+    assert "storefront" not in own
 
 
 def _objects(store: dict[str, Any], servers: ProvisionerSettings) -> dict[str, dict[str, Any]]:
@@ -73,6 +105,20 @@ def test_without_shared_servers_a_store_gets_its_own_datastores(
     assert "Secret/store-credentials" in objects
     env_from = objects["Deployment/catalog"]["spec"]["template"]["spec"]["containers"][0]["envFrom"]
     assert {"secretRef": {"name": "runtime-env"}} in env_from
+    # Its own Secret, and no other service's.
+    assert {"secretRef": {"name": "runtime-env-catalog"}} in env_from
+    for name, deployment in objects.items():
+        if not name.startswith("Deployment/"):
+            continue
+        service = name.removeprefix("Deployment/")
+        refs = {
+            ref["secretRef"]["name"]
+            for ref in deployment["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+            if "secretRef" in ref
+        }
+        assert refs <= {"runtime-env", f"runtime-env-{service}"}, name
+    analytics = objects["Secret/runtime-env-analytics"]["data"]
+    assert set(analytics) == {"STOREFLEET_ANALYTICS_ADMIN_TOKEN"}
 
 
 def test_with_vault_the_runtime_gets_a_role_and_no_secret(minimal_store: dict[str, Any]) -> None:
@@ -84,6 +130,9 @@ def test_with_vault_the_runtime_gets_a_role_and_no_secret(minimal_store: dict[st
     pod = objects["Deployment/catalog"]["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     assert env["STOREFLEET_VAULT_ROLE"] == f"store-{minimal_store['metadata']['name']}"
+    # Its own credentials from a path of its own, beside the store's shared one.
+    assert env["STOREFLEET_VAULT_SERVICE_SECRET_PATH"].endswith("/runtime-catalog")
+    assert not any(o.startswith("Secret/runtime-env") for o in objects)
     token = next(v for v in pod["volumes"] if v["name"] == "vault-token")
     assert token["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"
     # The egress policy opens Vault's port, not a guess.
@@ -129,8 +178,11 @@ def test_every_variable_the_operator_sets_is_a_runtime_setting() -> None:
         "OIDC_ISSUER": "x",
         "OIDC_STOREFRONT_SECRET": "x",
     }
-    env = credentials.runtime_env(credentials.converge({}, rotate=False), outputs)
-    assert set(env) <= known, sorted(set(env) - known)
+    creds = credentials.converge({}, rotate=False)
+    env = set(credentials.runtime_env(creds, outputs))
+    for own in credentials.service_env(creds).values():
+        env |= set(own)
+    assert env <= known, sorted(env - known)
 
 
 def test_the_secrets_at_rest_key_is_a_fernet_key_and_survives_rotation() -> None:
@@ -140,5 +192,5 @@ def test_the_secrets_at_rest_key_is_a_fernet_key_and_survives_rotation() -> None
     Fernet(first["secrets-key"].encode())  # raises on a malformed key
     rotated = credentials.converge(first, rotate=True)
     assert rotated["secrets-key"] == first["secrets-key"]
-    env = credentials.runtime_env(first, {})
+    env = credentials.service_env(first)["accounts"]
     assert env["STOREFLEET_ACCOUNTS_SECRETS_KEY"] == first["secrets-key"]

@@ -18,6 +18,7 @@ from storefleet.runtime.platform.auth_tokens import (
 )
 from storefleet.runtime.platform.oidc import pkce_pair
 from storefleet.runtime.platform.permissions import PERMISSIONS, ROLES, allows, roles_for
+from storefleet.runtime.platform.roles import CALLERS
 from storefleet.runtime.storefront.account import safe_next
 
 SECRET = "unit-test-secret-long-enough-for-hs256"
@@ -115,7 +116,9 @@ def test_the_role_table_covers_the_realm_roles_and_names_only_known_roles() -> N
     assert set(REALM_ROLES) <= set(ROLES)
     for permission, roles in PERMISSIONS.items():
         assert roles, permission
-        assert roles <= set(ROLES), permission
+        # A sign-in's roles, or a caller service's (granted by its token, never a sign-in's).
+        assert roles <= set(ROLES) | set(CALLERS.values()), permission
+        assert roles & set(ROLES), f"{permission}: no person could ever be granted it"
     assert allows({"store-admin"}, "catalog:write")
     assert not allows({"customer"}, "catalog:write")
     assert not allows({"support"}, "customers:manage")
