@@ -178,16 +178,22 @@ def base(report: Callable[[str], None] = print) -> tuple[str, str]:
     reference = f"{BASE_REFERENCE}:{key}"
     rootfs = images_cache() / f"base-{key}.tar"
     with cache_lock("images-base"):
+        if rootfs.is_dir():  # left by a build that let mmdebstrap guess the format
+            shutil.rmtree(rootfs)
         if not rootfs.exists():
             started = time.monotonic()
             report(f"building the base root filesystem ({SUITE}: {', '.join(BASE_PACKAGES)}) ...")
             partial = rootfs.with_name(rootfs.name + ".partial")
+            if partial.is_dir():
+                shutil.rmtree(partial)
             partial.unlink(missing_ok=True)
             _run(
                 [
                     "mmdebstrap",
                     "--quiet",
                     "--variant=minbase",
+                    # Said, not guessed from the name: ".partial" would make a directory.
+                    "--format=tar",
                     f"--include={','.join(BASE_PACKAGES)}",
                     SUITE,
                     str(partial),
