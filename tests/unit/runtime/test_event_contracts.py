@@ -26,10 +26,10 @@ from storefleet.runtime.platform.event_contracts import CONTRACTS, ContractViola
 
 RUNTIME = Path(__file__).resolve().parents[3] / "runtime"
 DOCS = RUNTIME.parent / "docs" / "events.md"
-# Helpers that publish: where their type argument is, and what goes before it.
+# Functions that publish: where their type argument is, and what goes before it.
 PUBLISHERS = {"_emit": (1, ""), "Event": (0, "")}
 PREFIXED = {("accounts", "_event"): (1, "account.")}
-# Functions that pass on a type someone else chose: the helpers themselves,
+# Functions that pass on a type someone else chose: the publishing functions themselves,
 # and the orders' transition (its types are states.EVENTS, checked below).
 PASSING_ON = {"_emit", "_event", "transition"}
 
