@@ -11,7 +11,7 @@ import json
 import secrets
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from orders_harness import Commerce, databases, ledger, running_commerce
 from psycopg import sql
 
 from storefleet.runtime.payments.sandbox import sign_webhook
+from storefleet.runtime.platform import event_contracts
 from storefleet.runtime.platform.errors import PROBLEM_JSON
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -48,6 +49,21 @@ async def shop(
             shop.payments.app.state.test_directory = directory
             shop.payments.app.state.test_database = dbs["payments"]
             yield shop
+
+
+@pytest.fixture(autouse=True)
+def events_keep_their_contracts(shop: Commerce) -> Iterator[None]:
+    """Every ``payment.*`` event published during a test (subscription charges,
+    webhooks, refunds made here) keeps its type's contract
+    (runtime/platform/event_contracts.py)."""
+    yield
+    broken = []
+    for published in list(shop.bus.recent):
+        try:
+            event_contracts.check_event(published)
+        except event_contracts.ContractViolation as exc:
+            broken.append(str(exc))
+    assert not broken
 
 
 async def tokenize(client: httpx.AsyncClient, number: str = "4242 4242 4242 4242") -> str:
