@@ -26,6 +26,7 @@ from fastapi import FastAPI
 
 from storefleet.runtime.analytics.app import create_app
 from storefleet.runtime.analytics.settings import AnalyticsSettings
+from storefleet.runtime.platform import event_contracts
 from storefleet.runtime.platform.events import Event
 from storefleet.runtime.platform.kafka_bus import KafkaEventBus
 from storefleet.runtime.platform.settings import EventsSettings
@@ -46,9 +47,18 @@ def _order(kind: str, order_id: str, when: dt.datetime, **extra: Any) -> Event:
          "product_name": "Trail Tent", "variant_name": "", "quantity": 2,
          "unit_price_minor": 12900, "line_total_minor": 25800},
     ]  # fmt: skip
-    data = {"order_id": order_id, "currency": "EUR", "status": kind, "total_minor": 25800,
-            "lines": lines, **extra}  # fmt: skip
-    return Event(f"order.{kind}", data, source="orders", occurred_at=when)
+    data: dict[str, Any] = {
+        "order_id": order_id, "store": "acme", "customer_id": None, "email": "ada@example.com",
+        "status": kind, "currency": "EUR", "subtotal_minor": 25800, "discount_minor": 0,
+        "shipping_minor": 0, "tax_minor": 0, "total_minor": 25800, "authorized_minor": 25800,
+        "captured_minor": 25800, "refunded_minor": 0, "lines": lines, "product_ids": [7],
+    }  # fmt: skip
+    if kind == "placed":
+        data.update(shipping_method="standard", shipping_country="DE")
+    if kind == "refunded":
+        data.update(reason="returned")
+    # Held to the contract of the type (runtime/platform/event_contracts.py).
+    return event_contracts.event(f"order.{kind}", data | extra, source="orders", occurred_at=when)
 
 
 async def test_orders_events_over_kafka_reach_the_sales_report(

@@ -18,8 +18,8 @@ from aiokafka import AIOKafkaConsumer
 
 from storefleet.runtime.catalog.app import create_app as catalog_app
 from storefleet.runtime.catalog.settings import CatalogSettings
+from storefleet.runtime.platform import event_contracts
 from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
-from storefleet.runtime.platform.events import Event
 from storefleet.runtime.platform.kafka_bus import KafkaEventBus
 from storefleet.runtime.platform.settings import EventsSettings
 from storefleet.runtime.vendors.app import create_app as vendors_app
@@ -103,17 +103,29 @@ async def test_order_events_over_kafka_make_one_sub_order_and_vendor_events_flow
             assert made.status_code == 201, made.text
             product = made.json()
             order_id = uuid.uuid4().hex
-            paid = Event(
+            paid = event_contracts.event(
                 "order.paid",
                 {
                     "order_id": order_id,
+                    "store": "acme",
                     "customer_id": None,
-                    "currency": "EUR",
+                    "email": "shopper@example.com",
                     "status": "paid",
+                    "currency": "EUR",
+                    "subtotal_minor": 3000,
+                    "discount_minor": 0,
+                    "shipping_minor": 0,
+                    "tax_minor": 0,
+                    "total_minor": 3000,
+                    "authorized_minor": 3000,
+                    "captured_minor": 3000,
+                    "refunded_minor": 0,
+                    "product_ids": [product["id"]],
                     "lines": [
                         {
                             "sku": "KAFKA-1",
                             "product_id": product["id"],
+                            "product_slug": product["slug"],
                             "product_name": "Kafka Sencha",
                             "variant_name": "",
                             "quantity": 3,
