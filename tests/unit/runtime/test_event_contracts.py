@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import fnmatch
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -231,3 +232,51 @@ def test_an_added_optional_field_keeps_the_contract() -> None:
     built = event_contracts.event("order.paid", {**PAID, "order_number": "B-1001"})
     assert built.payload["order_number"] == "B-1001"
     assert event_contracts.check_event(built) is built
+
+
+# Subscribed to, but published by nobody and so without a contract: each one
+# a consumer waiting for an event that never comes.
+NEVER_PUBLISHED = {
+    # The catalog's "customers also bought" reads order.paid; this older name
+    # of the event is still subscribed to in runtime/catalog/app.py.
+    "orders.order_placed",
+}
+
+
+def consumed_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
+    """The event types each service subscribes to, read off the apps serve builds."""
+    from storefleet.runtime import serve
+    from storefleet.runtime.platform.events import InProcessEventBus
+
+    for name in [key for key in os.environ if key.startswith("STOREFLEET_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("STOREFLEET_DATA_DIR", str(tmp_path))
+    consumed: dict[str, set[str]] = {}
+    for name in sorted(service for service in serve.DEFAULT_PORTS if service != "all"):
+        app = serve._service_app(name)
+        types: set[str] = set()
+        bus = getattr(app.state, "bus", None)
+        if isinstance(bus, InProcessEventBus):
+            types |= set(bus._handlers)
+        consumer = getattr(app.state, "consumer", None)
+        if consumer is not None:
+            types |= set(consumer.handlers)
+        consumed[name] = types - {"*"}
+    return consumed
+
+
+def test_every_consumed_event_type_has_a_contract(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    consumed = consumed_types(tmp_path, monkeypatch)
+    assert {"order.paid", "payment.failed"} <= consumed["notifications"], consumed
+    assert "order.paid" in consumed["vendors"], consumed
+    assert "order.paid" in consumed["analytics"], consumed
+    missing = sorted(
+        f"{service}: {event_type}"
+        for service, types in consumed.items()
+        for event_type in types - set(CONTRACTS) - NEVER_PUBLISHED
+    )
+    assert not missing, f"consumed, but no contract says what they carry: {missing}"
+    still = {t for types in consumed.values() for t in types} & NEVER_PUBLISHED
+    assert still == NEVER_PUBLISHED, "no longer subscribed: take it out of NEVER_PUBLISHED"
