@@ -1,45 +1,15 @@
 """Argo CD's health check for Stores, run in Lua 5.1 (what Argo CD embeds) on Store
-objects as the operator wrote them on the local control plane."""
+objects as the operator wrote them on the local control plane (captured by
+tests/integration/operator/test_argocd_health.py, see tests/unit/argocd/capture.py)."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pytest
 import yaml
-from lupa import lua51
-
-ROOT = Path(__file__).resolve().parents[3]
-SCRIPT = (ROOT / "examples" / "argocd" / "health.lua").read_text()
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+from argocd_health import EXPECTED, ROOT, SCRIPT, fixture, health
 
 
-def health(obj: dict[str, Any]) -> tuple[str, str]:
-    lua = lua51.LuaRuntime(unpack_returned_tuples=True)
-    lua.globals().obj = lua.table_from(obj, recursive=True)
-    result = lua.execute(SCRIPT)
-    return result["status"], result["message"]
-
-
-def fixture(name: str) -> dict[str, Any]:
-    loaded: dict[str, Any] = json.loads((FIXTURES / f"{name}.json").read_text())
-    return loaded
-
-
-@pytest.mark.parametrize(
-    ("name", "status", "message_part"),
-    [
-        ("ready", "Healthy", "Ready: the store is serving"),
-        ("new", "Progressing", "Waiting for the Storefleet operator"),
-        ("provisioning", "Progressing", "Provisioning: waiting for RuntimeReady"),
-        ("spec-changed", "Progressing", "observe generation 2"),
-        ("suspended", "Suspended", "Suspended"),
-        ("deleting", "Progressing", "Being deleted"),
-        ("degraded", "Degraded", "cart 0/2 ready"),
-    ],
-)
+@pytest.mark.parametrize(("name", "status", "message_part"), [(n, *e) for n, e in EXPECTED.items()])
 def test_a_store_status_maps_to_argo_cd_health(name: str, status: str, message_part: str) -> None:
     got_status, message = health(fixture(name))
     assert got_status == status
