@@ -44,7 +44,7 @@ Case = schemathesis.Case[Any]
 PROBLEM_JSON = "application/problem+json"
 # How much each service's machine runs: scenarios of up to this many steps,
 # and no new run (after Hypothesis stopped one, below) past this many seconds.
-SCENARIOS = int(os.environ.get("STOREFLEET_FUZZ_SCENARIOS", "12"))
+SCENARIOS = int(os.environ.get("STOREFLEET_FUZZ_SCENARIOS", "10"))
 STEPS = 8
 SECONDS = float(os.environ.get("STOREFLEET_FUZZ_SECONDS", "10"))
 
@@ -85,6 +85,9 @@ class Link:
     target: str
     parameters: Mapping[str, str] = field(default_factory=dict)
     body: Mapping[str, Any] | None = None
+    # Merge ``body`` into a generated one (its lists item by item), or send
+    # it as it is: a return of one line, not that line and random others.
+    merge: bool = True
 
 
 def _operation(document: dict[str, Any], label: str) -> dict[str, Any]:
@@ -102,6 +105,8 @@ def linked(document: dict[str, Any], links: Sequence[Link]) -> dict[str, Any]:
         definition: dict[str, Any] = {"operationId": target, "parameters": dict(link.parameters)}
         if link.body is not None:
             definition["requestBody"] = dict(link.body)
+        if not link.merge:
+            definition["x-schemathesis"] = {"merge_body": False}
         response = responses.setdefault(str(link.status), {"description": "linked"})
         response.setdefault("links", {})[f"{target}-{number}"] = definition
     return document
@@ -175,6 +180,7 @@ def run_stateful(
     steps: int = STEPS,
     seconds: float = SECONDS,
     roots: Collection[str] | None = None,
+    invalid: bool = True,
 ) -> Counter[tuple[str, int]]:
     """Run the state machine of this (linked) document against ``base_url``.
 
@@ -191,6 +197,8 @@ def run_stateful(
             "request-timeout": 60,
             # Only the links declared here, not ones guessed from names.
             "phases": {"stateful": {"inference": {"algorithms": []}, "max-steps": steps}},
+            # Invalid input too (one step in ten), unless the run is after depth.
+            "generation": {"mode": "all" if invalid else "positive"},
         }
     )
     schema = schemathesis.openapi.from_dict(document, config=config)
