@@ -10,8 +10,15 @@ from pydantic import BaseModel, Field, StringConstraints, field_validator, model
 from storefleet.runtime.platform.schema import Input
 
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+# No control characters: they are in no address, and "\x1c" is whitespace to
+# Python (str.strip, str.split) but not to the pattern's \s, so such an
+# address was taken and then never matched again.
 Email = Annotated[
-    str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$", max_length=320)
+    str,
+    StringConstraints(
+        pattern=r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}\.[^@\s\x00-\x1f\x7f]{1,63}$",
+        max_length=320,
+    ),
 ]
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
 Text = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]

@@ -12,8 +12,14 @@ from storefleet.runtime.platform.schema import Input
 Token = Annotated[str, StringConstraints(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,80}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+# No control characters: they are in no address (the orders service's
+# checkout refuses them too).
 Email = Annotated[
-    str, StringConstraints(pattern=r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$", max_length=320)
+    str,
+    StringConstraints(
+        pattern=r"^[^@\s\x00-\x1f\x7f]{1,64}@[^@\s\x00-\x1f\x7f]{1,255}\.[^@\s\x00-\x1f\x7f]{1,63}$",
+        max_length=320,
+    ),
 ]
 Ident = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:@-]{1,100}$")]
 MinorUnits = Annotated[int, Field(ge=1, le=100_000_000_000)]
