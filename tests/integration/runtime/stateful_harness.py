@@ -148,7 +148,8 @@ def _state_machine(schema: Any, roots: Collection[str] | None) -> Any:
     schemathesis would also start from a random order id's fulfilment (a POST
     too), and pass over a create whose body names something no operation
     makes (a cart line's SKU, a product's vendor); here the schema is
-    narrowed so that those creates succeed.
+    narrowed so that those creates succeed. (schemathesis 4.32 has no
+    setting for this: its classification is swapped for the build.)
     """
     classify = openapi_stateful.classify_root_transitions
 
@@ -186,10 +187,10 @@ def run_stateful(
 
     ``headers(case)`` are the caller's credentials and the like for each
     request; they replace what was generated for the same names (``None``:
-    send none). ``after``
-    sees each answer (to do what a shopper would do next, such as follow
-    the e-mailed link). Blocking: call it in a thread. Returns how often
-    each operation answered each status, to show how far the runs got.
+    send none). ``after`` sees each answer (to do what a shopper would do
+    next, such as follow the e-mailed link). Blocking: call it in a thread.
+    Returns how often each operation answered each status, to show how far
+    the runs got.
     """
     config = schemathesis.Config.from_dict(
         {

@@ -3,7 +3,7 @@ on what it created, following the links declared here (stateful_harness.py).
 
 Each test serves its services on the embedded backend, in this process, and
 runs one state machine against one API with the credentials its routes need
-(the catalog's, the payments and orders services' tokens, a vendor's staff, a
+(each service's own token for its staff and service routes, a vendor's staff, a
 signed-in shopper). No answer may be a 5xx, disagree with the published
 schema, or refuse without problem+json; where the harness can tell, the money
 and the stock still add up afterwards.
