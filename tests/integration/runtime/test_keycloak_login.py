@@ -18,6 +18,7 @@ import pytest_asyncio
 from accounts_harness import Server, free_port
 from browser_harness import ARTIFACTS, launch
 from keycloak import KeycloakAdmin, KeycloakOpenID
+from starlette.requests import Request
 
 from storefleet.dev.components.keycloak import KeycloakAccess
 from storefleet.operator.provisioners.base import Tenant
@@ -291,6 +292,51 @@ async def test_staff_sign_in_to_the_admin_console_through_its_own_client(
         # The accounts service took the realm's token as a store admin's.
         assert boss in await page.locator("#customers").inner_text()
         await page.screenshot(path=ARTIFACTS / "keycloak-admin-console.png", full_page=True)
+        await context.close()
+
+
+async def test_signing_out_ends_the_realms_session_and_its_access_tokens_everywhere(
+    cluster_shop: ClusterShop, chromium: str
+) -> None:
+    """Sign-out on the storefront ends the Keycloak session (no silent sign-in
+    after it) and the access token the storefront held is refused by the other
+    services at once, long before it expires."""
+    email = f"ines-{uuid.uuid4().hex[:6]}@acme.test"
+    user_id = add_user(cluster_shop.acme, email, cluster_shop.password)
+    front = cluster_shop.storefront.app
+    async with launch(chromium) as browser:
+        context = await browser.new_context(base_url=cluster_shop.storefront.url)
+        page = await context.new_page()
+        await page.goto("/account")
+        await page.fill("#username", email)
+        await page.fill("#password", cluster_shop.password)
+        await page.click("#kc-login")
+        await page.wait_for_url(f"{cluster_shop.storefront.url}/account")
+        (realm_session,) = cluster_shop.acme.admin.get_sessions(user_id)
+        # The shopper's token never leaves the server: read it where the storefront keeps it.
+        cookie = {c["name"]: c["value"] for c in await context.cookies()}["sf_session"]
+        sessions = front.state.account_pages.sessions
+        held = Request({"type": "http", "headers": [(b"cookie", f"sf_session={cookie}".encode())]})
+        stored = await sessions.load(held)
+        assert stored is not None
+        access = str(stored.data["access"])
+        bearer = {"Authorization": f"Bearer {access}"}
+        async with httpx.AsyncClient(base_url=cluster_shop.accounts.url) as accounts:
+            assert (await accounts.get("/me", headers=bearer)).status_code == 200
+
+            await page.click("form[action='/account/sign-out'] button")
+            await page.wait_for_url(f"{cluster_shop.storefront.url}/")
+
+            me = await accounts.get("/me", headers=bearer)
+            assert me.status_code == 401, me.text
+            assert me.headers["content-type"].startswith("application/problem+json")
+        assert realm_session["id"] not in {
+            found["id"] for found in cluster_shop.acme.admin.get_sessions(user_id)
+        }
+        # The realm asks for the password again: its session is gone, not only ours.
+        await page.goto("/account")
+        await page.wait_for_url(f"{cluster_shop.acme.issuer}/protocol/openid-connect/auth**")
+        assert await page.locator("#password").is_visible()
         await context.close()
 
 
