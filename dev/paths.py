@@ -32,9 +32,17 @@ def state_root() -> Path:
 
     Under /tmp rather than the home directory because, when run as root, the
     PostgreSQL server must run as an unprivileged user that cannot enter /root.
+    Where /tmp itself is closed to other users (mode 700), under /var/tmp, which
+    the same user can enter.
     """
     base = os.environ.get("STOREFLEET_STACK_DIR")
-    return Path(base) if base else Path("/tmp") / f"storefleet-stack-{os.getuid()}"
+    if base:
+        return Path(base)
+    name = f"storefleet-stack-{os.getuid()}"
+    for parent in (Path("/tmp"), Path("/var/tmp")):
+        if parent.is_dir() and parent.stat().st_mode & 0o001:
+            return parent / name
+    return Path("/tmp") / name
 
 
 def state_dir(component: str) -> Path:
