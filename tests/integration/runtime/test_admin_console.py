@@ -3,11 +3,9 @@ signing in through the storefront, each section backed by its service's API."""
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -15,6 +13,7 @@ import pytest
 import pytest_asyncio
 from accounts_harness import PASSWORD, Browser, Server
 from bus_events import verification_link
+from environment import environment
 from starlette.routing import Mount
 
 from storefleet.runtime.platform.events import InProcessEventBus
@@ -22,20 +21,6 @@ from storefleet.runtime.serve import build_all
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 BOSS = "boss@console.test"
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pyotp
@@ -173,6 +174,14 @@ async def cluster_shop(
             await provisioner.delete(realm.tenant, "Delete")
 
 
+async def sign_in_on_the_realm(page: Any, email: str, password: str) -> None:
+    """From the storefront's account page to the realm's login form, and submit it."""
+    await page.goto("/account")
+    await page.fill("#username", email)
+    await page.fill("#password", password)
+    await page.click("#kc-login")
+
+
 async def test_a_shopper_signs_in_on_the_realm_login_page_and_reaches_the_account(
     cluster_shop: ClusterShop, chromium: str
 ) -> None:
@@ -307,10 +316,7 @@ async def test_signing_out_ends_the_realms_session_and_its_access_tokens_everywh
     async with launch(chromium) as browser:
         context = await browser.new_context(base_url=cluster_shop.storefront.url)
         page = await context.new_page()
-        await page.goto("/account")
-        await page.fill("#username", email)
-        await page.fill("#password", cluster_shop.password)
-        await page.click("#kc-login")
+        await sign_in_on_the_realm(page, email, cluster_shop.password)
         await page.wait_for_url(f"{cluster_shop.storefront.url}/account")
         (realm_session,) = cluster_shop.acme.admin.get_sessions(user_id)
         # The shopper's token never leaves the server: read it where the storefront keeps it.
@@ -354,10 +360,7 @@ async def test_the_realms_otp_policy_makes_a_new_shopper_set_up_a_second_factor(
         for attempt in ("enrol", "challenge"):
             context = await browser.new_context(base_url=cluster_shop.storefront.url)
             page = await context.new_page()
-            await page.goto("/account")
-            await page.fill("#username", email)
-            await page.fill("#password", cluster_shop.password)
-            await page.click("#kc-login")
+            await sign_in_on_the_realm(page, email, cluster_shop.password)
             if attempt == "enrol":
                 # Keycloak's authenticator setup, required by the realm's policy.
                 await page.click("#mode-manual")

@@ -10,14 +10,14 @@ on SQLite: the rules are the product's, no server is involved.
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
 import pytest_asyncio
+from environment import environment
 from fastapi import FastAPI
 
 from storefleet.runtime import serve
@@ -31,20 +31,6 @@ TOKENS = {
     for caller in ("orders", "cart", "vendors")
 }
 CALLS = {"catalog": ("orders", "cart", "vendors"), "cart": ("orders",), "payments": ("orders",)}
-
-
-@contextlib.contextmanager
-def environment(values: Mapping[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")

@@ -12,9 +12,8 @@ granted to (403) and with one it is granted to (admitted).
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
+from environment import environment
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
@@ -88,20 +88,6 @@ def endpoints(name: str, app: FastAPI) -> list[Endpoint]:
 class Services:
     apps: dict[str, FastAPI]
     auth: Authenticator
-
-
-@contextlib.contextmanager
-def environment(values: dict[str, str]) -> Iterator[None]:
-    saved = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
