@@ -389,7 +389,8 @@ async def test_checkouts_whose_orders_pod_is_killed_end_paid_with_money_and_stoc
             ).items
             return any(
                 pod.metadata.uid not in killed
-                and all(c.ready for c in pod.status.container_statuses or [False])
+                and bool(pod.status.container_statuses)
+                and all(c.ready for c in pod.status.container_statuses)
                 for pod in pods
             )
 
