@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test unit integration lint typecheck bench stack-install stack-up stack-down stack-status clean
+.PHONY: run test test-random unit integration lint typecheck bench stack-install stack-up stack-down stack-status clean
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: $(STAMP)
 ## test: the whole suite, unit and integration, on real servers
 test: $(STAMP) stack-install lint
 	$(BIN)/pytest tests
+
+# The suite runs in file order; this runs unit and integration shuffled
+# (pytest-randomly; it prints its seed, `--randomly-seed=N` replays an order).
+test-random: $(STAMP) stack-install
+	$(BIN)/pytest -p randomly tests/unit tests/integration
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
