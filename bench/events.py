@@ -23,15 +23,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.postgres import Postgres
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, outbox_table
-from storefleet.runtime.platform.events_consumer import (
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.consumer import (
     IdempotentConsumer,
     attach_consumer,
     processed_events_table,
 )
-from storefleet.runtime.platform.kafka_bus import KafkaEventBus
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.events.kafka import KafkaEventBus
+from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, outbox_table
+from storefleet.runtime.platform.storage.db import Database
 
 
 async def run(count: int, dsn: str, bootstrap: str) -> None:

@@ -57,9 +57,9 @@ def serve(service: str, host: str | None, port: int | None, demo: bool) -> None:
     """Serve SERVICE (or all of them in one process) with uvicorn."""
     import uvicorn
 
-    from storefleet.runtime.platform.observability import configure_logging
-    from storefleet.runtime.platform.settings import ServiceSettings, in_kubernetes
-    from storefleet.runtime.platform.vaultenv import SecretsUnavailableError, load_secret_env
+    from storefleet.runtime.platform.config.settings import ServiceSettings, in_kubernetes
+    from storefleet.runtime.platform.config.vaultenv import SecretsUnavailableError, load_secret_env
+    from storefleet.runtime.platform.telemetry.observability import configure_logging
     from storefleet.runtime.serve import DEFAULT_PORTS, build_all, build_service
 
     try:
@@ -71,14 +71,14 @@ def serve(service: str, host: str | None, port: int | None, demo: bool) -> None:
     host = host or ("0.0.0.0" if in_kubernetes() else "127.0.0.1")
     base = ServiceSettings()
     configure_logging(f"storefleet-{service}", base.log_level, base.log_json)
-    from storefleet.runtime.platform.tracing import configure_tracing
+    from storefleet.runtime.platform.telemetry.tracing import configure_tracing
 
     configure_tracing(f"storefleet-{service}")
     if from_vault:
         logging.getLogger("storefleet.runtime").info(
             "read %d settings from Vault", len(from_vault), extra={"names": from_vault}
         )
-    from storefleet.runtime.platform.heap import settled_after_startup
+    from storefleet.runtime.platform.web.heap import settled_after_startup
 
     app = build_all(demo=demo) if service == "all" else build_service(service)
     uvicorn.run(
@@ -96,7 +96,7 @@ def serve(service: str, host: str | None, port: int | None, demo: bool) -> None:
 @click.option("--check", is_flag=True, help="Fail if --output is not up to date.")
 def settings_docs(output: Path | None, check: bool) -> None:
     """Write the runtime's settings reference (docs/runtime-settings.md) from the code."""
-    from storefleet.runtime.platform.settings_reference import reference
+    from storefleet.runtime.platform.config.settings_reference import reference
 
     text = reference()
     if output is None:
@@ -117,8 +117,8 @@ def import_demo_command(products: int, seed: int) -> None:
     from storefleet.runtime.catalog.demo import import_demo
     from storefleet.runtime.catalog.service import CatalogService
     from storefleet.runtime.catalog.settings import CatalogSettings
-    from storefleet.runtime.platform.db import Database
-    from storefleet.runtime.platform.settings import StoreSettings
+    from storefleet.runtime.platform.config.settings import StoreSettings
+    from storefleet.runtime.platform.storage.db import Database
 
     async def run() -> int:
         settings = CatalogSettings()

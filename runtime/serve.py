@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from storefleet.runtime.platform.errors import install_error_handlers
-from storefleet.runtime.platform.events import InProcessEventBus
-from storefleet.runtime.platform.settings import development_mode
+from storefleet.runtime.platform.config.settings import development_mode
+from storefleet.runtime.platform.events.outbox import InProcessEventBus
+from storefleet.runtime.platform.web.errors import install_error_handlers
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,11 @@ def build_all(*, demo: bool = True) -> FastAPI:
 
     analytics = analytics_app(bus=bus)
     from storefleet.runtime.accounts.app import create_app as accounts_app
-    from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings, ensure_secret
+    from storefleet.runtime.platform.identity.tokens import (
+        Authenticator,
+        AuthSettings,
+        ensure_secret,
+    )
 
     # One store, one identity: every service verifies the accounts service's tokens.
     authenticator = Authenticator(ensure_secret(AuthSettings()))

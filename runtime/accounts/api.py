@@ -15,9 +15,9 @@ from fastapi.responses import JSONResponse
 
 from storefleet.runtime.accounts import schemas as s
 from storefleet.runtime.accounts.service import AccountsService, Client, local_id
-from storefleet.runtime.platform.auth_tokens import Principal
-from storefleet.runtime.platform.errors import PROBLEM_RESPONSES
-from storefleet.runtime.platform.permissions import MFA_ENROL, public, require
+from storefleet.runtime.platform.identity.permissions import MFA_ENROL, public, require
+from storefleet.runtime.platform.identity.tokens import Principal
+from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES
 
 IdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 # Answers that must not reveal whether an address has an account take at least this long.

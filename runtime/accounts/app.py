@@ -12,14 +12,14 @@ from storefleet.runtime.accounts.models import outbox
 from storefleet.runtime.accounts.secrets_at_rest import SecretBox, encrypt_stored_secrets
 from storefleet.runtime.accounts.service import AccountsService
 from storefleet.runtime.accounts.settings import AccountsSettings
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings, ensure_secret
-from storefleet.runtime.platform.cache import create_cache
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay
-from storefleet.runtime.platform.events_backends import create_event_bus
-from storefleet.runtime.platform.private_files import private_sqlite
-from storefleet.runtime.platform.settings import StoreSettings, in_kubernetes
+from storefleet.runtime.platform.config.settings import StoreSettings, in_kubernetes
+from storefleet.runtime.platform.events.backends import create_event_bus
+from storefleet.runtime.platform.events.outbox import EventBus, OutboxRelay
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings, ensure_secret
+from storefleet.runtime.platform.storage.cache import create_cache
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.storage.private_files import private_sqlite
+from storefleet.runtime.platform.web.app import create_service_app
 
 MIGRATIONS = "storefleet.runtime.accounts:migrations"
 VERSION_TABLE = "accounts_alembic_version"

@@ -6,7 +6,7 @@ import json
 import math
 import time
 
-from storefleet.runtime.platform.cache import Cache
+from storefleet.runtime.platform.storage.cache import Cache
 
 
 class AttemptCounter:

@@ -25,9 +25,9 @@ from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from sqlalchemy import select
 
 from storefleet.runtime.accounts.models import User
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.private_files import private_directory, write_private
-from storefleet.runtime.platform.settings import in_kubernetes
+from storefleet.runtime.platform.config.settings import in_kubernetes
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.storage.private_files import private_directory, write_private
 
 log = logging.getLogger(__name__)
 PREFIX: Final = "fernet:"

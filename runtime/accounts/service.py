@@ -41,12 +41,12 @@ from storefleet.runtime.accounts.models import (
 )
 from storefleet.runtime.accounts.secrets_at_rest import SecretBox
 from storefleet.runtime.accounts.settings import AccountsSettings
-from storefleet.runtime.platform.auth_tokens import Authenticator, Principal
-from storefleet.runtime.platform.cache import Cache
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.errors import NotFound, ProblemError
-from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
-from storefleet.runtime.platform.permissions import CUSTOMER, ROLES, STORE_ADMIN
+from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.identity.permissions import CUSTOMER, ROLES, STORE_ADMIN
+from storefleet.runtime.platform.identity.tokens import Authenticator, Principal
+from storefleet.runtime.platform.storage.cache import Cache
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.errors import NotFound, ProblemError
 
 log = logging.getLogger(__name__)
 SOURCE = "accounts"

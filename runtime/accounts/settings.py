@@ -5,7 +5,7 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from storefleet.runtime.platform.settings import ServiceSettings
+from storefleet.runtime.platform.config.settings import ServiceSettings
 
 
 class AccountsSettings(ServiceSettings):

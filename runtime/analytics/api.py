@@ -16,8 +16,8 @@ from pydantic import BeforeValidator
 from storefleet.runtime.analytics import schemas as s
 from storefleet.runtime.analytics.service import AnalyticsService
 from storefleet.runtime.analytics.settings import AnalyticsSettings
-from storefleet.runtime.platform.errors import PROBLEM_RESPONSES
-from storefleet.runtime.platform.permissions import require
+from storefleet.runtime.platform.identity.permissions import require
+from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES
 
 # Revenue is payments data: whoever may read payments may read the reports.
 REPORTS_PERMISSION: Final = "reports:read"

@@ -14,12 +14,12 @@ from storefleet.runtime.analytics.api import build_router
 from storefleet.runtime.analytics.models import processed_events
 from storefleet.runtime.analytics.service import AnalyticsService
 from storefleet.runtime.analytics.settings import AnalyticsSettings
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, StartableBus
-from storefleet.runtime.platform.events_backends import create_event_bus
-from storefleet.runtime.platform.events_consumer import IdempotentConsumer, attach_consumer
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.backends import create_event_bus
+from storefleet.runtime.platform.events.consumer import IdempotentConsumer, attach_consumer
+from storefleet.runtime.platform.events.outbox import EventBus, StartableBus
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.app import create_service_app
 
 log = logging.getLogger(__name__)
 MIGRATIONS = "storefleet.runtime.analytics:migrations"

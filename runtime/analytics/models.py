@@ -14,9 +14,9 @@ import datetime as dt
 from sqlalchemy import BigInteger, Boolean, Date, DateTime, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storefleet.runtime.platform.events import utcnow
-from storefleet.runtime.platform.events_consumer import processed_events_table
-from storefleet.runtime.platform.metadata import context_metadata
+from storefleet.runtime.platform.events.consumer import processed_events_table
+from storefleet.runtime.platform.events.outbox import utcnow
+from storefleet.runtime.platform.storage.metadata import context_metadata
 
 
 class Base(DeclarativeBase):

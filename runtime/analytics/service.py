@@ -35,10 +35,10 @@ from storefleet.runtime.analytics.models import (
     Product,
 )
 from storefleet.runtime.analytics.settings import AnalyticsSettings
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.errors import ProblemError
-from storefleet.runtime.platform.events import Event, utcnow
-from storefleet.runtime.platform.events_consumer import PermanentError
+from storefleet.runtime.platform.events.consumer import PermanentError
+from storefleet.runtime.platform.events.outbox import Event, utcnow
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.errors import ProblemError
 
 SUPPORTED_DATA_VERSION: Final = 1
 Handler = Callable[[Event, AsyncSession], Awaitable[None]]

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import Field, field_validator
 from pydantic_settings import SettingsConfigDict
 
-from storefleet.runtime.platform.settings import ServiceSettings
+from storefleet.runtime.platform.config.settings import ServiceSettings
 
 
 class AnalyticsSettings(ServiceSettings):

@@ -16,10 +16,15 @@ from fastapi import APIRouter, Cookie, Depends, Header, Path, Request, Response
 from storefleet.runtime.cart import schemas as s
 from storefleet.runtime.cart.service import CartRef, CartService, new_anonymous
 from storefleet.runtime.cart.settings import CartSettings
-from storefleet.runtime.platform import auth
-from storefleet.runtime.platform.auth_tokens import authenticator_of
-from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
-from storefleet.runtime.platform.permissions import SERVICE_ONLY_PREFIX, allows, public, require
+from storefleet.runtime.platform.identity import auth
+from storefleet.runtime.platform.identity.permissions import (
+    SERVICE_ONLY_PREFIX,
+    allows,
+    public,
+    require,
+)
+from storefleet.runtime.platform.identity.tokens import authenticator_of
+from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES, ProblemError
 
 _CART_ID = re.compile(r"^[0-9a-f]{32}$")
 SkuPath = Annotated[str, Path(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]

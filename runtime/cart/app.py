@@ -16,13 +16,13 @@ from storefleet.runtime.cart.catalog_client import CatalogClient
 from storefleet.runtime.cart.models import outbox
 from storefleet.runtime.cart.service import CartService
 from storefleet.runtime.cart.settings import CartSettings
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.cache import create_cache
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay
-from storefleet.runtime.platform.events_backends import create_event_bus
-from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.config.settings import StoreSettings
+from storefleet.runtime.platform.events.backends import create_event_bus
+from storefleet.runtime.platform.events.outbox import EventBus, OutboxRelay
+from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.storage.cache import create_cache
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.app import create_service_app
 
 log = logging.getLogger(__name__)
 MIGRATIONS = "storefleet.runtime.cart:migrations"

@@ -12,8 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from storefleet.runtime.platform.errors import UpstreamUnavailable
-from storefleet.runtime.platform.resilience import ServiceClient
+from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 
 log = logging.getLogger(__name__)
 # The catalog's availability levels (its StockLevel), as the cart passes them on.

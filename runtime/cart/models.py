@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storefleet.runtime.platform.events import outbox_table, utcnow
-from storefleet.runtime.platform.metadata import context_metadata
+from storefleet.runtime.platform.events.outbox import outbox_table, utcnow
+from storefleet.runtime.platform.storage.metadata import context_metadata
 
 
 class Base(DeclarativeBase):

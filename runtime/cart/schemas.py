@@ -9,7 +9,7 @@ from pydantic import BaseModel, BeforeValidator, Field, StringConstraints, model
 
 from storefleet.runtime.cart.catalog_client import StockLevel
 from storefleet.runtime.cart.pricing import PromoKind
-from storefleet.runtime.platform.schema import Input
+from storefleet.runtime.platform.web.schema import Input
 
 Sku = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9][A-Z0-9._-]{0,63}$")]
 Code = Annotated[

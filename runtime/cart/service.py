@@ -19,11 +19,11 @@ from storefleet.runtime.cart.catalog_client import CatalogClient, StockInfo
 from storefleet.runtime.cart.models import CartActivity, PromoCode, PromoRedemption, outbox
 from storefleet.runtime.cart.pricing import Promo, PromoKind, ShippingRules, compute_totals
 from storefleet.runtime.cart.settings import CartSettings
-from storefleet.runtime.platform.cache import Cache
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
-from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.config.settings import StoreSettings
+from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.storage.cache import Cache
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.errors import Conflict, NotFound, ProblemError
 
 log = logging.getLogger(__name__)
 ACTIVITY = cast(Table, CartActivity.__table__)

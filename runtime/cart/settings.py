@@ -5,7 +5,7 @@ import os
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from storefleet.runtime.platform.settings import ServiceSettings, upstream_url
+from storefleet.runtime.platform.config.settings import ServiceSettings, upstream_url
 
 
 class CartSettings(ServiceSettings):

@@ -12,10 +12,8 @@ from storefleet.runtime.catalog import schemas as s
 from storefleet.runtime.catalog.availability import StockViewer
 from storefleet.runtime.catalog.service import CatalogService
 from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform import auth
-from storefleet.runtime.platform.auth_tokens import Principal, authenticator_of
-from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
-from storefleet.runtime.platform.permissions import (
+from storefleet.runtime.platform.identity import auth
+from storefleet.runtime.platform.identity.permissions import (
     SERVICE_ONLY_PREFIX,
     STORE_ADMIN,
     VENDOR_ADMIN,
@@ -23,7 +21,9 @@ from storefleet.runtime.platform.permissions import (
     caller_of,
     require,
 )
-from storefleet.runtime.platform.permissions import public as public_rule
+from storefleet.runtime.platform.identity.permissions import public as public_rule
+from storefleet.runtime.platform.identity.tokens import Principal, authenticator_of
+from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES, ProblemError
 
 VENDOR_ROLES = frozenset({VENDOR_ADMIN, VENDOR_STAFF})
 

@@ -15,11 +15,11 @@ from storefleet.runtime.catalog.models import outbox
 from storefleet.runtime.catalog.schemas import OrderPlaced
 from storefleet.runtime.catalog.service import CatalogService
 from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import Event, EventBus, OutboxRelay
-from storefleet.runtime.platform.events_backends import create_event_bus
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.config.settings import StoreSettings
+from storefleet.runtime.platform.events.backends import create_event_bus
+from storefleet.runtime.platform.events.outbox import Event, EventBus, OutboxRelay
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.app import create_service_app
 
 log = logging.getLogger(__name__)
 MIGRATIONS = "storefleet.runtime.catalog:migrations"

@@ -18,8 +18,8 @@ from typing import TypeVar
 
 from storefleet.runtime.catalog import schemas as s
 from storefleet.runtime.catalog.schemas import StockLevel
-from storefleet.runtime.platform.auth_tokens import Principal
-from storefleet.runtime.platform.permissions import VENDOR_ADMIN, VENDOR_STAFF, allows
+from storefleet.runtime.platform.identity.permissions import VENDOR_ADMIN, VENDOR_STAFF, allows
+from storefleet.runtime.platform.identity.tokens import Principal
 
 VENDOR_ROLES = frozenset({VENDOR_ADMIN, VENDOR_STAFF})
 Counted = TypeVar("Counted", s.VariantOut, s.VariantStock)

@@ -18,8 +18,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from storefleet.runtime.platform.events import outbox_table, utcnow
-from storefleet.runtime.platform.metadata import context_metadata
+from storefleet.runtime.platform.events.outbox import outbox_table, utcnow
+from storefleet.runtime.platform.storage.metadata import context_metadata
 
 
 class Base(DeclarativeBase):

@@ -14,7 +14,7 @@ from pydantic import (
     model_validator,
 )
 
-from storefleet.runtime.platform.schema import Input
+from storefleet.runtime.platform.web.schema import Input
 
 Slug = Annotated[
     str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", min_length=1, max_length=80)

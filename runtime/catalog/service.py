@@ -50,10 +50,10 @@ from storefleet.runtime.catalog.search import (
     tsquery,
 )
 from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
-from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
-from storefleet.runtime.platform.readcache import ReadCache
+from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.storage.readcache import ReadCache
+from storefleet.runtime.platform.web.errors import Conflict, NotFound, ProblemError
 
 # Core tables for the queries the ORM would make slow or awkward.
 P = cast(Table, Product.__table__)

@@ -17,10 +17,10 @@ from fastapi.responses import StreamingResponse
 from storefleet.runtime.notifications import schemas as s
 from storefleet.runtime.notifications.service import NotificationService
 from storefleet.runtime.notifications.settings import NotificationsSettings
-from storefleet.runtime.platform import auth
-from storefleet.runtime.platform.auth_tokens import authenticator_of
-from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
-from storefleet.runtime.platform.permissions import public, require
+from storefleet.runtime.platform.identity import auth
+from storefleet.runtime.platform.identity.permissions import public, require
+from storefleet.runtime.platform.identity.tokens import authenticator_of
+from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES, ProblemError
 
 EventTypePath = Annotated[str, Path(pattern=r"^[a-z]+\.[a-z_]+$", max_length=100)]
 LanguagePath = Annotated[str, Path(pattern=s.LANGUAGE)]

@@ -20,13 +20,13 @@ from storefleet.runtime.notifications.channels import (
 from storefleet.runtime.notifications.models import outbox, processed_events
 from storefleet.runtime.notifications.service import NotificationService
 from storefleet.runtime.notifications.settings import NotificationsSettings
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay
-from storefleet.runtime.platform.events_backends import create_event_bus
-from storefleet.runtime.platform.events_consumer import IdempotentConsumer, attach_consumer
-from storefleet.runtime.platform.private_files import private_sqlite
-from storefleet.runtime.platform.settings import EventsSettings, StoreSettings
+from storefleet.runtime.platform.config.settings import EventsSettings, StoreSettings
+from storefleet.runtime.platform.events.backends import create_event_bus
+from storefleet.runtime.platform.events.consumer import IdempotentConsumer, attach_consumer
+from storefleet.runtime.platform.events.outbox import EventBus, OutboxRelay
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.storage.private_files import private_sqlite
+from storefleet.runtime.platform.web.app import create_service_app
 
 log = logging.getLogger(__name__)
 MIGRATIONS = "storefleet.runtime.notifications:migrations"

@@ -23,7 +23,7 @@ from typing import Any, Protocol
 import aiosmtplib
 import httpx
 
-from storefleet.runtime.platform.private_files import private_directory, write_private
+from storefleet.runtime.platform.storage.private_files import private_directory, write_private
 
 
 class TransientFailure(Exception):

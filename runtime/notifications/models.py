@@ -15,10 +15,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from storefleet.runtime.platform.events import outbox_table, utcnow
-from storefleet.runtime.platform.events_consumer import processed_events_table
-from storefleet.runtime.platform.metadata import context_metadata
-from storefleet.runtime.platform.tracing import TRACEPARENT_MAX, TRACESTATE_MAX
+from storefleet.runtime.platform.events.consumer import processed_events_table
+from storefleet.runtime.platform.events.outbox import outbox_table, utcnow
+from storefleet.runtime.platform.storage.metadata import context_metadata
+from storefleet.runtime.platform.telemetry.tracing import TRACEPARENT_MAX, TRACESTATE_MAX
 
 CHANNELS = ("email", "sms", "push", "in_app")
 

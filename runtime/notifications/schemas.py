@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field
 
-from storefleet.runtime.platform.schema import Input
+from storefleet.runtime.platform.web.schema import Input
 
 if TYPE_CHECKING:
     from storefleet.runtime.notifications.models import InboxItem, Preference

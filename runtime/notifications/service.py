@@ -52,12 +52,12 @@ from storefleet.runtime.notifications.templates import (
     check_template,
     render,
 )
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.errors import NotFound, ProblemError
-from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
-from storefleet.runtime.platform.events_consumer import PermanentError, backoff_delay
-from storefleet.runtime.platform.settings import StoreSettings
-from storefleet.runtime.platform.tracing import parent_context, trace_context, tracer
+from storefleet.runtime.platform.config.settings import StoreSettings
+from storefleet.runtime.platform.events.consumer import PermanentError, backoff_delay
+from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.telemetry.tracing import parent_context, trace_context, tracer
+from storefleet.runtime.platform.web.errors import NotFound, ProblemError
 
 log = logging.getLogger(__name__)
 CLAIM_LEASE = timedelta(seconds=120)

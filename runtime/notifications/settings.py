@@ -3,7 +3,7 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
-from storefleet.runtime.platform.settings import ServiceSettings
+from storefleet.runtime.platform.config.settings import ServiceSettings
 
 
 class NotificationsSettings(ServiceSettings):

@@ -19,7 +19,7 @@ from typing import Any, Final
 from jinja2 import TemplateError, Undefined
 from jinja2.sandbox import SandboxedEnvironment
 
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.config.settings import StoreSettings
 
 PARTS: Final = ("subject", "body", "short")
 LANGUAGES: Final = ("en", "de")

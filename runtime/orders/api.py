@@ -18,10 +18,10 @@ from storefleet.runtime.orders.clients import CartName
 from storefleet.runtime.orders.service import OrderService
 from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.orders.states import Status
-from storefleet.runtime.platform import auth
-from storefleet.runtime.platform.auth_tokens import authenticator_of
-from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, NotFound, ProblemError
-from storefleet.runtime.platform.permissions import public, require
+from storefleet.runtime.platform.identity import auth
+from storefleet.runtime.platform.identity.permissions import public, require
+from storefleet.runtime.platform.identity.tokens import authenticator_of
+from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES, NotFound, ProblemError
 
 OrderId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 ReturnId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]

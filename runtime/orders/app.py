@@ -14,11 +14,11 @@ from storefleet.runtime.orders.api import build_router
 from storefleet.runtime.orders.models import outbox
 from storefleet.runtime.orders.service import OrderService
 from storefleet.runtime.orders.settings import OrdersSettings
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay
-from storefleet.runtime.platform.events_backends import create_event_bus
-from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.events.backends import create_event_bus
+from storefleet.runtime.platform.events.outbox import EventBus, OutboxRelay
+from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.app import create_service_app
 
 log = logging.getLogger(__name__)
 MIGRATIONS = "storefleet.runtime.orders:migrations"

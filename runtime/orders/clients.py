@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
-from storefleet.runtime.platform.errors import UpstreamUnavailable
-from storefleet.runtime.platform.permissions import SERVICE_ONLY_PREFIX
-from storefleet.runtime.platform.resilience import ServiceClient
+from storefleet.runtime.platform.identity.permissions import SERVICE_ONLY_PREFIX
+from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 
 
 @dataclass(frozen=True)

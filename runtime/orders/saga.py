@@ -33,12 +33,12 @@ from storefleet.runtime.orders.clients import Answer, call
 from storefleet.runtime.orders.models import Order, OrderLine, Saga
 from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.orders.states import Status
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.errors import Conflict, NotFound
-from storefleet.runtime.platform.events import utcnow
-from storefleet.runtime.platform.permissions import SERVICE_ONLY_PREFIX
-from storefleet.runtime.platform.resilience import ServiceClient
-from storefleet.runtime.platform.tracing import parent_context, tracer
+from storefleet.runtime.platform.events.outbox import utcnow
+from storefleet.runtime.platform.identity.permissions import SERVICE_ONLY_PREFIX
+from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.telemetry.tracing import parent_context, tracer
+from storefleet.runtime.platform.web.errors import Conflict, NotFound
 
 log = logging.getLogger(__name__)
 ACTIVE = ("running", "compensating", "waiting")

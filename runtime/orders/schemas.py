@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, field_validator, model_validator
 
-from storefleet.runtime.platform.schema import Input
+from storefleet.runtime.platform.web.schema import Input
 
 Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 # No control characters: they are in no address, and "\x1c" is whitespace to

@@ -21,8 +21,8 @@ from storefleet.runtime.payments import schemas as s
 from storefleet.runtime.payments.sandbox import SandboxGateway, verify_webhook
 from storefleet.runtime.payments.service import PaymentsService
 from storefleet.runtime.payments.settings import PaymentsSettings
-from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
-from storefleet.runtime.platform.permissions import public, require
+from storefleet.runtime.platform.identity.permissions import public, require
+from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES, ProblemError
 
 PaymentId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 MethodId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]

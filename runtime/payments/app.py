@@ -16,10 +16,10 @@ from storefleet.runtime.payments.models import outbox
 from storefleet.runtime.payments.sandbox import SandboxGateway
 from storefleet.runtime.payments.service import PaymentsService
 from storefleet.runtime.payments.settings import PaymentsSettings
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay
-from storefleet.runtime.platform.events_backends import create_event_bus
+from storefleet.runtime.platform.events.backends import create_event_bus
+from storefleet.runtime.platform.events.outbox import EventBus, OutboxRelay
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.app import create_service_app
 
 log = logging.getLogger(__name__)
 MIGRATIONS = "storefleet.runtime.payments:migrations"

@@ -43,7 +43,7 @@ from storefleet.runtime.payments.gateway import (
     RefundResult,
 )
 from storefleet.runtime.payments.models import SandboxCard, SandboxCharge, SandboxRequest
-from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.storage.db import Database
 
 TEST_CARDS: dict[str, tuple[str, str]] = {
     # number -> (behaviour, brand)

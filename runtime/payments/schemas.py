@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field, StringConstraints, model_validator
 
-from storefleet.runtime.platform.schema import Input
+from storefleet.runtime.platform.web.schema import Input
 
 Token = Annotated[str, StringConstraints(pattern=r"^(tok|pm)_[A-Za-z0-9_]{1,80}$")]
 Currency = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$")]

@@ -40,15 +40,15 @@ from storefleet.runtime.payments.models import (
 )
 from storefleet.runtime.payments.sandbox import CardInvalid, SandboxGateway
 from storefleet.runtime.payments.settings import PaymentsSettings
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.errors import (
+from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.resilience.calls import CircuitBreaker, RetryableError, retry
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.errors import (
     Conflict,
     NotFound,
     ProblemError,
     UpstreamUnavailable,
 )
-from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
-from storefleet.runtime.platform.resilience import CircuitBreaker, RetryableError, retry
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -22,13 +22,13 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storefleet.runtime.platform.auth_tokens import AuthSettings, Principal, authenticator_of
-from storefleet.runtime.platform.browser_guard import EXPIRED, rotate_csrf
-from storefleet.runtime.platform.cache import create_cache
-from storefleet.runtime.platform.oidc import OidcClient, OidcError
-from storefleet.runtime.platform.resilience import ServiceClient
-from storefleet.runtime.platform.sessions import Session, SessionStore
-from storefleet.runtime.platform.settings import in_kubernetes, upstream_url
+from storefleet.runtime.platform.config.settings import in_kubernetes, upstream_url
+from storefleet.runtime.platform.identity.oidc import OidcClient, OidcError
+from storefleet.runtime.platform.identity.sessions import Session, SessionStore
+from storefleet.runtime.platform.identity.tokens import AuthSettings, Principal, authenticator_of
+from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.storage.cache import create_cache
+from storefleet.runtime.platform.web.browser_guard import EXPIRED, rotate_csrf
 from storefleet.runtime.storefront.settings import StorefrontSettings
 
 Render = Callable[..., Awaitable[HTMLResponse]]

@@ -21,10 +21,10 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storefleet.runtime.platform.errors import UpstreamUnavailable
-from storefleet.runtime.platform.permissions import STAFF, allows
-from storefleet.runtime.platform.resilience import ServiceClient
-from storefleet.runtime.platform.settings import StoreSettings, upstream_url
+from storefleet.runtime.platform.config.settings import StoreSettings, upstream_url
+from storefleet.runtime.platform.identity.permissions import STAFF, allows
+from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 from storefleet.runtime.storefront.account import AccountPages, Viewer, _readable
 
 SECTIONS = [

@@ -29,13 +29,13 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.browser_guard import BrowserGuard, csrf_token
-from storefleet.runtime.platform.errors import ProblemError, UpstreamUnavailable
-from storefleet.runtime.platform.http_guards import csp_nonce
-from storefleet.runtime.platform.readcache import ReadCache
-from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.config.settings import StoreSettings
+from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.storage.readcache import ReadCache
+from storefleet.runtime.platform.web.app import create_service_app
+from storefleet.runtime.platform.web.browser_guard import BrowserGuard, csrf_token
+from storefleet.runtime.platform.web.errors import ProblemError, UpstreamUnavailable
+from storefleet.runtime.platform.web.http_guards import csp_nonce
 from storefleet.runtime.storefront.assets import StaticAssets
 from storefleet.runtime.storefront.formatting import money, placeholder_svg, readable_on
 from storefleet.runtime.storefront.settings import StorefrontSettings

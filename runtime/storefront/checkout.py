@@ -24,9 +24,9 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from storefleet.runtime.platform.errors import UpstreamUnavailable
-from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
-from storefleet.runtime.platform.settings import upstream_url
+from storefleet.runtime.platform.config.settings import upstream_url
+from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 from storefleet.runtime.storefront.settings import StorefrontSettings
 
 ORDERS_COOKIE = "sf_orders"

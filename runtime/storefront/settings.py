@@ -5,8 +5,8 @@ from typing import Annotated, Any
 from pydantic import Field, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
-from storefleet.runtime.platform.browser_guard import allowed_origin, origin_of
-from storefleet.runtime.platform.settings import ServiceSettings, upstream_url
+from storefleet.runtime.platform.config.settings import ServiceSettings, upstream_url
+from storefleet.runtime.platform.web.browser_guard import allowed_origin, origin_of
 
 
 class StorefrontSettings(ServiceSettings):

@@ -13,9 +13,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
-from storefleet.runtime.platform.auth_tokens import Principal
-from storefleet.runtime.platform.errors import PROBLEM_RESPONSES, ProblemError
-from storefleet.runtime.platform.permissions import public, require
+from storefleet.runtime.platform.identity.permissions import public, require
+from storefleet.runtime.platform.identity.tokens import Principal
+from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES, ProblemError
 from storefleet.runtime.vendors import schemas as s
 from storefleet.runtime.vendors.models import Vendor
 from storefleet.runtime.vendors.service import VendorService

@@ -11,13 +11,13 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import EventBus, OutboxRelay
-from storefleet.runtime.platform.events_backends import create_event_bus
-from storefleet.runtime.platform.events_consumer import IdempotentConsumer, attach_consumer
-from storefleet.runtime.platform.resilience import CircuitBreaker, ServiceClient
-from storefleet.runtime.platform.settings import EventsSettings, StoreSettings
+from storefleet.runtime.platform.config.settings import EventsSettings, StoreSettings
+from storefleet.runtime.platform.events.backends import create_event_bus
+from storefleet.runtime.platform.events.consumer import IdempotentConsumer, attach_consumer
+from storefleet.runtime.platform.events.outbox import EventBus, OutboxRelay
+from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.app import create_service_app
 from storefleet.runtime.vendors.api import build_router
 from storefleet.runtime.vendors.models import outbox, processed_events
 from storefleet.runtime.vendors.service import CONSUMED, VendorService

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, StringConstraints, field_validator
 
-from storefleet.runtime.platform.schema import Input
+from storefleet.runtime.platform.web.schema import Input
 
 
 def _aware(value: dt.datetime) -> dt.datetime:

@@ -14,11 +14,11 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.errors import Conflict, NotFound, ProblemError
-from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, utcnow
-from storefleet.runtime.platform.events_consumer import PermanentError
-from storefleet.runtime.platform.resilience import ServiceClient
+from storefleet.runtime.platform.events.consumer import PermanentError
+from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
+from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.web.errors import Conflict, NotFound, ProblemError
 from storefleet.runtime.vendors import ledger
 from storefleet.runtime.vendors import schemas as s
 from storefleet.runtime.vendors.models import (

@@ -42,9 +42,9 @@ from orders_harness import (
 
 from storefleet.runtime.notifications.app import create_app as notifications_app
 from storefleet.runtime.notifications.settings import NotificationsSettings
-from storefleet.runtime.platform.events import EventBus
-from storefleet.runtime.platform.kafka_bus import KafkaEventBus
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.kafka import KafkaEventBus
+from storefleet.runtime.platform.events.outbox import EventBus
 
 CARD = "4242 4242 4242 4242"
 DECLINED_CARD = "4000 0000 0000 0002"

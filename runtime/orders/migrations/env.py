@@ -1,3 +1,3 @@
-from storefleet.runtime.platform.db import run_migrations_online
+from storefleet.runtime.platform.storage.db import run_migrations_online
 
 run_migrations_online()

@@ -47,7 +47,7 @@ from storefleet.dev.components.keycloak import KeycloakAccess
 from storefleet.dev.components.vault import VaultAccess
 from storefleet.operator.provisioners.kafka import STREAMS
 from storefleet.operator.provisioners.vault import AUDIENCE, RUNTIME_SERVICE_ACCOUNT
-from storefleet.runtime.platform.vaultenv import (
+from storefleet.runtime.platform.config.vaultenv import (
     SecretsUnavailableError,
     VaultEnvSettings,
     load_secret_env,

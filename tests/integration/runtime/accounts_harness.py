@@ -25,11 +25,11 @@ from fastapi import FastAPI
 
 from storefleet.runtime.accounts.app import create_app as accounts_app
 from storefleet.runtime.accounts.settings import AccountsSettings
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
-from storefleet.runtime.platform.cache import create_cache
-from storefleet.runtime.platform.events import Event, InProcessEventBus
-from storefleet.runtime.platform.revocations import RevokedSessions
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.config.settings import StoreSettings
+from storefleet.runtime.platform.events.outbox import Event, InProcessEventBus
+from storefleet.runtime.platform.identity.revocations import RevokedSessions
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
+from storefleet.runtime.platform.storage.cache import create_cache
 
 PASSWORD = "correct horse battery"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from storefleet.runtime.platform.events import Event, InProcessEventBus
+from storefleet.runtime.platform.events.outbox import Event, InProcessEventBus
 
 
 async def published(

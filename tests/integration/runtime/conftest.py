@@ -32,9 +32,9 @@ from storefleet.runtime.cart.settings import CartSettings
 from storefleet.runtime.catalog.app import create_app as catalog_app
 from storefleet.runtime.catalog.demo import import_demo
 from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
-from storefleet.runtime.platform.events import InProcessEventBus
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.config.settings import StoreSettings
+from storefleet.runtime.platform.events.outbox import InProcessEventBus
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
 from storefleet.runtime.storefront.app import create_app as storefront_app
 from storefleet.runtime.storefront.settings import StorefrontSettings
 

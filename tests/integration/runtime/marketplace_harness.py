@@ -17,10 +17,10 @@ from conftest import Backend, Server
 
 from storefleet.runtime.catalog.app import create_app as catalog_app
 from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform import event_contracts
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
-from storefleet.runtime.platform.events import Event, InProcessEventBus
-from storefleet.runtime.platform.events_consumer import InProcessFeed
+from storefleet.runtime.platform.events import contracts
+from storefleet.runtime.platform.events.consumer import InProcessFeed
+from storefleet.runtime.platform.events.outbox import Event, InProcessEventBus
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
 from storefleet.runtime.vendors.app import create_app as vendors_app
 from storefleet.runtime.vendors.settings import VendorsSettings
 
@@ -58,8 +58,8 @@ class Marketplace:
     async def publish(self, event_type: str, payload: dict[str, Any]) -> Event:
         """Deliver an event as the orders service's relay does, and wait until
         the vendors service has handled it. The payload must keep its type's
-        contract (runtime/platform/event_contracts.py), as the orders service's do."""
-        event = event_contracts.event(event_type, payload, source="orders")
+        contract (runtime/platform/events/contracts.py), as the orders service's do."""
+        event = contracts.event(event_type, payload, source="orders")
         await self.bus.publish(event)
         feed = self.vendors.app.state.feed
         assert isinstance(feed, InProcessFeed)

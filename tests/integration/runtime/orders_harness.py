@@ -26,8 +26,8 @@ from storefleet.runtime.orders.app import create_app as orders_app
 from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.payments.app import create_app as payments_app
 from storefleet.runtime.payments.settings import PaymentsSettings
-from storefleet.runtime.platform.events import Event, EventBus, InProcessEventBus
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.config.settings import StoreSettings
+from storefleet.runtime.platform.events.outbox import Event, EventBus, InProcessEventBus
 from storefleet.runtime.storefront.app import create_app as storefront_app
 from storefleet.runtime.storefront.checkout import CheckoutSettings
 

@@ -23,7 +23,7 @@ from accounts_harness import (
 )
 from bus_events import published
 
-from storefleet.runtime.platform import event_contracts
+from storefleet.runtime.platform.events import contracts
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -52,13 +52,13 @@ async def accounts(
 @pytest.fixture(autouse=True)
 def events_keep_their_contracts(accounts: Accounts) -> Iterator[None]:
     """Every ``account.*`` event published during a test keeps its type's
-    contract (runtime/platform/event_contracts.py)."""
+    contract (runtime/platform/events/contracts.py)."""
     yield
     broken = []
     for published_event in list(accounts.bus.recent):
         try:
-            event_contracts.check_event(published_event)
-        except event_contracts.ContractViolation as exc:
+            contracts.check_event(published_event)
+        except contracts.ContractViolation as exc:
             broken.append(str(exc))
     assert not broken
 

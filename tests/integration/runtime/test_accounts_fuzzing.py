@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from fuzz_harness import ServedService, assert_no_findings, served
 
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
 
 ISSUER = "storefleet:fuzz"
 

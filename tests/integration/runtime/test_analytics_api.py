@@ -24,9 +24,9 @@ from conftest import Backend, Server
 
 from storefleet.runtime.analytics.app import create_app
 from storefleet.runtime.analytics.settings import AnalyticsSettings
-from storefleet.runtime.platform import event_contracts
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
-from storefleet.runtime.platform.events import Event, InProcessEventBus
+from storefleet.runtime.platform.events import contracts
+from storefleet.runtime.platform.events.outbox import Event, InProcessEventBus
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 PROBLEM = "application/problem+json"
@@ -115,7 +115,7 @@ def order_event(
     kind: str, order_id: str, when: dt.datetime, total: int = 0, currency: str = "EUR", **extra: Any
 ) -> Event:
     """An ``order.*`` event as the orders service publishes it: held to its
-    contract (runtime/platform/event_contracts.py)."""
+    contract (runtime/platform/events/contracts.py)."""
     if "lines" in extra:
         ids = {item["product_id"] for item in extra["lines"] if item["product_id"] is not None}
         extra.setdefault("product_ids", sorted(ids))
@@ -141,7 +141,7 @@ def order_event(
         "refunded_minor": 0,
         **extra,
     }
-    return event_contracts.event(f"order.{kind}", payload, source="orders", occurred_at=when)
+    return contracts.event(f"order.{kind}", payload, source="orders", occurred_at=when)
 
 
 def checkout(
@@ -184,7 +184,7 @@ async def test_sales_top_products_and_funnel_after_a_day_of_events(
         *dan,
         *eve,
         order_event("placed", ids["cid"], at(first, 13), 1745),
-        event_contracts.event(
+        contracts.event(
             "payment.failed",
             {"payment_id": "p-" + run, "order_id": ids["cid"], "store": "test",
              "customer_id": None, "email": "ada@example.com", "currency": "EUR",
@@ -194,7 +194,7 @@ async def test_sales_top_products_and_funnel_after_a_day_of_events(
             occurred_at=at(first, 13),
         ),
         order_event("cancelled", ids["cid"], at(first, 13), 1745, reason="payment_declined"),
-        event_contracts.event(
+        contracts.event(
             "cart.abandoned",
             {"cart": "c-" + run, "owner": "anon", "item_count": 2, "subtotal_minor": 2500,
              "currency": "EUR", "idle_hours": 24.5},
@@ -202,16 +202,16 @@ async def test_sales_top_products_and_funnel_after_a_day_of_events(
             occurred_at=at(first, 20),
         ),
         # bob's order.paid published once more under a new id: still one sale.
-        event_contracts.event("order.paid", bob[1].payload, source="orders",
+        contracts.event("order.paid", bob[1].payload, source="orders",
                               occurred_at=at(second, 8)),
         # A partial refund of ada's order, and eve's paid order cancelled by staff.
         order_event("refunded", ids["ada"], at(second, 9), 2995, refund_minor=1000,
                     refunded_minor=1000, reason="damaged"),
         order_event("cancelled", ids["eve"], at(second, 10), 2995, reason="cancelled",
                     refund_minor=2995, refunded_minor=2995),
-        event_contracts.event("catalog.product_updated", {"product_id": mug, "slug": "big-mug"},
+        contracts.event("catalog.product_updated", {"product_id": mug, "slug": "big-mug"},
                               source="catalog", occurred_at=at(second, 11)),
-        event_contracts.event("catalog.product_archived", {"product_id": mug, "slug": "big-mug"},
+        contracts.event("catalog.product_archived", {"product_id": mug, "slug": "big-mug"},
                               source="catalog", occurred_at=at(second, 12)),
     )  # fmt: skip
 

@@ -26,8 +26,8 @@ from bus_events import verification_link
 from fastapi import FastAPI
 from starlette.routing import Mount
 
-from storefleet.runtime.platform import auth
-from storefleet.runtime.platform.events import InProcessEventBus
+from storefleet.runtime.platform.events.outbox import InProcessEventBus
+from storefleet.runtime.platform.identity import auth
 from storefleet.runtime.serve import build_all
 from storefleet.runtime.storefront.formatting import money
 

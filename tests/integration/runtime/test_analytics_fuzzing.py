@@ -21,8 +21,8 @@ from fuzz_harness import ServedService, assert_no_findings, served
 from storefleet.runtime.analytics.app import MIGRATIONS, VERSION_TABLE
 from storefleet.runtime.analytics.service import AnalyticsService
 from storefleet.runtime.analytics.settings import AnalyticsSettings
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import Event
+from storefleet.runtime.platform.events.outbox import Event
+from storefleet.runtime.platform.storage.db import Database
 
 ADMIN_TOKEN = secrets.token_urlsafe(24)
 

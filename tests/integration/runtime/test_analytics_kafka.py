@@ -26,10 +26,10 @@ from fastapi import FastAPI
 
 from storefleet.runtime.analytics.app import create_app
 from storefleet.runtime.analytics.settings import AnalyticsSettings
-from storefleet.runtime.platform import event_contracts
-from storefleet.runtime.platform.events import Event
-from storefleet.runtime.platform.kafka_bus import KafkaEventBus
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events import contracts
+from storefleet.runtime.platform.events.kafka import KafkaEventBus
+from storefleet.runtime.platform.events.outbox import Event
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -57,8 +57,8 @@ def _order(kind: str, order_id: str, when: dt.datetime, **extra: Any) -> Event:
         data.update(shipping_method="standard", shipping_country="DE")
     if kind == "refunded":
         data.update(reason="returned")
-    # Held to the contract of the type (runtime/platform/event_contracts.py).
-    return event_contracts.event(f"order.{kind}", data | extra, source="orders", occurred_at=when)
+    # Held to the contract of the type (runtime/platform/events/contracts.py).
+    return contracts.event(f"order.{kind}", data | extra, source="orders", occurred_at=when)
 
 
 async def test_orders_events_over_kafka_reach_the_sales_report(

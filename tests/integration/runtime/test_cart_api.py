@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from storefleet.runtime.platform import auth
+from storefleet.runtime.platform.identity import auth
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 ProductFactory = Callable[..., Awaitable[dict[str, Any]]]

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from storefleet.runtime.platform.events import Event
+from storefleet.runtime.platform.events.outbox import Event
 
 DEMO_PRODUCTS = 150
 ProductFactory = Callable[..., Awaitable[dict[str, Any]]]

@@ -36,10 +36,10 @@ from sqlalchemy import select
 from storefleet.runtime.notifications.app import create_app as notifications_app
 from storefleet.runtime.notifications.models import Notification
 from storefleet.runtime.notifications.settings import NotificationsSettings
-from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.auth import sign
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.identity.auth import sign
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.telemetry import tracing
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

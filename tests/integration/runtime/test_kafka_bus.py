@@ -29,18 +29,18 @@ from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.dev.components.kafka import Kafka
-from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, outbox_table
-from storefleet.runtime.platform.events_consumer import (
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.consumer import (
     IdempotentConsumer,
     PermanentError,
     attach_consumer,
     processed_events_table,
 )
-from storefleet.runtime.platform.events_envelope import encode
-from storefleet.runtime.platform.kafka_bus import KafkaConsumerRunner, KafkaEventBus
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.events.envelope import encode
+from storefleet.runtime.platform.events.kafka import KafkaConsumerRunner, KafkaEventBus
+from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, outbox_table
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.telemetry import tracing
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

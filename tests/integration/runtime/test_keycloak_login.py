@@ -28,7 +28,7 @@ from storefleet.runtime.accounts.app import create_app as accounts_app
 from storefleet.runtime.accounts.settings import AccountsSettings
 from storefleet.runtime.catalog.app import create_app as catalog_app
 from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
 from storefleet.runtime.storefront.app import create_app as storefront_app
 from storefleet.runtime.storefront.settings import StorefrontSettings
 

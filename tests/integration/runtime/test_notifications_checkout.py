@@ -29,7 +29,7 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI
 from starlette.routing import Mount
 
-from storefleet.runtime.platform import auth
+from storefleet.runtime.platform.identity import auth
 from storefleet.runtime.serve import build_all
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

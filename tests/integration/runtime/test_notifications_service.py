@@ -35,9 +35,10 @@ from sqlalchemy import MetaData
 from storefleet.runtime.notifications.app import create_app
 from storefleet.runtime.notifications.channels import verify_signature
 from storefleet.runtime.notifications.settings import NotificationsSettings
-from storefleet.runtime.platform import auth, event_contracts
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import (
+from storefleet.runtime.platform.config.settings import EventsSettings, StoreSettings
+from storefleet.runtime.platform.events import contracts
+from storefleet.runtime.platform.events.kafka import KafkaEventBus
+from storefleet.runtime.platform.events.outbox import (
     Event,
     EventBus,
     InProcessEventBus,
@@ -45,8 +46,8 @@ from storefleet.runtime.platform.events import (
     enqueue,
     outbox_table,
 )
-from storefleet.runtime.platform.kafka_bus import KafkaEventBus
-from storefleet.runtime.platform.settings import EventsSettings, StoreSettings
+from storefleet.runtime.platform.identity import auth
+from storefleet.runtime.platform.storage.db import Database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -132,9 +133,9 @@ def _order(
     event_type: str, user: str | None, email_address: str, number: str, **extra: Any
 ) -> Event:
     """An ``order.*`` event as the orders service publishes it, held to its
-    contract (runtime/platform/event_contracts.py), so it cannot drift from
+    contract (runtime/platform/events/contracts.py), so it cannot drift from
     what the orders service really sends."""
-    return event_contracts.event(
+    return contracts.event(
         event_type,
         {
             "order_id": f"ord_{uuid.uuid4().hex[:12]}",

@@ -29,8 +29,8 @@ from orders_harness import (
 )
 from sqlalchemy import text
 
-from storefleet.runtime.platform.errors import PROBLEM_JSON
-from storefleet.runtime.platform.event_contracts import ContractViolation, check_event
+from storefleet.runtime.platform.events.contracts import ContractViolation, check_event
+from storefleet.runtime.platform.web.errors import PROBLEM_JSON
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -63,7 +63,7 @@ async def shop(
 @pytest.fixture(autouse=True)
 def events_keep_their_contracts(shop: Commerce) -> Iterator[None]:
     """Every event the orders, payments, catalog and cart services published
-    during a test is what its contract (runtime/platform/event_contracts.py)
+    during a test is what its contract (runtime/platform/events/contracts.py)
     promises the consumers."""
     yield
     assert not broken_contracts(shop)
@@ -332,7 +332,7 @@ async def test_cancelling_a_paid_order_refunds_it(shop: Commerce) -> None:
 async def test_order_history_for_a_signed_in_shopper(shop: Commerce) -> None:
     from orders_harness import AUTH_SECRET
 
-    from storefleet.runtime.platform.auth import sign
+    from storefleet.runtime.platform.identity.auth import sign
 
     user = "user-" + uuid.uuid4().hex[:8]
     token = sign(user, AUTH_SECRET)

@@ -24,8 +24,8 @@ from orders_harness import Commerce, databases, ledger, running_commerce
 from psycopg import sql
 
 from storefleet.runtime.payments.sandbox import sign_webhook
-from storefleet.runtime.platform import event_contracts
-from storefleet.runtime.platform.errors import PROBLEM_JSON
+from storefleet.runtime.platform.events import contracts
+from storefleet.runtime.platform.web.errors import PROBLEM_JSON
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 WEBHOOK_SECRET = secrets.token_hex(16)
@@ -55,13 +55,13 @@ async def shop(
 def events_keep_their_contracts(shop: Commerce) -> Iterator[None]:
     """Every ``payment.*`` event published during a test (subscription charges,
     webhooks, refunds made here) keeps its type's contract
-    (runtime/platform/event_contracts.py)."""
+    (runtime/platform/events/contracts.py)."""
     yield
     broken = []
     for published in list(shop.bus.recent):
         try:
-            event_contracts.check_event(published)
-        except event_contracts.ContractViolation as exc:
+            contracts.check_event(published)
+        except contracts.ContractViolation as exc:
             broken.append(str(exc))
     assert not broken
 

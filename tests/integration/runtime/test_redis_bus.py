@@ -32,17 +32,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.operator.provisioners import redis as redis_provisioner
 from storefleet.operator.provisioners.base import Tenant
-from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import Event, OutboxRelay, enqueue, outbox_table
-from storefleet.runtime.platform.events_consumer import (
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.consumer import (
     IdempotentConsumer,
     PermanentError,
     attach_consumer,
     processed_events_table,
 )
-from storefleet.runtime.platform.redis_bus import RedisConsumerRunner, RedisEventBus
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, outbox_table
+from storefleet.runtime.platform.events.redis_streams import RedisConsumerRunner, RedisEventBus
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.telemetry import tracing
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

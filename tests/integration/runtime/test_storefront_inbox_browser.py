@@ -25,7 +25,7 @@ from browser_harness import ARTIFACTS, launch
 from fastapi import FastAPI
 from starlette.routing import Mount
 
-from storefleet.runtime.platform.events import InProcessEventBus
+from storefleet.runtime.platform.events.outbox import InProcessEventBus
 from storefleet.runtime.serve import build_all
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -20,7 +20,7 @@ from bus_events import verification_link
 from environment import environment
 from starlette.routing import Mount
 
-from storefleet.runtime.platform.events import InProcessEventBus
+from storefleet.runtime.platform.events.outbox import InProcessEventBus
 from storefleet.runtime.serve import build_all
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -20,7 +20,7 @@ import pytest_asyncio
 from conftest import Backend
 from marketplace_harness import Marketplace, marketplace, paid_order, product_body, vendor_body
 
-from storefleet.runtime.platform import event_contracts
+from storefleet.runtime.platform.events import contracts
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 PROBLEM = "application/problem+json"
@@ -41,13 +41,13 @@ async def market(
 def events_keep_their_contracts(market: Marketplace) -> Iterator[None]:
     """Every event on the marketplace's bus (the vendors' and the catalog's own,
     and the orders' events the tests sent) keeps its type's contract
-    (runtime/platform/event_contracts.py)."""
+    (runtime/platform/events/contracts.py)."""
     yield
     broken = []
     for published in list(market.bus.recent):
         try:
-            event_contracts.check_event(published)
-        except event_contracts.ContractViolation as exc:
+            contracts.check_event(published)
+        except contracts.ContractViolation as exc:
             broken.append(str(exc))
     assert not broken
 

@@ -18,10 +18,10 @@ from aiokafka import AIOKafkaConsumer
 
 from storefleet.runtime.catalog.app import create_app as catalog_app
 from storefleet.runtime.catalog.settings import CatalogSettings
-from storefleet.runtime.platform import event_contracts
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
-from storefleet.runtime.platform.kafka_bus import KafkaEventBus
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events import contracts
+from storefleet.runtime.platform.events.kafka import KafkaEventBus
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
 from storefleet.runtime.vendors.app import create_app as vendors_app
 from storefleet.runtime.vendors.settings import VendorsSettings
 
@@ -103,7 +103,7 @@ async def test_order_events_over_kafka_make_one_sub_order_and_vendor_events_flow
             assert made.status_code == 201, made.text
             product = made.json()
             order_id = uuid.uuid4().hex
-            paid = event_contracts.event(
+            paid = contracts.event(
                 "order.paid",
                 {
                     "order_id": order_id,

@@ -13,10 +13,10 @@ import yaml
 from prometheus_client import REGISTRY
 
 import storefleet.operator.metrics
-import storefleet.runtime.platform.business_metrics
-import storefleet.runtime.platform.events_consumer
-import storefleet.runtime.platform.observability
-import storefleet.runtime.platform.resilience  # noqa: F401 - registers its metrics
+import storefleet.runtime.platform.events.consumer
+import storefleet.runtime.platform.resilience.calls
+import storefleet.runtime.platform.telemetry.business_metrics
+import storefleet.runtime.platform.telemetry.observability  # noqa: F401 - registers its metrics
 
 ROOT = Path(__file__).resolve().parents[3]
 RULES = yaml.safe_load((ROOT / "monitoring" / "alerts.yaml").read_text())

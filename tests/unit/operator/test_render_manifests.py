@@ -300,7 +300,7 @@ def test_the_runtime_reads_the_settings_the_operator_renders(
 ) -> None:
     """The ConfigMap is the runtime's environment (envFrom): its keys must be the
     runtime's setting names, or a shop silently shows the defaults."""
-    from storefleet.runtime.platform.settings import StoreSettings
+    from storefleet.runtime.platform.config.settings import StoreSettings
 
     data = by_kind(objects_of(full_store, settings), "ConfigMap")["store-settings"]["data"]
     for key, value in data.items():

@@ -161,7 +161,7 @@ def test_a_failing_system_makes_even_a_new_store_degraded() -> None:
 
 
 def test_every_variable_the_operator_sets_is_a_runtime_setting() -> None:
-    from storefleet.runtime.platform.settings_reference import settings_classes
+    from storefleet.runtime.platform.config.settings_reference import settings_classes
 
     classes = settings_classes()
     known = {

@@ -10,15 +10,15 @@ import jwt
 import pytest
 
 from storefleet.operator.provisioners.keycloak import REALM_ROLES
-from storefleet.runtime.platform.auth_tokens import (
+from storefleet.runtime.platform.identity.oidc import pkce_pair
+from storefleet.runtime.platform.identity.permissions import PERMISSIONS, ROLES, allows, roles_for
+from storefleet.runtime.platform.identity.roles import CALLERS
+from storefleet.runtime.platform.identity.tokens import (
     Authenticator,
     AuthSettings,
     new_signing_key,
     public_key_of,
 )
-from storefleet.runtime.platform.oidc import pkce_pair
-from storefleet.runtime.platform.permissions import PERMISSIONS, ROLES, allows, roles_for
-from storefleet.runtime.platform.roles import CALLERS
 from storefleet.runtime.storefront.account import safe_next
 
 SECRET = "unit-test-secret-long-enough-for-hs256"

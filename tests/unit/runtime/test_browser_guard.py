@@ -13,8 +13,8 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.middleware import Middleware
 
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.browser_guard import (
+from storefleet.runtime.platform.web.app import create_service_app
+from storefleet.runtime.platform.web.browser_guard import (
     CSRF_COOKIE,
     BrowserGuard,
     allowed_origin,

@@ -21,9 +21,9 @@ from environment import environment
 from fastapi import FastAPI
 
 from storefleet.runtime import serve
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
-from storefleet.runtime.platform.permissions import check_callers
-from storefleet.runtime.platform.roles import SERVICE_ORDERS
+from storefleet.runtime.platform.identity.permissions import check_callers
+from storefleet.runtime.platform.identity.roles import SERVICE_ORDERS
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 TOKENS = {

@@ -16,7 +16,7 @@ from storefleet.runtime.catalog.availability import (
     product_for,
     viewer_of,
 )
-from storefleet.runtime.platform.auth_tokens import Principal
+from storefleet.runtime.platform.identity.tokens import Principal
 
 
 @pytest.mark.parametrize(

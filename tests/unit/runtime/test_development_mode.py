@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from storefleet.runtime.platform.settings import (
+from storefleet.runtime.platform.config.settings import (
     DevelopmentModeRefused,
     configured_credentials,
     development_mode,

@@ -9,11 +9,11 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from storefleet.runtime.platform.events import InProcessEventBus
-from storefleet.runtime.platform.events_backends import choose_backend, create_event_bus
-from storefleet.runtime.platform.kafka_bus import KafkaEventBus
-from storefleet.runtime.platform.redis_bus import RedisEventBus, member_name
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.backends import choose_backend, create_event_bus
+from storefleet.runtime.platform.events.kafka import KafkaEventBus
+from storefleet.runtime.platform.events.outbox import InProcessEventBus
+from storefleet.runtime.platform.events.redis_streams import RedisEventBus, member_name
 
 REDIS = "redis://:secret@redis:6379/0"
 

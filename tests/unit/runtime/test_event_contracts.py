@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from storefleet.runtime.orders.states import EVENTS
-from storefleet.runtime.platform import event_contracts
-from storefleet.runtime.platform.event_contracts import CONTRACTS, ContractViolation
+from storefleet.runtime.platform.events import contracts
+from storefleet.runtime.platform.events.contracts import CONTRACTS, ContractViolation
 
 RUNTIME = Path(__file__).resolve().parents[3] / "runtime"
 DOCS = RUNTIME.parent / "docs" / "events.md"
@@ -144,7 +144,7 @@ def test_every_published_event_type_has_a_contract() -> None:
     ]
     assert not missing, (
         f"published without a contract: {missing}; add the payload to "
-        "runtime/platform/event_contracts.py CONTRACTS and to docs/events.md"
+        "runtime/platform/events/contracts.py CONTRACTS and to docs/events.md"
     )
 
 
@@ -169,7 +169,7 @@ def test_the_documented_example_keeps_its_contract() -> None:
     text = DOCS.read_text()
     example = text.split("Example (`order.paid`, `data` only):", 1)[1]
     body = example.split("```json", 1)[1].split("```", 1)[0]
-    event_contracts.check("order.paid", json.loads(body))
+    contracts.check("order.paid", json.loads(body))
 
 
 PAID = {
@@ -215,23 +215,23 @@ PAID = {
 )
 def test_a_drifted_payload_is_refused(drift: dict[str, object], why: str) -> None:
     with pytest.raises(ContractViolation):
-        event_contracts.check("order.paid", {**PAID, **drift})
+        contracts.check("order.paid", {**PAID, **drift})
 
 
 def test_a_missing_field_an_unknown_type_or_version_is_refused() -> None:
     renamed = {key: value for key, value in PAID.items() if key != "total_minor"}
     with pytest.raises(ContractViolation, match="total_minor"):
-        event_contracts.event("order.paid", {**renamed, "total": 3594}, source="orders")
+        contracts.event("order.paid", {**renamed, "total": 3594}, source="orders")
     with pytest.raises(ContractViolation, match="no contract"):
-        event_contracts.check("order.payd", PAID)
+        contracts.check("order.payd", PAID)
     with pytest.raises(ContractViolation, match="dataversion 2"):
-        event_contracts.event("order.paid", PAID, version=2)
+        contracts.event("order.paid", PAID, version=2)
 
 
 def test_an_added_optional_field_keeps_the_contract() -> None:
-    built = event_contracts.event("order.paid", {**PAID, "order_number": "B-1001"})
+    built = contracts.event("order.paid", {**PAID, "order_number": "B-1001"})
     assert built.payload["order_number"] == "B-1001"
-    assert event_contracts.check_event(built) is built
+    assert contracts.check_event(built) is built
 
 
 # Subscribed to, but published by nobody and so without a contract: each one
@@ -246,7 +246,7 @@ NEVER_PUBLISHED = {
 def consumed_types(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
     """The event types each service subscribes to, read off the apps serve builds."""
     from storefleet.runtime import serve
-    from storefleet.runtime.platform.events import InProcessEventBus
+    from storefleet.runtime.platform.events.outbox import InProcessEventBus
 
     for name in [key for key in os.environ if key.startswith("STOREFLEET_")]:
         monkeypatch.delenv(name)

@@ -16,21 +16,21 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import MetaData, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import (
+from storefleet.runtime.platform.events.consumer import (
+    IdempotentConsumer,
+    attach_consumer,
+    processed_events_table,
+)
+from storefleet.runtime.platform.events.envelope import decode, encode, headers_for
+from storefleet.runtime.platform.events.outbox import (
     Event,
     InProcessEventBus,
     OutboxRelay,
     enqueue,
     outbox_table,
 )
-from storefleet.runtime.platform.events_consumer import (
-    IdempotentConsumer,
-    attach_consumer,
-    processed_events_table,
-)
-from storefleet.runtime.platform.events_envelope import decode, encode, headers_for
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.telemetry import tracing
 
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 TRACESTATE = "storefleet=t61rcWkgMzE,other=x"

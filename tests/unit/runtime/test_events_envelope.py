@@ -11,16 +11,8 @@ from prometheus_client import REGISTRY
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import (
-    Event,
-    InProcessEventBus,
-    OutboxRelay,
-    enqueue,
-    outbox_table,
-)
-from storefleet.runtime.platform.events_backends import create_event_bus
-from storefleet.runtime.platform.events_consumer import (
+from storefleet.runtime.platform.events.backends import create_event_bus
+from storefleet.runtime.platform.events.consumer import (
     DeadLettered,
     IdempotentConsumer,
     PermanentError,
@@ -28,13 +20,21 @@ from storefleet.runtime.platform.events_consumer import (
     backoff_delay,
     processed_events_table,
 )
-from storefleet.runtime.platform.events_envelope import (
+from storefleet.runtime.platform.events.envelope import (
     EnvelopeError,
     decode,
     encode,
     partition_key,
     stream_for,
 )
+from storefleet.runtime.platform.events.outbox import (
+    Event,
+    InProcessEventBus,
+    OutboxRelay,
+    enqueue,
+    outbox_table,
+)
+from storefleet.runtime.platform.storage.db import Database
 
 
 @pytest.mark.parametrize(

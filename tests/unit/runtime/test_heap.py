@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from storefleet.runtime.platform.heap import THRESHOLDS, settled_after_startup
+from storefleet.runtime.platform.web.heap import THRESHOLDS, settled_after_startup
 
 
 @pytest.fixture

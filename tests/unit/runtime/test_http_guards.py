@@ -9,8 +9,8 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.http_guards import MIB, HttpSettings
+from storefleet.runtime.platform.web.app import create_service_app
+from storefleet.runtime.platform.web.http_guards import MIB, HttpSettings
 
 
 class Item(BaseModel):

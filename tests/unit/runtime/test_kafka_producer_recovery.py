@@ -16,9 +16,9 @@ from typing import Any
 
 from aiokafka.errors import KafkaTimeoutError, OutOfOrderSequenceNumber
 
-from storefleet.runtime.platform.events import Event
-from storefleet.runtime.platform.kafka_bus import KafkaEventBus
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.kafka import KafkaEventBus
+from storefleet.runtime.platform.events.outbox import Event
 
 
 class RefusingProducer:

@@ -29,11 +29,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from storefleet.runtime.platform import event_contracts
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import Event, InProcessEventBus, OutboxRelay
-from storefleet.runtime.platform.events_consumer import IdempotentConsumer
-from storefleet.runtime.platform.resilience import ServiceClient
+from storefleet.runtime.platform.events import contracts
+from storefleet.runtime.platform.events.consumer import IdempotentConsumer
+from storefleet.runtime.platform.events.outbox import Event, InProcessEventBus, OutboxRelay
+from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.vendors import ledger
 from storefleet.runtime.vendors.app import MIGRATIONS, VERSION_TABLE
 from storefleet.runtime.vendors.models import (
@@ -115,7 +115,7 @@ def event(type_: str, order: Order, **extra: Any) -> Event:
         "lines": order.lines,
         **extra,
     }
-    return event_contracts.event(type_, payload, source="orders")
+    return contracts.event(type_, payload, source="orders")
 
 
 async def scenario(

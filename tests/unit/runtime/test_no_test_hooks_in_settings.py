@@ -14,7 +14,7 @@ import pytest
 
 from storefleet.runtime.orders.saga import SagaRunner
 from storefleet.runtime.orders.settings import OrdersSettings
-from storefleet.runtime.platform.settings_reference import reference, settings_classes
+from storefleet.runtime.platform.config.settings_reference import reference, settings_classes
 
 
 def test_no_settings_class_has_a_test_only_field() -> None:

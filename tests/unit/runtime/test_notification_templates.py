@@ -13,7 +13,7 @@ from storefleet.runtime.notifications.templates import (
     money,
     render,
 )
-from storefleet.runtime.platform.settings import StoreSettings
+from storefleet.runtime.platform.config.settings import StoreSettings
 
 STORE = StoreSettings(name="Acme Outdoor", primary_color="#123456", accent_color="#abcdef")
 ORDER = {

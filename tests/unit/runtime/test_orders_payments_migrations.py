@@ -9,7 +9,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.storage.db import Database
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

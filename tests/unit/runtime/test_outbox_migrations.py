@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, inspect
 
 import storefleet.runtime
-from storefleet.runtime.platform.db import Database
+from storefleet.runtime.platform.storage.db import Database
 
 
 def _contexts_with_an_outbox() -> list[str]:

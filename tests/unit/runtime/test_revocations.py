@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
-from storefleet.runtime.platform.cache import MemoryCache
-from storefleet.runtime.platform.revocations import RevokedSessions
+from storefleet.runtime.platform.identity.revocations import RevokedSessions
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
+from storefleet.runtime.platform.storage.cache import MemoryCache
 
 SETTINGS = AuthSettings(jwt_secret="unit-test-secret-long-enough-for-hs256", issuer="storefleet:t")
 

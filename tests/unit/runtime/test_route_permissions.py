@@ -3,7 +3,7 @@
 The services are the ones ``runtime/serve.py`` knows (``DEFAULT_PORTS``), so a
 new service is checked as soon as it can be served. A route passes when one of
 its dependencies is the rule ``Depends(require("<permission>"))`` (a permission
-of ``PERMISSIONS`` in runtime/platform/permissions.py) or ``Depends(public)``.
+of ``PERMISSIONS`` in runtime/platform/identity/permissions.py) or ``Depends(public)``.
 Then, with credentials required, each permission-guarded route is called
 without a token (401), with a token of every role the permission is not
 granted to (403) and with one it is granted to (admitted).
@@ -27,8 +27,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute, iter_route_contexts
 
 from storefleet.runtime import serve
-from storefleet.runtime.platform.auth_tokens import Authenticator, AuthSettings
-from storefleet.runtime.platform.permissions import PERMISSIONS, PUBLIC, ROLES, rule_of
+from storefleet.runtime.platform.identity.permissions import PERMISSIONS, PUBLIC, ROLES, rule_of
+from storefleet.runtime.platform.identity.tokens import Authenticator, AuthSettings
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 SERVICES = sorted(name for name in serve.DEFAULT_PORTS if name != "all")
@@ -36,9 +36,9 @@ SERVICES = sorted(name for name in serve.DEFAULT_PORTS if name != "all")
 PLATFORM_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
 HOW_TO_DECLARE = (
     "add dependencies=[Depends(require('<permission>'))] (a permission from PERMISSIONS in "
-    "runtime/platform/permissions.py; add one there with its roles if none fits) or "
+    "runtime/platform/identity/permissions.py; add one there with its roles if none fits) or "
     "dependencies=[Depends(public)] for a route anyone may call, both from "
-    "storefleet.runtime.platform.permissions"
+    "storefleet.runtime.platform.identity.permissions"
 )
 REFUSAL = "your role may not do this"
 
@@ -337,7 +337,7 @@ async def test_development_mode_is_explicit_once_a_credential_is_set(tmp_path: P
 
 async def test_development_mode_inside_a_pod_stops_the_service(tmp_path: Path) -> None:
     from storefleet.runtime.catalog.app import create_app as catalog_app
-    from storefleet.runtime.platform.settings import DevelopmentModeRefused
+    from storefleet.runtime.platform.config.settings import DevelopmentModeRefused
 
     with (
         environment(

@@ -11,11 +11,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, Field
 from sqlalchemy import MetaData
 
-from storefleet.runtime.platform.app import create_service_app
-from storefleet.runtime.platform.cache import MemoryCache, create_cache
-from storefleet.runtime.platform.db import Database, normalize_url
-from storefleet.runtime.platform.errors import NotFound, UpstreamUnavailable
-from storefleet.runtime.platform.events import (
+from storefleet.runtime.platform.events.outbox import (
     Event,
     InProcessEventBus,
     OutboxRelay,
@@ -23,12 +19,16 @@ from storefleet.runtime.platform.events import (
     outbox_table,
     utcnow,
 )
-from storefleet.runtime.platform.resilience import (
+from storefleet.runtime.platform.resilience.calls import (
     BreakerState,
     CircuitBreaker,
     ServiceClient,
     backoff_delays,
 )
+from storefleet.runtime.platform.storage.cache import MemoryCache, create_cache
+from storefleet.runtime.platform.storage.db import Database, normalize_url
+from storefleet.runtime.platform.web.app import create_service_app
+from storefleet.runtime.platform.web.errors import NotFound, UpstreamUnavailable
 
 
 class FakeClock:
@@ -254,7 +254,7 @@ async def test_service_client_never_replays_cookies_between_users() -> None:
 
 
 async def test_read_cache_serves_repeats_until_invalidated() -> None:
-    from storefleet.runtime.platform.readcache import ReadCache
+    from storefleet.runtime.platform.storage.readcache import ReadCache
 
     cache = ReadCache(ttl=60)
     loads = 0
@@ -302,7 +302,7 @@ async def test_admin_routes_require_a_store_admin(
 ) -> None:
     from fastapi import Depends
 
-    from storefleet.runtime.platform.permissions import require
+    from storefleet.runtime.platform.identity.permissions import require
 
     if pod:
         monkeypatch.setenv("KUBERNETES_SERVICE_HOST", "10.0.0.1")

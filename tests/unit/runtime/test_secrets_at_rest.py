@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 
 from storefleet.runtime.accounts.secrets_at_rest import KEY_FILE, SecretBox
 from storefleet.runtime.notifications.channels import FileMailSender, OutgoingMessage
-from storefleet.runtime.platform.private_files import private_sqlite, write_private
+from storefleet.runtime.platform.storage.private_files import private_sqlite, write_private
 
 
 def mode(path: Path) -> int:

@@ -7,7 +7,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from storefleet.runtime.commands import cli
-from storefleet.runtime.platform.settings_reference import reference, settings_classes
+from storefleet.runtime.platform.config.settings_reference import reference, settings_classes
 
 ROOT = Path(__file__).resolve().parents[3]
 DOC = ROOT / "docs" / "runtime-settings.md"

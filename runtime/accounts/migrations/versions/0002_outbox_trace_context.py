@@ -4,7 +4,10 @@ Revision ID: 0002
 Revises: 0001
 """
 
-from storefleet.runtime.platform.trace_migrations import add_trace_context, drop_trace_context
+from storefleet.runtime.platform.events.trace_migrations import (
+    add_trace_context,
+    drop_trace_context,
+)
 
 revision = "0002"
 down_revision = "0001"

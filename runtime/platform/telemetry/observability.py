@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storefleet.runtime.platform import tracing
+from storefleet.runtime.platform.telemetry import tracing
 
 REQUEST_ID_HEADER = "x-request-id"
 _request_id: ContextVar[str] = ContextVar("request_id", default="")

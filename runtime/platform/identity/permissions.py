@@ -6,7 +6,7 @@ anyone may call. ``tests/integration/runtime/test_route_permissions.py`` walks
 every service's OpenAPI routes and fails for a route without a rule.
 
 The same roles (named in :mod:`.roles`) come from an embedded JWT (accounts
-service) or a Keycloak token (the realm's roles), read by :mod:`.auth_tokens`,
+service) or a Keycloak token (the realm's roles), read by :mod:`.tokens`,
 so the same code authorizes in both modes.
 """
 
@@ -18,13 +18,8 @@ from typing import Annotated, Any, Final
 
 from fastapi import Header, Request
 
-from storefleet.runtime.platform.auth_tokens import (
-    Principal,
-    authenticator_of,
-    default_authenticator,
-)
-from storefleet.runtime.platform.errors import ProblemError
-from storefleet.runtime.platform.roles import (
+from storefleet.runtime.platform.config.settings import development_mode
+from storefleet.runtime.platform.identity.roles import (
     CALLERS,
     CUSTOMER,
     EVERYONE,
@@ -38,7 +33,12 @@ from storefleet.runtime.platform.roles import (
     VENDOR_ADMIN,
     VENDOR_STAFF,
 )
-from storefleet.runtime.platform.settings import development_mode
+from storefleet.runtime.platform.identity.tokens import (
+    Principal,
+    authenticator_of,
+    default_authenticator,
+)
+from storefleet.runtime.platform.web.errors import ProblemError
 
 # Routes that only another service of the store calls live under this segment
 # of a service's prefix (``/internal/...``, routed as ``/api/catalog/internal/...``)
@@ -46,7 +46,7 @@ from storefleet.runtime.platform.settings import development_mode
 # off the store's ingress and mesh gateway, so shoppers never reach them.
 SERVICE_ONLY_PREFIX: Final = "/internal"
 
-# The role names live in roles (a leaf, which auth_tokens imports too);
+# The role names live in roles (a leaf, which tokens imports too);
 # re-exported here, where the services have always imported them.
 __all__ = [
     "CUSTOMER",
@@ -132,7 +132,7 @@ def roles_for(permission: str) -> frozenset[str]:
     except KeyError:
         raise ValueError(
             f"unknown permission {permission!r}; add it to PERMISSIONS in "
-            "runtime/platform/permissions.py with the roles it is granted to"
+            "runtime/platform/identity/permissions.py with the roles it is granted to"
         ) from None
 
 
@@ -182,7 +182,7 @@ def require(
 
     It answers 401 (with ``WWW-Authenticate``) without valid credentials and
     403 for a valid principal whose roles don't grant it, and returns the
-    :class:`~storefleet.runtime.platform.auth_tokens.Principal` to the route.
+    :class:`~storefleet.runtime.platform.identity.tokens.Principal` to the route.
 
     ``admin_token`` is a service's static bearer token (the operator's
     ``..._ADMIN_TOKEN``): it acts as a store admin, for the platform team's scripts.

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from prometheus_client import Counter
 
-from storefleet.runtime.platform.events_model import Event
+from storefleet.runtime.platform.events.model import Event
 
 ORDERS: Final = Counter(
     "storefleet_orders_total",

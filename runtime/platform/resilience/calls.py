@@ -19,9 +19,9 @@ import httpx
 from opentelemetry.trace import SpanKind
 from prometheus_client import Counter, Gauge
 
-from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.errors import UpstreamUnavailable
-from storefleet.runtime.platform.observability import current_request_id
+from storefleet.runtime.platform.telemetry import tracing
+from storefleet.runtime.platform.telemetry.observability import current_request_id
+from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 
 T = TypeVar("T")
 

@@ -20,7 +20,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storefleet.runtime.platform.errors import problem_response
+from storefleet.runtime.platform.web.errors import problem_response
 
 MIB: Final = 1024 * 1024
 # JSON APIs render nothing: no source of any kind, never in a frame.

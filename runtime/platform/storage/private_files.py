@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
-from storefleet.runtime.platform.db import normalize_url
+from storefleet.runtime.platform.storage.db import normalize_url
 
 log = logging.getLogger(__name__)
 FILE_MODE = 0o600

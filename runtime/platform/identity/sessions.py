@@ -5,8 +5,9 @@ SameSite=Lax`` cookie; what the session knows (who signed in, their tokens)
 stays in the cache (memory on a laptop, Redis in a cluster) under a hash of
 that id, so a leaked cache key can't be replayed as a cookie.
 
-Forms are guarded against cross-site forgery by ``browser_guard``, for
-signed-in shoppers and anonymous visitors alike.
+Forms are guarded against cross-site forgery by
+:mod:`~storefleet.runtime.platform.web.browser_guard`, for signed-in shoppers
+and anonymous visitors alike.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from storefleet.runtime.platform.cache import Cache
+from storefleet.runtime.platform.storage.cache import Cache
 
 
 @dataclass

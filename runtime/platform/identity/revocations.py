@@ -4,7 +4,7 @@ An access token is a signed JWT that every service checks on its own, so
 signing out cannot unsign it. Instead the token's session (its ``sid`` claim:
 the sign-in's refresh-token family, or Keycloak's session) goes on a list in
 the cache the whole store shares, for as long as a token of it can live, and
-every service's :class:`~storefleet.runtime.platform.auth_tokens.Authenticator`
+every service's :class:`~storefleet.runtime.platform.identity.tokens.Authenticator`
 refuses tokens of a session on the list.
 
 In a cluster the list is in Redis (``STOREFLEET_CACHE_URL`` with the store's
@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import Final
 
-from storefleet.runtime.platform.cache import Cache, MemoryCache, create_cache
+from storefleet.runtime.platform.storage.cache import Cache, MemoryCache, create_cache
 
 KEY_PREFIX: Final = "auth:revoked-session:"
 

@@ -4,7 +4,7 @@ Each context keeps its own migrations (its own tables, its own version table).
 A row that is acted on later, outside the request that wrote it (an outbox
 event, a checkout saga, a message to send), keeps that request's W3C trace
 context in two columns, declared once by
-:func:`~.events.trace_context_columns`; each context's small revision calls
+:func:`~.outbox.trace_context_columns`; each context's small revision calls
 one of these so the change is written once.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from storefleet.runtime.platform.events import trace_context_columns
+from storefleet.runtime.platform.events.outbox import trace_context_columns
 
 
 def add_trace_context(table: str) -> None:

@@ -2,8 +2,8 @@
 
 A compact HMAC-SHA256 token (``base64url(json).base64url(mac)``) with an expiry.
 The cart still accepts them for signed-in shoppers; the accounts service's JWTs
-and Keycloak's tokens (``auth_tokens``) are verified beside them, and route
-rules live in ``permissions``.
+and Keycloak's tokens (:mod:`.tokens`) are verified beside them, and route
+rules live in :mod:`.permissions`.
 """
 
 from __future__ import annotations

@@ -2,16 +2,18 @@
 
 FastAPI's own telemetry continues the W3C ``traceparent`` a request carries (or
 starts a trace) in a SERVER span of every service, and
-:class:`~.resilience.ServiceClient` sends the current context on in a CLIENT span;
-so a checkout posted to the storefront is one trace through orders, cart, catalog
-and payments. Spans leave the process through OTLP/HTTP when the standard
-``OTEL_EXPORTER_OTLP_ENDPOINT`` (or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is
-set; without it they are created for propagation and log correlation only.
+:class:`~storefleet.runtime.platform.resilience.calls.ServiceClient` sends the
+current context on in a CLIENT span; so a checkout posted to the storefront is
+one trace through orders, cart, catalog and payments. Spans leave the process
+through OTLP/HTTP when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or
+``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``) is set; without it they are created for
+propagation and log correlation only.
 
-Events continue the trace of the change that caused them. :func:`~.events.enqueue`
-stores the context active in the writing transaction with the outbox row; the
-relay publishes it in a PRODUCER span under that context and sends that span's
-context with the event (the CloudEvents distributed-tracing extension:
+Events continue the trace of the change that caused them.
+:func:`~storefleet.runtime.platform.events.outbox.enqueue` stores the context
+active in the writing transaction with the outbox row; the relay publishes it
+in a PRODUCER span under that context and sends that span's context with the
+event (the CloudEvents distributed-tracing extension:
 ``traceparent``/``tracestate``); each consumer handles the event in a CONSUMER
 span whose parent is the context the event carries. A missing or malformed
 context starts a new trace there: tracing never refuses an event.
@@ -35,7 +37,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from opentelemetry.util.types import AttributeValue
 
-from storefleet.runtime.platform.events_model import Event
+from storefleet.runtime.platform.events.model import Event
 
 INSTRUMENTATION: Final = "storefleet.runtime"
 

@@ -48,7 +48,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from storefleet.runtime.platform.errors import problem_response
+from storefleet.runtime.platform.web.errors import problem_response
 
 log = logging.getLogger(__name__)
 CSRF_COOKIE: Final = "sf_csrf"

@@ -1,8 +1,8 @@
 """What an event is and what a bus promises: the vocabulary every events module shares.
 
-A leaf: it imports nothing of Storefleet, so the outbox (:mod:`.events`), the
-wire format (:mod:`.events_envelope`), tracing, the business counters and the
-bus adapters (:mod:`.kafka_bus`, :mod:`.redis_bus`) all build on it without
+A leaf: it imports nothing of Storefleet, so the outbox (:mod:`.outbox`), the
+wire format (:mod:`.envelope`), tracing, the business counters and the
+bus adapters (:mod:`.kafka`, :mod:`.redis_streams`) all build on it without
 importing each other to name an event.
 """
 
@@ -29,7 +29,7 @@ class Event:
     # The version of this type's payload schema (``dataversion`` on the wire).
     version: int = 1
     # The aggregate id (Kafka record key); empty: taken from the payload
-    # (order_id, cart_id, ...), see events_envelope.partition_key.
+    # (order_id, cart_id, ...), see envelope.partition_key.
     key: str = ""
     # W3C trace context of the work that caused the event (the CloudEvents
     # distributed-tracing extension); None: the event starts its own trace.

@@ -10,22 +10,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from storefleet.runtime.platform.events import InProcessEventBus
-from storefleet.runtime.platform.events_model import EventBus
-from storefleet.runtime.platform.settings import BusKind, EventsSettings
+from storefleet.runtime.platform.config.settings import BusKind, EventsSettings
+from storefleet.runtime.platform.events.model import EventBus
+from storefleet.runtime.platform.events.outbox import InProcessEventBus
 
 
 def _kafka(events: EventsSettings) -> EventBus:
     # Imported when chosen, for load cost alone: an embedded shop or an
     # in-process bus loads neither client library (aiokafka, redis).
-    from storefleet.runtime.platform.kafka_bus import KafkaEventBus
+    from storefleet.runtime.platform.events.kafka import KafkaEventBus
 
     return KafkaEventBus(events)
 
 
 def _redis(events: EventsSettings) -> EventBus:
     # Imported when chosen: see _kafka.
-    from storefleet.runtime.platform.redis_bus import RedisEventBus
+    from storefleet.runtime.platform.events.redis_streams import RedisEventBus
 
     return RedisEventBus(events)
 

@@ -27,9 +27,9 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from starlette.types import ASGIApp
 
-from storefleet.runtime.platform.oidc import JwksCache
-from storefleet.runtime.platform.revocations import RevokedSessions, shared_revocations
-from storefleet.runtime.platform.roles import ROLES, STORE_ADMIN
+from storefleet.runtime.platform.identity.oidc import JwksCache
+from storefleet.runtime.platform.identity.revocations import RevokedSessions, shared_revocations
+from storefleet.runtime.platform.identity.roles import ROLES, STORE_ADMIN
 
 AUDIENCE: Final = "storefleet"
 EMBEDDED_ALGORITHM: Final = "HS256"

@@ -1,6 +1,6 @@
 """The roles a principal can hold: the vocabulary both token checking and authorization use.
 
-A leaf: :mod:`.auth_tokens` keeps a token's known roles and gives service and
+A leaf: :mod:`.tokens` keeps a token's known roles and gives service and
 development principals theirs, :mod:`.permissions` grants permissions to
 them, and neither has to import the other for the names.
 """

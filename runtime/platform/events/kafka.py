@@ -12,11 +12,11 @@ after handling the record (at least once), retries a failing handler with
 backoff and then writes the record, its original headers and the error to
 ``store.<store>.dead-letter`` before moving on. Duplicates (a retried publish,
 a redelivery after a rebalance or a crash) are made harmless by the consumer
-(see :mod:`events_consumer`).
+(see :mod:`.consumer`).
 
 Tracing: each send is a PRODUCER span (under the context the event was
 enqueued in) whose context travels in the envelope; each record handled is a
-CONSUMER span under it (see :mod:`tracing`).
+CONSUMER span under it (see :mod:`~storefleet.runtime.platform.telemetry.tracing`).
 """
 
 from __future__ import annotations
@@ -41,15 +41,15 @@ from aiokafka.errors import (
 )
 from opentelemetry import trace
 
-from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.events_consumer import (
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.consumer import (
     Consumer,
     DeadLettered,
     PlainConsumer,
     backoff_delay,
     subscriber_group,
 )
-from storefleet.runtime.platform.events_envelope import (
+from storefleet.runtime.platform.events.envelope import (
     DEAD_LETTER,
     STREAMS,
     EnvelopeError,
@@ -60,8 +60,8 @@ from storefleet.runtime.platform.events_envelope import (
     route,
     utcnow_iso,
 )
-from storefleet.runtime.platform.events_model import Event
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.events.model import Event
+from storefleet.runtime.platform.telemetry import tracing
 
 log = logging.getLogger(__name__)
 # An idempotent producer that meets one of these (a broker restarted and lost

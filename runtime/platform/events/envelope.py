@@ -22,8 +22,8 @@ import json
 from datetime import datetime
 from typing import Any, Final
 
-from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.events_model import Event, utcnow
+from storefleet.runtime.platform.events.model import Event, utcnow
+from storefleet.runtime.platform.telemetry import tracing
 
 SPEC_VERSION: Final = "1.0"
 CONTENT_TYPE: Final = "application/cloudevents+json; charset=utf-8"

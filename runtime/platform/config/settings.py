@@ -108,7 +108,7 @@ def upstream_url(service: str, local_port: int) -> str:
 
 
 # Which event bus carries a service's events; "auto" decides from the settings
-# (see events_backends.create_event_bus).
+# (see events.backends.create_event_bus).
 BusKind = Literal["auto", "inprocess", "kafka", "redis"]
 # URLs that name a Redis server (as the cache reads them).
 REDIS_SCHEMES: Final = ("redis://", "rediss://", "unix://")

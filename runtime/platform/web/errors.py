@@ -20,7 +20,7 @@ from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from storefleet.runtime.platform.observability import current_request_id
+from storefleet.runtime.platform.telemetry.observability import current_request_id
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger(__name__)

@@ -12,7 +12,7 @@ allowed: adding an optional field keeps the ``dataversion`` (see "Versioning"
 in docs/events.md), so a consumer must not depend on the absence of one.
 Every contract here is ``dataversion`` 1.
 
-Beside :mod:`.events_model`, the only module of Storefleet it imports. The
+Beside :mod:`.model`, the only module of Storefleet it imports. The
 services do not import it: the contracts are checked by the tests, and
 ``tests/unit/runtime/test_event_contracts.py`` fails on any event type the
 code publishes without one.
@@ -25,7 +25,7 @@ from typing import Annotated, Any, Final
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr, ValidationError
 
-from storefleet.runtime.platform.events_model import Event
+from storefleet.runtime.platform.events.model import Event
 
 Minor = Annotated[StrictInt, Field(ge=0)]
 Currency = Annotated[StrictStr, Field(pattern=r"^[A-Z]{3}$")]
@@ -383,7 +383,7 @@ def check(event_type: str, payload: Mapping[str, Any], version: int = VERSION) -
     """Raise :class:`ContractViolation` unless ``payload`` is what ``event_type`` promises."""
     contract = CONTRACTS.get(event_type)
     if contract is None:
-        raise ContractViolation(f"{event_type!r} has no contract in event_contracts.CONTRACTS")
+        raise ContractViolation(f"{event_type!r} has no contract in events.contracts.CONTRACTS")
     if version != VERSION:
         raise ContractViolation(f"{event_type!r} has no contract for dataversion {version}")
     try:

@@ -18,14 +18,17 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict
 from starlette.middleware import Middleware
 
-from storefleet.runtime.platform.errors import PROBLEM_JSON, install_error_handlers
-from storefleet.runtime.platform.http_guards import (
+from storefleet.runtime.platform.telemetry.observability import (
+    ObservabilityMiddleware,
+    metrics_endpoint,
+)
+from storefleet.runtime.platform.web.errors import PROBLEM_JSON, install_error_handlers
+from storefleet.runtime.platform.web.http_guards import (
     API_POLICY,
     BodyLimitMiddleware,
     HttpSettings,
     SecurityHeadersMiddleware,
 )
-from storefleet.runtime.platform.observability import ObservabilityMiddleware, metrics_endpoint
 
 Check = Callable[[], Awaitable[None]]
 

@@ -1,7 +1,7 @@
 """The in-process bus and the transactional outbox that feeds every bus.
 
 The event model itself (``Event``, ``Handler``, the ``EventBus`` protocol) is
-in :mod:`.events_model`; which bus a service gets is :mod:`.events_backends`.
+in :mod:`.model`; which bus a service gets is :mod:`.backends`.
 
 A state change and the event announcing it are written in one database
 transaction (the outbox row); a relay publishes outbox rows afterwards. So an
@@ -37,18 +37,18 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.schema import SchemaItem
 
-from storefleet.runtime.platform import business_metrics, tracing
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events_envelope import stream_or_type
-from storefleet.runtime.platform.events_model import (
+from storefleet.runtime.platform.events.envelope import stream_or_type
+from storefleet.runtime.platform.events.model import (
     Event,
     EventBus,
     Handler,
     StartableBus,
     utcnow,
 )
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.telemetry import business_metrics, tracing
 
-# The event model lives in events_model (a leaf); re-exported here, where the
+# The event model lives in events.model (a leaf); re-exported here, where the
 # services and the outbox's callers have always imported it.
 __all__ = [
     "Event",
@@ -82,7 +82,7 @@ class InProcessEventBus:
 
     def subscribe(self, event_type: str, handler: Handler, *, traced: bool = True) -> None:
         """``traced=False``: the handler only queues the event, and whoever
-        handles it later opens the consumer span (see events_consumer.InProcessFeed)."""
+        handles it later opens the consumer span (see consumer.InProcessFeed)."""
         self._handlers[event_type].append((handler, traced))
 
     async def publish(self, event: Event) -> None:
@@ -117,7 +117,7 @@ def trace_context_columns() -> list[Column[Any]]:
     """The outbox's ``traceparent`` and ``tracestate`` columns (nullable: rows
     written outside any trace, or before the columns existed, have none).
     Shared by :func:`outbox_table` and the migrations that add them
-    (:mod:`storefleet.runtime.platform.trace_migrations`)."""
+    (:mod:`storefleet.runtime.platform.events.trace_migrations`)."""
     return [
         Column("traceparent", String(tracing.TRACEPARENT_MAX), nullable=True),
         Column("tracestate", String(tracing.TRACESTATE_MAX), nullable=True),

@@ -1,6 +1,6 @@
 """The Redis Streams event bus (redis.asyncio): for a Store with Redis but no Kafka.
 
-It keeps the Kafka bus's contract (:mod:`kafka_bus`), so services and
+It keeps the Kafka bus's contract (:mod:`.kafka`), so services and
 consumers cannot tell the two apart:
 
 Streams: one per context stream, keyed ``<redis_key_prefix><topic_prefix><stream>``
@@ -35,7 +35,8 @@ claimed entry arrives late; so, unlike Kafka's per-key partitions, events of
 one aggregate keep their order only while one replica consumes them.
 
 Tracing: PRODUCER and CONSUMER spans as on Kafka, ``messaging.system``
-``redis_streams``, the stream key as the destination (see :mod:`tracing`).
+``redis_streams``, the stream key as the destination (see
+:mod:`~storefleet.runtime.platform.telemetry.tracing`).
 """
 
 from __future__ import annotations
@@ -52,15 +53,15 @@ import redis.asyncio as aioredis
 from opentelemetry import trace
 from redis.exceptions import RedisError, ResponseError
 
-from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.events_consumer import (
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.consumer import (
     Consumer,
     DeadLettered,
     PlainConsumer,
     backoff_delay,
     subscriber_group,
 )
-from storefleet.runtime.platform.events_envelope import (
+from storefleet.runtime.platform.events.envelope import (
     DEAD_LETTER,
     EnvelopeError,
     decode,
@@ -70,8 +71,8 @@ from storefleet.runtime.platform.events_envelope import (
     route,
     utcnow_iso,
 )
-from storefleet.runtime.platform.events_model import Event
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.events.model import Event
+from storefleet.runtime.platform.telemetry import tracing
 
 log = logging.getLogger(__name__)
 

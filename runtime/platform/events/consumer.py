@@ -40,17 +40,17 @@ from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefleet.runtime.platform import tracing
-from storefleet.runtime.platform.db import Database
-from storefleet.runtime.platform.events import InProcessEventBus
-from storefleet.runtime.platform.events_envelope import (
+from storefleet.runtime.platform.config.settings import EventsSettings
+from storefleet.runtime.platform.events.envelope import (
     DEAD_LETTER,
     STREAMS,
     stream_for,
     stream_or_type,
 )
-from storefleet.runtime.platform.events_model import Event, EventBus, utcnow
-from storefleet.runtime.platform.settings import EventsSettings
+from storefleet.runtime.platform.events.model import Event, EventBus, utcnow
+from storefleet.runtime.platform.events.outbox import InProcessEventBus
+from storefleet.runtime.platform.storage.db import Database
+from storefleet.runtime.platform.telemetry import tracing
 
 log = logging.getLogger(__name__)
 

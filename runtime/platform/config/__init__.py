@@ -1,0 +1,1 @@
+"""Settings read from the environment (and Vault), and the reference docs rendered from them."""

@@ -1,0 +1,1 @@
+"""Calls between services: timeouts, retries with backoff and circuit breakers."""

@@ -1,0 +1,1 @@
+"""Databases, caches and files: where a service keeps its state."""

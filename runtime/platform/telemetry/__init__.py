@@ -1,0 +1,1 @@
+"""Traces, request ids, logs and metrics: what a service tells about itself."""
