@@ -12,31 +12,40 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from storefleet.operator.vocabulary import ConditionType, Reason, StorePhase
+
 ConditionStatus = Literal["True", "False", "Unknown"]
 
 # Condition type -> (what it covers, whether Ready waits for it being True).
 # Integration conditions do not gate Ready while they are Unknown: their
 # provisioners are optional and a plain cluster falls back to in-namespace defaults.
-CONDITIONS: Final[Mapping[str, tuple[str, bool]]] = {
-    "NamespaceReady": ("the tenant namespace and its policies exist", True),
-    "RuntimeReady": ("every runtime service's Deployment is Available", True),
-    "RoutesReady": ("the store's domains route to the runtime", True),
-    "DatabaseReady": ("the tenant database", False),
-    "CacheReady": ("the tenant cache", False),
-    "EventsReady": ("the tenant event topics", False),
-    "SecretsReady": ("the tenant secrets", False),
-    "IdentityReady": ("the tenant identity realm", False),
-    "NotificationsReady": ("where the store's e-mail goes (spec.notifications)", False),
+CONDITIONS: Final[Mapping[ConditionType, tuple[str, bool]]] = {
+    ConditionType.NAMESPACE: ("the tenant namespace and its policies exist", True),
+    ConditionType.RUNTIME: ("every runtime service's Deployment is Available", True),
+    ConditionType.ROUTES: ("the store's domains route to the runtime", True),
+    ConditionType.DATABASE: ("the tenant database", False),
+    ConditionType.CACHE: ("the tenant cache", False),
+    ConditionType.EVENTS: ("the tenant event topics", False),
+    ConditionType.SECRETS: ("the tenant secrets", False),
+    ConditionType.IDENTITY: ("the tenant identity realm", False),
+    ConditionType.NOTIFICATIONS: ("where the store's e-mail goes (spec.notifications)", False),
 }
-CONDITION_ORDER: Final = ("Ready", *CONDITIONS)
+CONDITION_ORDER: Final = (ConditionType.READY, *CONDITIONS)
 
 
 @dataclass(frozen=True)
 class Condition:
+    # A ConditionType (or VendorConditionType) and a Reason where the operator writes
+    # one; plain str for what a status read back may hold (an older operator's words).
     type: str
     status: ConditionStatus
     reason: str
     message: str
+
+    @classmethod
+    def from_status(cls, written: Mapping[str, Any]) -> Condition:
+        """A condition as status.conditions holds it, back as a Condition."""
+        return cls(written["type"], written["status"], written["reason"], written["message"])
 
 
 @dataclass(frozen=True)
@@ -66,7 +75,9 @@ class Observation:
 
 def ready_condition(conditions: Iterable[Condition], suspended: bool) -> Condition:
     if suspended:
-        return Condition("Ready", "False", "Suspended", "spec.suspend is true: scaled to zero")
+        return Condition(
+            ConditionType.READY, "False", Reason.SUSPENDED, "spec.suspend is true: scaled to zero"
+        )
     by_type = {c.type: c for c in conditions}
     blocking = [
         c
@@ -75,24 +86,33 @@ def ready_condition(conditions: Iterable[Condition], suspended: bool) -> Conditi
         and (c.status == "False" or (gates and c.status != "True"))
     ]
     if not blocking:
-        return Condition("Ready", "True", "AllReady", "the store is serving")
+        return Condition(ConditionType.READY, "True", Reason.ALL_READY, "the store is serving")
     first = blocking[0]
     names = ", ".join(c.type for c in blocking)
     status: ConditionStatus = "False" if any(c.status == "False" for c in blocking) else "Unknown"
-    return Condition("Ready", status, first.reason, f"waiting for {names}: {first.message}")
+    return Condition(
+        ConditionType.READY, status, first.reason, f"waiting for {names}: {first.message}"
+    )
 
 
-def phase_of(ready: Condition, observation: Observation, was_ready: bool) -> tuple[str, str]:
+def is_ready(conditions: Iterable[Mapping[str, Any]]) -> bool:
+    """Whether written status conditions hold Ready True."""
+    return any(
+        c.get("type") == ConditionType.READY and c.get("status") == "True" for c in conditions
+    )
+
+
+def phase_of(ready: Condition, observation: Observation, was_ready: bool) -> tuple[StorePhase, str]:
     """(phase, phaseReason) for humans and Argo CD."""
     if observation.suspended:
-        return "Suspended", ready.reason
+        return StorePhase.SUSPENDED, ready.reason
     if observation.error is not None:
-        return ("Degraded" if was_ready else "Failed"), ready.reason
+        return (StorePhase.DEGRADED if was_ready else StorePhase.FAILED), ready.reason
     if observation.degraded is not None:
-        return "Degraded", observation.degraded
+        return StorePhase.DEGRADED, observation.degraded
     if ready.status == "True":
-        return "Ready", ready.reason
-    return ("Degraded" if was_ready else "Provisioning"), ready.reason
+        return StorePhase.READY, ready.reason
+    return (StorePhase.DEGRADED if was_ready else StorePhase.PROVISIONING), ready.reason
 
 
 def merge_conditions(
@@ -134,9 +154,10 @@ def compute(
     """The whole new status of a Store."""
     ready = ready_condition(observation.conditions, observation.suspended)
     previous_conditions = previous_status.get("conditions") or []
-    was_ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in previous_conditions
-    ) or previous_status.get("phase") in ("Ready", "Degraded")
+    was_ready = is_ready(previous_conditions) or previous_status.get("phase") in (
+        StorePhase.READY,
+        StorePhase.DEGRADED,
+    )
     phase, reason = phase_of(ready, observation, was_ready)
     conditions = merge_conditions(
         previous_conditions, [ready, *observation.conditions], observation.generation, now
