@@ -23,6 +23,7 @@ from storefleet.operator.services import (
     SERVICES,
 )
 from storefleet.operator.settings import OperatorSettings
+from storefleet.operator.vocabulary import ConditionType, Reason, Routing
 
 GROUP: Final = "storefleet.io"
 VERSION: Final = "v1alpha1"
@@ -54,11 +55,11 @@ REDIS_MEMORY_MI: Final = 512
 # Integration blocks of the spec: condition type, what stands in when it is off,
 # and the TCP port the tenant needs to reach when it is on.
 INTEGRATIONS: Final = (
-    ("database", "DatabaseReady", "embedded SQLite database", 5432),
-    ("cache", "CacheReady", "in-memory cache", 6379),
-    ("events", "EventsReady", "in-process event bus", 9092),
-    ("secrets", "SecretsReady", "Kubernetes Secrets in the tenant namespace", 8200),
-    ("identity", "IdentityReady", "built-in accounts service login", 8443),
+    ("database", ConditionType.DATABASE, "embedded SQLite database", 5432),
+    ("cache", ConditionType.CACHE, "in-memory cache", 6379),
+    ("events", ConditionType.EVENTS, "in-process event bus", 9092),
+    ("secrets", ConditionType.SECRETS, "Kubernetes Secrets in the tenant namespace", 8200),
+    ("identity", ConditionType.IDENTITY, "built-in accounts service login", 8443),
 )
 
 
@@ -101,18 +102,22 @@ def _placement(spec: Mapping[str, Any], settings: OperatorSettings) -> dict[str,
     }
 
 
-def _routing(spec: Mapping[str, Any], features: ClusterFeatures) -> tuple[str, str, str]:
+def _routing(spec: Mapping[str, Any], features: ClusterFeatures) -> tuple[Routing, Reason, str]:
     """Returns (mode, reason, message) for RoutesReady."""
     if not spec["mesh"].get("enabled", True):
-        return "Ingress", "IngressByChoice", "spec.mesh.enabled is false; routing through Ingress"
+        return (
+            Routing.INGRESS,
+            Reason.INGRESS_BY_CHOICE,
+            "spec.mesh.enabled is false; routing through Ingress",
+        )
     if not features.istio:
         return (
-            "Ingress",
-            "IstioNotInstalled",
+            Routing.INGRESS,
+            Reason.ISTIO_NOT_INSTALLED,
             "the cluster does not serve the Istio APIs (networking.istio.io, security.istio.io); "
             "routing through Ingress, without mTLS, circuit breaking or canary weights",
         )
-    return "Istio", "IstioRoutes", "routing through the Istio gateway"
+    return Routing.ISTIO, Reason.ISTIO_ROUTES, "routing through the Istio gateway"
 
 
 def build(
@@ -131,7 +136,7 @@ def build(
     routing, routing_reason, routing_message = _routing(spec, features)
 
     canary = spec["mesh"].get("canary")
-    if canary and routing != "Istio":
+    if canary and routing != Routing.ISTIO:
         routing_message += "; spec.mesh.canary is ignored (weighted routes need Istio)"
         canary = None
     tracks = [{"name": "stable", "version": version, "weight": 100}]

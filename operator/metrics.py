@@ -7,6 +7,8 @@ from typing import Any, Final
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
+from storefleet.operator.vocabulary import StorePhase
+
 RECONCILES: Final = Counter(
     "storefleet_reconciles_total",
     "Store reconciles, by what triggered them and how they ended.",
@@ -52,7 +54,7 @@ def record_store(name: str, status: Mapping[str, Any] | None) -> None:
     else:
         conditions: Sequence[Mapping[str, Any]] = status.get("conditions") or []
         _LAST[name] = (
-            str(status.get("phase", "Pending")),
+            str(status.get("phase", StorePhase.PENDING)),
             {str(c["type"]): str(c["status"]) for c in conditions},
         )
     STORES.clear()

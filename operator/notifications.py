@@ -21,9 +21,10 @@ from typing import Any, Final
 from storefleet.operator.kinds import kind_of
 from storefleet.operator.kube import Kube
 from storefleet.operator.status import Condition
+from storefleet.operator.vocabulary import ConditionType, Reason
 
 SERVICE: Final = "notifications"
-CONDITION: Final = "NotificationsReady"
+CONDITION: Final = ConditionType.NOTIFICATIONS
 # spec.notifications.smtp field -> (the runtime's setting, its default when the
 # API server has not filled it in, as in an offline render).
 SETTINGS: Final[Mapping[str, tuple[str, str | None]]] = {
@@ -86,7 +87,7 @@ async def condition(kube: Kube, namespace: str, spec: Mapping[str, Any]) -> Cond
         return Condition(
             CONDITION,
             "Unknown",
-            "NotConfigured",
+            Reason.NOT_CONFIGURED,
             "spec.notifications.smtp is not set: e-mail is kept as files in the "
             "notifications pod and reaches no one",
         )
@@ -99,7 +100,7 @@ async def condition(kube: Kube, namespace: str, spec: Mapping[str, Any]) -> Cond
             return Condition(
                 CONDITION,
                 "False",
-                "SecretMissing",
+                Reason.SECRET_MISSING,
                 f"Secret {secret_name} (spec.notifications.smtp.credentialsSecretRef) is not "
                 f"in namespace {namespace}; create it with the keys "
                 + " and ".join(item["key"] for item in wanted),
@@ -110,7 +111,7 @@ async def condition(kube: Kube, namespace: str, spec: Mapping[str, Any]) -> Cond
             return Condition(
                 CONDITION,
                 "False",
-                "SecretKeyMissing",
+                Reason.SECRET_KEY_MISSING,
                 f"Secret {secret_name} in namespace {namespace} has no key " + " or ".join(missing),
             )
-    return Condition(CONDITION, "True", "SMTP", f"e-mail goes through {server}")
+    return Condition(CONDITION, "True", Reason.SMTP, f"e-mail goes through {server}")

@@ -20,6 +20,8 @@ from typing import Any, Final
 import jinja2
 import yaml
 
+from storefleet.operator.vocabulary import Routing
+
 # Rendered in this order; the first is applied first (everything else lives in it).
 # `when` names a context flag that must hold for the template to render.
 TEMPLATES: Final[tuple[tuple[str, str | None], ...]] = (
@@ -117,8 +119,8 @@ def render(context: Mapping[str, Any], templates_dir: Path) -> list[dict[str, An
 def _render(context: Mapping[str, Any], templates_dir: Path) -> list[dict[str, Any]]:
     env = _environment(templates_dir)
     flags = {
-        "uses_istio": context["routing"] == "Istio",
-        "uses_ingress": context["routing"] == "Ingress",
+        "uses_istio": context["routing"] == Routing.ISTIO,
+        "uses_ingress": context["routing"] == Routing.INGRESS,
     }
     labels: Mapping[str, str] = context["labels"]
     owner = context["owner"]

@@ -28,13 +28,29 @@ from storefleet.operator.provisioners.keycloak_vendors import VendorRealm, group
 from storefleet.operator.provisioning import TenantProvisioning
 from storefleet.operator.settings import OperatorSettings
 from storefleet.operator.status import Condition, merge_conditions
+from storefleet.operator.vocabulary import (
+    EventReason,
+    Reason,
+    VendorConditionType,
+    VendorPhase,
+)
 
 log = logging.getLogger("storefleet.operator.vendors")
 
-CONDITIONS: Final = ("StoreFound", "RuntimeRegistered", "UsersReady", "PayoutReady")
+CONDITIONS: Final = (
+    VendorConditionType.STORE_FOUND,
+    VendorConditionType.RUNTIME_REGISTERED,
+    VendorConditionType.USERS_READY,
+    VendorConditionType.PAYOUT_READY,
+)
 # Reasons that mean "a system did not answer": Degraded and retried, not Failed.
 UNAVAILABLE: Final = frozenset(
-    {"RuntimeUnavailable", "KeycloakUnavailable", "VaultUnavailable", "StoreNotReady"}
+    {
+        Reason.RUNTIME_UNAVAILABLE,
+        Reason.KEYCLOAK_UNAVAILABLE,
+        Reason.VAULT_UNAVAILABLE,
+        Reason.STORE_NOT_READY,
+    }
 )
 
 
@@ -69,16 +85,18 @@ def runtime_body(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def phase_of(conditions: list[Condition], suspended: bool) -> tuple[str, str]:
+def phase_of(conditions: list[Condition], suspended: bool) -> tuple[VendorPhase, str]:
     failing = [c for c in conditions if c.status != "True"]
     if not failing:
-        return ("Suspended", "Suspended") if suspended else ("Ready", "AllReady")
+        if suspended:
+            return VendorPhase.SUSPENDED, Reason.SUSPENDED
+        return VendorPhase.READY, Reason.ALL_READY
     first = failing[0]
-    if first.reason in ("WrongNamespace",):
-        return "Failed", first.reason
-    if first.reason in ("StoreNotFound",):
-        return "Pending", first.reason
-    return "Degraded", first.reason
+    if first.reason in (Reason.WRONG_NAMESPACE,):
+        return VendorPhase.FAILED, first.reason
+    if first.reason in (Reason.STORE_NOT_FOUND,):
+        return VendorPhase.PENDING, first.reason
+    return VendorPhase.DEGRADED, first.reason
 
 
 class VendorReconciler:
@@ -116,9 +134,9 @@ class VendorReconciler:
         if namespace != expected:
             conditions.append(
                 Condition(
-                    "StoreFound",
+                    VendorConditionType.STORE_FOUND,
                     "False",
-                    "WrongNamespace",
+                    Reason.WRONG_NAMESPACE,
                     f"a Vendor of store {store_name} must live in namespace {expected}; "
                     f"create it there instead of {namespace}",
                 )
@@ -127,10 +145,17 @@ class VendorReconciler:
         store = await self.kube.get_store(store_name)
         if store is None or store["metadata"].get("deletionTimestamp"):
             conditions.append(
-                Condition("StoreFound", "False", "StoreNotFound", f"no Store {store_name}")
+                Condition(
+                    VendorConditionType.STORE_FOUND,
+                    "False",
+                    Reason.STORE_NOT_FOUND,
+                    f"no Store {store_name}",
+                )
             )
             return self._outcome(vendor, conditions, None, retry=True)
-        conditions.append(Condition("StoreFound", "True", "Found", f"Store {store_name}"))
+        conditions.append(
+            Condition(VendorConditionType.STORE_FOUND, "True", Reason.FOUND, f"Store {store_name}")
+        )
         context = desired.build(store, desired.ClusterFeatures(), self.settings)
         tenant = Tenant(store=store_name, namespace=namespace)
         conditions.append(await self._register(name, spec, store_name, namespace, context))
@@ -150,13 +175,18 @@ class VendorReconciler:
         try:
             creds = await self.provisioning.read_credentials(context)
         except Exception as exc:  # Vault down: reported, retried
-            return Condition("RuntimeRegistered", "False", "VaultUnavailable", str(exc)[:500])
+            return Condition(
+                VendorConditionType.RUNTIME_REGISTERED,
+                "False",
+                Reason.VAULT_UNAVAILABLE,
+                str(exc)[:500],
+            )
         token = creds.get(credentials.admin_token("vendors"))
         if not token:
             return Condition(
-                "RuntimeRegistered",
+                VendorConditionType.RUNTIME_REGISTERED,
                 "False",
-                "StoreNotReady",
+                Reason.STORE_NOT_READY,
                 f"the Store {store} has no admin credentials yet (not reconciled)",
             )
         url = f"{self.api_url(store, namespace)}/admin/vendors/{name}"
@@ -166,28 +196,31 @@ class VendorReconciler:
             )
         except httpx.HTTPError as exc:
             return Condition(
-                "RuntimeRegistered",
+                VendorConditionType.RUNTIME_REGISTERED,
                 "False",
-                "RuntimeUnavailable",
+                Reason.RUNTIME_UNAVAILABLE,
                 f"{url}: {type(exc).__name__}: {exc}"[:500],
             )
         if response.status_code >= 500:
             return Condition(
-                "RuntimeRegistered",
+                VendorConditionType.RUNTIME_REGISTERED,
                 "False",
-                "RuntimeUnavailable",
+                Reason.RUNTIME_UNAVAILABLE,
                 f"{url}: HTTP {response.status_code}",
             )
         if response.status_code >= 400:
             detail = _problem(response)
             return Condition(
-                "RuntimeRegistered",
+                VendorConditionType.RUNTIME_REGISTERED,
                 "False",
-                "RuntimeRefused",
+                Reason.RUNTIME_REFUSED,
                 f"the store's runtime refused the vendor: {detail}",
             )
         return Condition(
-            "RuntimeRegistered", "True", "Registered", f"vendor {name} in store {store}'s runtime"
+            VendorConditionType.RUNTIME_REGISTERED,
+            "True",
+            Reason.REGISTERED,
+            f"vendor {name} in store {store}'s runtime",
         )
 
     async def _users(
@@ -197,9 +230,9 @@ class VendorReconciler:
         keycloak = self.provisioning.keycloak(context)
         if keycloak is None:
             return Condition(
-                "UsersReady",
+                VendorConditionType.USERS_READY,
                 "True",
-                "BuiltInAccounts",
+                Reason.BUILT_IN_ACCOUNTS,
                 f"the store has no Keycloak realm: the {len(users)} portal user(s) sign up "
                 "through the runtime's accounts service",
             )
@@ -209,10 +242,19 @@ class VendorReconciler:
             )
         except KeycloakError as exc:
             code = getattr(exc, "response_code", None)
-            reason = "KeycloakUnavailable" if code is None or code >= 500 else "KeycloakRefused"
-            return Condition("UsersReady", "False", reason, str(exc)[:500])
+            reason = (
+                Reason.KEYCLOAK_UNAVAILABLE
+                if code is None or code >= 500
+                else Reason.KEYCLOAK_REFUSED
+            )
+            return Condition(VendorConditionType.USERS_READY, "False", reason, str(exc)[:500])
         except OSError as exc:
-            return Condition("UsersReady", "False", "KeycloakUnavailable", str(exc)[:500])
+            return Condition(
+                VendorConditionType.USERS_READY,
+                "False",
+                Reason.KEYCLOAK_UNAVAILABLE,
+                str(exc)[:500],
+            )
         message = (
             f"{found.present}/{found.wanted} user(s) in group {group_name(name)} "
             f"of realm store-{tenant.store}"
@@ -223,7 +265,7 @@ class VendorReconciler:
                 + ", ".join(found.not_invited)
                 + " (configure the realm's SMTP server)"
             )
-        return Condition("UsersReady", "True", "Provisioned", message)
+        return Condition(VendorConditionType.USERS_READY, "True", Reason.PROVISIONED, message)
 
     async def _payout(
         self, name: str, spec: Mapping[str, Any], tenant: Tenant, context: Mapping[str, Any]
@@ -231,32 +273,37 @@ class VendorReconciler:
         secret_name = (spec.get("payout") or {}).get("credentialsSecret")
         if not secret_name:
             return Condition(
-                "PayoutReady", "True", "NoCredentials", "spec.payout.credentialsSecret is not set"
+                VendorConditionType.PAYOUT_READY,
+                "True",
+                Reason.NO_CREDENTIALS,
+                "spec.payout.credentialsSecret is not set",
             )
         secret = await self.kube.get(_SECRET, tenant.namespace, secret_name)
         if secret is None:
             return Condition(
-                "PayoutReady",
+                VendorConditionType.PAYOUT_READY,
                 "False",
-                "SecretNotFound",
+                Reason.SECRET_NOT_FOUND,
                 f"no Secret {secret_name} in {tenant.namespace} (spec.payout.credentialsSecret)",
             )
         vault = self.provisioning.vault(context)
         if vault is None:
             return Condition(
-                "PayoutReady",
+                VendorConditionType.PAYOUT_READY,
                 "True",
-                "KubernetesSecret",
+                Reason.KUBERNETES_SECRET,
                 f"payout credentials in Secret {secret_name}",
             )
         try:
             await vault.write_secret(tenant, f"vendors/{name}/payout", _decode(secret))
         except Exception as exc:  # any Vault failure is the condition
-            return Condition("PayoutReady", "False", "VaultUnavailable", str(exc)[:500])
+            return Condition(
+                VendorConditionType.PAYOUT_READY, "False", Reason.VAULT_UNAVAILABLE, str(exc)[:500]
+            )
         return Condition(
-            "PayoutReady",
+            VendorConditionType.PAYOUT_READY,
             "True",
-            "InVault",
+            Reason.IN_VAULT,
             f"payout credentials copied to {vault.kv_mount}/stores/{tenant.store}/vendors/"
             f"{name}/payout",
         )
@@ -273,7 +320,7 @@ class VendorReconciler:
         phase, reason = phase_of(conditions, bool(spec.get("suspended", False)))
         failing = [c for c in conditions if c.status != "True"]
         ready = Condition(
-            "Ready",
+            VendorConditionType.READY,
             "False" if failing else "True",
             reason,
             failing[0].message if failing else "the vendor can sell and sign in to its portal",
@@ -364,12 +411,16 @@ class VendorReconciler:
                     self.kube,
                     vendor,
                     "Warning",
-                    "OffboardFailed",
+                    EventReason.OFFBOARD_FAILED,
                     "; ".join(failed) + " (retrying)",
                 )
             else:
                 await events.post(
-                    self.kube, vendor, "Normal", "Offboarded", "; ".join(done) or "nothing to do"
+                    self.kube,
+                    vendor,
+                    "Normal",
+                    EventReason.OFFBOARDED,
+                    "; ".join(done) or "nothing to do",
                 )
             return failed
 
@@ -387,7 +438,10 @@ def _problem(response: httpx.Response) -> str:
 def _users_column(conditions: list[Condition], spec: Mapping[str, Any]) -> str:
     wanted = len(spec.get("users") or [])
     for condition in conditions:
-        if condition.type == "UsersReady" and condition.reason == "Provisioned":
+        if (
+            condition.type == VendorConditionType.USERS_READY
+            and condition.reason == Reason.PROVISIONED
+        ):
             present = condition.message.split("/", 1)[0]
             return f"{present}/{wanted}"
     return f"0/{wanted}" if wanted else "0/0"

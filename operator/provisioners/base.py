@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
 from storefleet.operator.status import Condition, ConditionStatus
+from storefleet.operator.vocabulary import ConditionType, Reason
 
 DeletionPolicy = Literal["Retain", "Delete"]
 
@@ -47,7 +48,7 @@ class Result:
 
 
 class Provisioner(Protocol):
-    condition_type: str
+    condition_type: ConditionType
 
     async def ensure(self, tenant: Tenant, password: str) -> Result:
         """Create or converge the tenant's share; `password` is its credential."""
@@ -64,11 +65,14 @@ class Provisioner(Protocol):
 
 # Reasons under which the tenant's share is there to use; any other reason
 # (Missing, Deleted, <System>Unavailable, ...) is a False condition.
-AVAILABLE_REASONS = frozenset({"Provisioned", "Retained"})
+AVAILABLE_REASONS = frozenset({Reason.PROVISIONED, Reason.RETAINED})
 
 
 def outcome(
-    condition_type: str, reason: str, message: str, outputs: Mapping[str, str] | None = None
+    condition_type: ConditionType,
+    reason: Reason,
+    message: str,
+    outputs: Mapping[str, str] | None = None,
 ) -> Result:
     """A Result whose condition status follows from its reason."""
     status: ConditionStatus = "True" if reason in AVAILABLE_REASONS else "False"

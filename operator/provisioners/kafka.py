@@ -19,8 +19,9 @@ from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 
 from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
+from storefleet.operator.vocabulary import ConditionType, Reason
 
-CONDITION = "EventsReady"
+CONDITION = ConditionType.EVENTS
 # One topic per stream of events the runtime publishes, plus where poison goes.
 STREAMS: Final = (
     "accounts",
@@ -118,7 +119,7 @@ class KafkaProvisioner:
             message += f"; {', '.join(kept)} keep more partitions (Kafka cannot remove them)"
         return outcome(
             CONDITION,
-            "Provisioned",
+            Reason.PROVISIONED,
             message,
             {
                 "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
@@ -180,13 +181,15 @@ class KafkaProvisioner:
             return _unavailable(exc)
         missing = [name for name in topic_names(tenant) if name not in existing]
         if missing:
-            return outcome(CONDITION, "Missing", f"missing topics {missing}")
-        return outcome(CONDITION, "Provisioned", f"topics {topic_prefix(tenant)}* exist")
+            return outcome(CONDITION, Reason.MISSING, f"missing topics {missing}")
+        return outcome(CONDITION, Reason.PROVISIONED, f"topics {topic_prefix(tenant)}* exist")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         if policy == "Retain":
             return outcome(
-                CONDITION, "Retained", f"deletionPolicy Retain: topics {topic_prefix(tenant)}* kept"
+                CONDITION,
+                Reason.RETAINED,
+                f"deletionPolicy Retain: topics {topic_prefix(tenant)}* kept",
             )
         try:
             admin = await self._admin()
@@ -200,7 +203,7 @@ class KafkaProvisioner:
                 await admin.close()
         except (KafkaError, TimeoutError, OSError) as exc:
             return _unavailable(exc)
-        return outcome(CONDITION, "Deleted", f"{len(doomed)} topics deleted")
+        return outcome(CONDITION, Reason.DELETED, f"{len(doomed)} topics deleted")
 
 
 async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> dict[str, int]:
@@ -210,4 +213,4 @@ async def _partition_counts(admin: AIOKafkaAdminClient, topics: list[str]) -> di
 
 def _unavailable(exc: Any) -> Result:
     detail = str(exc) or type(exc).__name__
-    return outcome(CONDITION, "KafkaUnavailable", detail)
+    return outcome(CONDITION, Reason.KAFKA_UNAVAILABLE, detail)

@@ -15,8 +15,9 @@ from keycloak import KeycloakAdmin
 from keycloak.exceptions import KeycloakError
 
 from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
+from storefleet.operator.vocabulary import ConditionType, Reason
 
-CONDITION = "IdentityReady"
+CONDITION = ConditionType.IDENTITY
 REALM_ROLES: Final = ("customer", "store-admin", "vendor-admin", "vendor-staff", "support")
 # client id -> the path under the store's URL it serves
 CLIENTS: Final[Mapping[str, str]] = {
@@ -113,13 +114,13 @@ class KeycloakProvisioner:
         except KeycloakError as exc:
             return _failed(exc)
         except OSError as exc:
-            return outcome(CONDITION, "KeycloakUnavailable", str(exc))
+            return outcome(CONDITION, Reason.KEYCLOAK_UNAVAILABLE, str(exc))
         outputs = {
             "OIDC_ISSUER": f"{self.url.rstrip('/')}/realms/{realm}",
             **{f"OIDC_{cid.upper().replace('-', '_')}_SECRET": s for cid, s in secrets.items()},
         }
         message = f"realm {realm} with {len(CLIENTS)} clients, {len(REALM_ROLES)} roles, OTP {otp}"
-        return outcome(CONDITION, "Provisioned", message, outputs)
+        return outcome(CONDITION, Reason.PROVISIONED, message, outputs)
 
     async def _roles(self, admin: KeycloakAdmin) -> None:
         present = {role["name"] for role in await admin.a_get_realm_roles()}
@@ -191,15 +192,15 @@ class KeycloakProvisioner:
         except KeycloakError as exc:
             return _failed(exc)
         except OSError as exc:
-            return outcome(CONDITION, "KeycloakUnavailable", str(exc))
+            return outcome(CONDITION, Reason.KEYCLOAK_UNAVAILABLE, str(exc))
         if realm_name(tenant) in realms:
-            return outcome(CONDITION, "Provisioned", f"realm {realm_name(tenant)}")
-        return outcome(CONDITION, "Missing", f"no realm {realm_name(tenant)}")
+            return outcome(CONDITION, Reason.PROVISIONED, f"realm {realm_name(tenant)}")
+        return outcome(CONDITION, Reason.MISSING, f"no realm {realm_name(tenant)}")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         realm = realm_name(tenant)
         if policy == "Retain":
-            return outcome(CONDITION, "Retained", f"deletionPolicy Retain: realm {realm} kept")
+            return outcome(CONDITION, Reason.RETAINED, f"deletionPolicy Retain: realm {realm} kept")
         try:
             master = self._admin("master")
             if realm in {r["realm"] for r in await master.a_get_realms()}:
@@ -207,13 +208,13 @@ class KeycloakProvisioner:
         except KeycloakError as exc:
             return _failed(exc)
         except OSError as exc:
-            return outcome(CONDITION, "KeycloakUnavailable", str(exc))
-        return outcome(CONDITION, "Deleted", f"realm {realm} deleted")
+            return outcome(CONDITION, Reason.KEYCLOAK_UNAVAILABLE, str(exc))
+        return outcome(CONDITION, Reason.DELETED, f"realm {realm} deleted")
 
 
 def _failed(exc: KeycloakError) -> Result:
     code = getattr(exc, "response_code", None)
-    reason = "KeycloakUnavailable" if code is None or code >= 500 else "KeycloakRefused"
+    reason = Reason.KEYCLOAK_UNAVAILABLE if code is None or code >= 500 else Reason.KEYCLOAK_REFUSED
     detail = getattr(exc, "error_message", "") or str(exc)
     if isinstance(detail, bytes):
         detail = detail.decode(errors="replace")

@@ -14,8 +14,9 @@ import psycopg
 from psycopg import sql
 
 from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
+from storefleet.operator.vocabulary import ConditionType, Reason
 
-CONDITION = "DatabaseReady"
+CONDITION = ConditionType.DATABASE
 # ALTER on every pass converges a rotated password or a changed limit.
 _ROLE = {
     False: "CREATE ROLE {} LOGIN PASSWORD {} CONNECTION LIMIT {}",
@@ -70,7 +71,7 @@ class PostgresProvisioner:
             return _unavailable(exc)
         return outcome(
             CONDITION,
-            "Provisioned",
+            Reason.PROVISIONED,
             f"database {tenant.ident} owned by role {tenant.ident} (connection limit {limit})",
             {"DATABASE_URL": self.tenant_dsn(tenant, password)},
         )
@@ -88,14 +89,14 @@ class PostgresProvisioner:
         except psycopg.Error as exc:
             return _unavailable(exc)
         if present:
-            return outcome(CONDITION, "Provisioned", f"database {tenant.ident}")
-        return outcome(CONDITION, "Missing", f"no database {tenant.ident}")
+            return outcome(CONDITION, Reason.PROVISIONED, f"database {tenant.ident}")
+        return outcome(CONDITION, Reason.MISSING, f"no database {tenant.ident}")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         if policy == "Retain":
             return outcome(
                 CONDITION,
-                "Retained",
+                Reason.RETAINED,
                 f"deletionPolicy Retain: database and role {tenant.ident} kept",
             )
         name = sql.Identifier(tenant.ident)
@@ -105,7 +106,7 @@ class PostgresProvisioner:
                 await admin.execute(sql.SQL("DROP ROLE IF EXISTS {}").format(name))
         except psycopg.Error as exc:
             return _unavailable(exc)
-        return outcome(CONDITION, "Deleted", f"database and role {tenant.ident} dropped")
+        return outcome(CONDITION, Reason.DELETED, f"database and role {tenant.ident} dropped")
 
 
 def _connection_limit(spec: Mapping[str, object]) -> int:
@@ -122,4 +123,4 @@ async def _exists(
 
 def _unavailable(exc: psycopg.Error) -> Result:
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return outcome(CONDITION, "PostgresUnavailable", detail)
+    return outcome(CONDITION, Reason.POSTGRES_UNAVAILABLE, detail)

@@ -14,8 +14,9 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
+from storefleet.operator.vocabulary import ConditionType, Reason
 
-CONDITION = "CacheReady"
+CONDITION = ConditionType.CACHE
 # Reads, writes, transactions and scripts on its own keys; nothing server-wide.
 CATEGORIES: Final = (
     "-@all",
@@ -77,7 +78,7 @@ class RedisProvisioner:
             return _unavailable(exc)
         return outcome(
             CONDITION,
-            "Provisioned",
+            Reason.PROVISIONED,
             f"ACL user {username(tenant)} confined to keys {prefix}*",
             {"REDIS_URL": self.tenant_url(tenant, password), "REDIS_KEY_PREFIX": prefix},
         )
@@ -91,15 +92,15 @@ class RedisProvisioner:
         except RedisError as exc:
             return _unavailable(exc)
         if username(tenant) in users:
-            return outcome(CONDITION, "Provisioned", f"ACL user {username(tenant)}")
-        return outcome(CONDITION, "Missing", f"no ACL user {username(tenant)}")
+            return outcome(CONDITION, Reason.PROVISIONED, f"ACL user {username(tenant)}")
+        return outcome(CONDITION, Reason.MISSING, f"no ACL user {username(tenant)}")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         prefix = key_prefix(tenant)
         if policy == "Retain":
             return outcome(
                 CONDITION,
-                "Retained",
+                Reason.RETAINED,
                 f"deletionPolicy Retain: ACL user {username(tenant)} and keys {prefix}* kept",
             )
         removed = 0
@@ -111,8 +112,8 @@ class RedisProvisioner:
         except RedisError as exc:
             return _unavailable(exc)
         message = f"ACL user {username(tenant)} and {removed} keys under {prefix} removed"
-        return outcome(CONDITION, "Deleted", message)
+        return outcome(CONDITION, Reason.DELETED, message)
 
 
 def _unavailable(exc: RedisError) -> Result:
-    return outcome(CONDITION, "RedisUnavailable", str(exc) or type(exc).__name__)
+    return outcome(CONDITION, Reason.REDIS_UNAVAILABLE, str(exc) or type(exc).__name__)

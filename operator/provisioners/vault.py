@@ -18,8 +18,9 @@ import requests
 from hvac.exceptions import InvalidPath, VaultError
 
 from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
+from storefleet.operator.vocabulary import ConditionType, Reason
 
-CONDITION = "SecretsReady"
+CONDITION = ConditionType.SECRETS
 RUNTIME_SERVICE_ACCOUNT: Final = "runtime"
 # What the runtime presents as the audience of its projected token.
 AUDIENCE: Final = "vault"
@@ -107,7 +108,7 @@ class VaultProvisioner:
         )
         return outcome(
             CONDITION,
-            "Provisioned",
+            Reason.PROVISIONED,
             message,
             {
                 "VAULT_ADDR": self.url,
@@ -169,15 +170,15 @@ class VaultProvisioner:
         except (VaultError, requests.RequestException) as exc:
             return _unavailable(exc)
         if present:
-            return outcome(CONDITION, "Provisioned", f"role {policy_name(tenant)}")
-        return outcome(CONDITION, "Missing", f"no role {policy_name(tenant)}")
+            return outcome(CONDITION, Reason.PROVISIONED, f"role {policy_name(tenant)}")
+        return outcome(CONDITION, Reason.MISSING, f"no role {policy_name(tenant)}")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
         path, name = secret_path(tenant), policy_name(tenant)
         if policy == "Retain":
             return outcome(
                 CONDITION,
-                "Retained",
+                Reason.RETAINED,
                 f"deletionPolicy Retain: secrets under {self.kv_mount}/{path} kept",
             )
 
@@ -202,7 +203,7 @@ class VaultProvisioner:
         except (VaultError, requests.RequestException) as exc:
             return _unavailable(exc)
         message = f"{removed} secrets under {self.kv_mount}/{path}, policy and role {name} deleted"
-        return outcome(CONDITION, "Deleted", message)
+        return outcome(CONDITION, Reason.DELETED, message)
 
 
 def _read(client: hvac.Client, path: str, mount: str) -> dict[str, Any] | None:
@@ -218,4 +219,4 @@ def _read(client: hvac.Client, path: str, mount: str) -> dict[str, Any] | None:
 
 def _unavailable(exc: Exception) -> Result:
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return outcome(CONDITION, "VaultUnavailable", detail[:500])
+    return outcome(CONDITION, Reason.VAULT_UNAVAILABLE, detail[:500])
