@@ -38,6 +38,7 @@ from storefleet.operator.provisioners.keycloak import KeycloakProvisioner
 from storefleet.operator.provisioners.settings import ProvisionerSettings
 from storefleet.operator.provisioners.vault import VaultProvisioner, secret_path
 from storefleet.operator.status import Condition
+from storefleet.operator.vocabulary import ConditionType, Reason
 
 log = logging.getLogger("storefleet.operator.provisioning")
 
@@ -49,30 +50,30 @@ VAULT_TOKEN_DIR: Final = "/var/run/secrets/storefleet/vault"
 
 # Block -> (reason, message) when it is on but the operator has no server for it.
 # database and cache get a stand-in deployed in the namespace (see datastores.yaml.j2).
-UNSERVED: Final[Mapping[str, tuple[str, str]]] = {
-    "database": ("InNamespace", "a PostgreSQL StatefulSet in the tenant namespace"),
-    "cache": ("InNamespace", "a Redis StatefulSet in the tenant namespace"),
+UNSERVED: Final[Mapping[str, tuple[Reason, str]]] = {
+    "database": (Reason.IN_NAMESPACE, "a PostgreSQL StatefulSet in the tenant namespace"),
+    "cache": (Reason.IN_NAMESPACE, "a Redis StatefulSet in the tenant namespace"),
     "events": (
-        "InProcessBus",
+        Reason.IN_PROCESS_BUS,
         "the operator has no Kafka configured; the runtime uses its in-process event bus",
     ),
     "secrets": (
-        "KubernetesSecrets",
+        Reason.KUBERNETES_SECRETS,
         "the operator has no Vault configured; credentials are in the Secret "
         f"{credentials.CREDENTIALS_SECRET} and the runtime's in {credentials.RUNTIME_ENV_SECRET}",
     ),
     "identity": (
-        "BuiltInAccounts",
+        Reason.BUILT_IN_ACCOUNTS,
         "the operator has no Keycloak configured; the runtime's accounts service signs users in",
     ),
 }
 # Block -> (the block whose server carries it instead, reason, message) when the
 # operator has no server of its own for it: with no Kafka, the store's Redis
 # (shared or in-namespace) carries its events as Redis Streams.
-CARRIED_BY: Final[Mapping[str, tuple[str, str, str]]] = {
+CARRIED_BY: Final[Mapping[str, tuple[str, Reason, str]]] = {
     "events": (
         "cache",
-        "RedisStreams",
+        Reason.REDIS_STREAMS,
         "the operator has no Kafka configured; events travel as Redis Streams in the "
         "store's Redis (spec.cache)",
     ),
@@ -82,6 +83,8 @@ IN_NAMESPACE: Final[Mapping[str, tuple[str, str, int]]] = {
     "database": ("StatefulSet", "postgres", 5432),
     "cache": ("StatefulSet", "redis", 6379),
 }
+# Blocks an in-namespace stand-in can serve -> the generated credential that is its password.
+PASSWORD_OF: Final[Mapping[str, str]] = {"database": "database-password", "cache": "cache-password"}
 # Provisioned blocks, and the order to tear them down in (secrets last: they hold
 # what the others need to be found again).
 ORDER: Final = ("database", "cache", "events", "identity", "secrets")
@@ -139,26 +142,23 @@ class TenantProvisioning:
         served = self.served(context)
         done = Provisioned(rotation=wanted_rotation or applied_rotation)
 
-        def tenant(block: str) -> Tenant:
-            return Tenant(store=name, namespace=namespace, spec=integrations[block]["settings"])
-
         vault = served.get("secrets")
         assert vault is None or isinstance(vault, VaultProvisioner)
         # Where credentials live, and what is already there.
         if vault is not None:
             try:
-                current = await vault.read_secret(tenant("secrets"), "credentials") or {}
-                idp_secrets = await vault.read_secret(tenant("secrets"), IDP_SECRET) or {}
+                current = await vault.read_secret(_tenant(context, "secrets"), "credentials") or {}
+                idp_secrets = await vault.read_secret(_tenant(context, "secrets"), IDP_SECRET) or {}
             except Exception as exc:  # any failure of Vault is reported, not raised
                 result = vault.unavailable(exc)
-                done.conditions["SecretsReady"] = result.condition
+                done.conditions[ConditionType.SECRETS] = result.condition
                 done.degraded = result.condition.reason
                 for block in served:
                     if block != "secrets":
                         done.conditions[integrations[block]["condition"]] = Condition(
                             integrations[block]["condition"],
                             "Unknown",
-                            "WaitingForSecrets",
+                            Reason.WAITING_FOR_SECRETS,
                             "the tenant's credentials are kept in Vault, which did not answer",
                         )
                 done.template = self._template(context, {}, {}, vault=None, blocked=True)
@@ -171,24 +171,22 @@ class TenantProvisioning:
         creds = credentials.converge(current, rotate)
         done.rotated = rotate
 
-        passwords = {"database": creds["database-password"], "cache": creds["cache-password"]}
+        passwords = {block: creds[key] for block, key in PASSWORD_OF.items()}
 
         async def run(block: str, made: Provisioner) -> tuple[str, Result]:
             try:
                 if isinstance(made, KeycloakProvisioner):
                     result = await made.ensure(
-                        tenant(block),
+                        _tenant(context, block),
                         base_url=context["url"],
                         display_name=context["store"]["displayName"],
                         idp_secrets=idp_secrets,
                     )
                 else:
-                    result = await made.ensure(tenant(block), passwords.get(block, ""))
+                    result = await made.ensure(_tenant(context, block), passwords.get(block, ""))
             except Exception as exc:  # a provisioner bug must not crash the loop
                 log.exception("provisioner of %s failed", block, extra={"store": name})
-                result = outcome(
-                    made.condition_type, "ProvisionerFailed", f"{type(exc).__name__}: {exc}"
-                )
+                result = _failed(made, exc)
             return block, result
 
         results = dict(
@@ -205,7 +203,7 @@ class TenantProvisioning:
             # The credentials are written even when another system failed: they are
             # the only copy, and the next pass must find the same passwords.
             block, result = await run_vault(
-                vault, tenant("secrets"), creds, env, credentials.service_env(creds)
+                vault, _tenant(context, "secrets"), creds, env, credentials.service_env(creds)
             )
             results[block] = result
         for result in results.values():
@@ -233,12 +231,12 @@ class TenantProvisioning:
 
     async def read_credentials(self, context: Mapping[str, Any]) -> dict[str, str]:
         """The Store's generated credentials as last written; raises when Vault is down."""
-        name, namespace = context["store"]["name"], context["namespace"]
         vault = self.vault(context)
         if vault is not None:
-            tenant = Tenant(store=name, namespace=namespace)
-            return await vault.read_secret(tenant, "credentials") or {}
-        return _decode(await self.kube.get(_SECRET, namespace, credentials.CREDENTIALS_SECRET))
+            return await vault.read_secret(_tenant(context), "credentials") or {}
+        return _decode(
+            await self.kube.get(_SECRET, context["namespace"], credentials.CREDENTIALS_SECRET)
+        )
 
     def offline(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """The templates' data without touching any system, for an offline render:
@@ -261,13 +259,13 @@ class TenantProvisioning:
             return Condition(
                 condition,
                 "True",
-                "EmbeddedDefault",
+                Reason.EMBEDDED_DEFAULT,
                 f"spec.{block} is not enabled; the runtime uses its {integration['fallback']}",
             )
         reason, message = UNSERVED[block]
         if block in IN_NAMESPACE:
             # Observed after the apply: True once the workload is available.
-            return Condition(condition, "Unknown", "Deploying", f"deploying {message}")
+            return Condition(condition, "Unknown", Reason.DEPLOYING, f"deploying {message}")
         return Condition(condition, "True", reason, message)
 
     def in_namespace(self, context: Mapping[str, Any]) -> list[str]:
@@ -310,7 +308,7 @@ class TenantProvisioning:
         pod_env: dict[str, str] = {}
         service_paths: dict[str, str] = {}
         if vault is not None:
-            tenant = Tenant(store=context["store"]["name"], namespace=context["namespace"])
+            tenant = _tenant(context)
             pod_env = {
                 "STOREFLEET_VAULT_ADDR": vault.url,
                 "STOREFLEET_VAULT_ROLE": vault.role_name(tenant),
@@ -323,8 +321,7 @@ class TenantProvisioning:
             service_paths = {svc: f"{secret_path(tenant)}/runtime-{svc}" for svc in own_env}
         # With Vault, only the in-namespace stand-ins' passwords are in a Secret
         # (a container's env can come from a Secret, not from Vault).
-        stand_ins = {"database": "database-password", "cache": "cache-password"}
-        keys = [stand_ins[block] for block in in_namespace]
+        keys = [PASSWORD_OF[block] for block in in_namespace]
         secret_creds = dict(creds) if vault is None else {k: creds[k] for k in keys if k in creds}
         return {
             # While Vault is unreachable nothing is re-rendered from credentials: the
@@ -363,20 +360,24 @@ class TenantProvisioning:
             made = served.get(block)
             if made is None:
                 continue
-            tenant = Tenant(
-                store=context["store"]["name"],
-                namespace=context["namespace"],
-                spec=context["integrations"][block]["settings"],
-            )
             try:
-                result = await made.delete(tenant, policy)
+                result = await made.delete(_tenant(context, block), policy)
             except Exception as exc:  # reported and retried by the finalizer
                 log.exception("deleting the %s share failed", block)
-                result = outcome(
-                    made.condition_type, "ProvisionerFailed", f"{type(exc).__name__}: {exc}"
-                )
+                result = _failed(made, exc)
             done.append((block, result))
         return done
+
+
+def _tenant(context: Mapping[str, Any], block: str | None = None) -> Tenant:
+    """The Store as a provisioner's tenant, with the settings of its block if one is named."""
+    spec = context["integrations"][block]["settings"] if block is not None else {}
+    return Tenant(store=context["store"]["name"], namespace=context["namespace"], spec=spec)
+
+
+def _failed(made: Provisioner, exc: Exception) -> Result:
+    """A provisioner that raised, as the False condition the reconcile reports."""
+    return outcome(made.condition_type, Reason.PROVISIONER_FAILED, f"{type(exc).__name__}: {exc}")
 
 
 async def run_vault(

@@ -28,25 +28,26 @@ from storefleet.operator.provisioning import IN_NAMESPACE, Provisioned, TenantPr
 from storefleet.operator.render import ObjectKey, key_of, render
 from storefleet.operator.settings import OperatorSettings
 from storefleet.operator.status import Condition, Observation, ServiceReadiness
+from storefleet.operator.vocabulary import ConditionType, EventReason, Reason, StorePhase
 
 log = logging.getLogger("storefleet.operator.reconcile")
 
 PAUSE_ANNOTATION: Final = "storefleet.io/paused"
 RECONCILE_REQUEST_ANNOTATION: Final = "storefleet.io/reconcile-request"
-PAUSED_REASON: Final = "ReconcilePaused"
+PAUSED_REASON: Final = Reason.RECONCILE_PAUSED
 
 # Which condition reports a failure to apply an object of each kind.
 CONDITION_OF_KIND: Final = {
-    "Deployment": "RuntimeReady",
-    "Service": "RuntimeReady",
-    "HorizontalPodAutoscaler": "RuntimeReady",
-    "PodDisruptionBudget": "RuntimeReady",
-    "Ingress": "RoutesReady",
-    "Gateway": "RoutesReady",
-    "VirtualService": "RoutesReady",
-    "DestinationRule": "RoutesReady",
-    "PeerAuthentication": "RoutesReady",
-    "AuthorizationPolicy": "RoutesReady",
+    "Deployment": ConditionType.RUNTIME,
+    "Service": ConditionType.RUNTIME,
+    "HorizontalPodAutoscaler": ConditionType.RUNTIME,
+    "PodDisruptionBudget": ConditionType.RUNTIME,
+    "Ingress": ConditionType.ROUTES,
+    "Gateway": ConditionType.ROUTES,
+    "VirtualService": ConditionType.ROUTES,
+    "DestinationRule": ConditionType.ROUTES,
+    "PeerAuthentication": ConditionType.ROUTES,
+    "AuthorizationPolicy": ConditionType.ROUTES,
 }
 
 
@@ -111,7 +112,11 @@ class Reconciler:
             except (KubeError, OSError, TimeoutError, aiohttp.ClientError) as exc:
                 # Apply failures have their own Events; this is everything else the API did.
                 await events.post(
-                    self.kube, store, "Warning", "ReconcileFailed", f"{type(exc).__name__}: {exc}"
+                    self.kube,
+                    store,
+                    "Warning",
+                    EventReason.RECONCILE_FAILED,
+                    f"{type(exc).__name__}: {exc}",
                 )
                 raise ReconcileError(
                     str(exc), retriable=not isinstance(exc, KubeError) or exc.retriable
@@ -151,9 +156,9 @@ class Reconciler:
             context = desired.build(store, await self.features(), self.settings)
             services = await self._observe(context["namespace"], context)
             kept = [
-                Condition(c["type"], c["status"], c["reason"], c["message"])
+                Condition.from_status(c)
                 for c in previous["conditions"]
-                if c["type"] not in ("Ready", "RuntimeReady")
+                if c["type"] not in (ConditionType.READY, ConditionType.RUNTIME)
             ]
             observation = Observation(
                 generation=generation,
@@ -226,9 +231,9 @@ class Reconciler:
         )
         if provisioned.template["blocked"]:
             kept = [
-                Condition(c["type"], c["status"], c["reason"], c["message"])
+                Condition.from_status(c)
                 for c in previous.get("conditions") or []
-                if c["type"] in ("NamespaceReady", "RoutesReady")
+                if c["type"] in (ConditionType.NAMESPACE, ConditionType.ROUTES)
             ]
             observation.conditions = [
                 *kept,
@@ -254,7 +259,7 @@ class Reconciler:
                 self.kube,
                 store,
                 "Normal",
-                "CredentialsRotated",
+                EventReason.CREDENTIALS_ROTATED,
                 f"new credentials for {provisioned.rotation!r}: passwords and admin token "
                 "replaced on every provisioned system; the runtime rolls to pick them up",
             )
@@ -273,7 +278,7 @@ class Reconciler:
                 "being terminated" in error.message for error in report.failed.values()
             )
             raise ReconcileError(observation.error or "apply failed", retriable=retriable)
-        ready = new_status["phase"] == "Ready"
+        ready = new_status["phase"] == StorePhase.READY
         return Outcome(status=new_status, ready=ready, report=report)
 
     async def _hold_autoscaling_bounds(
@@ -337,42 +342,49 @@ class Reconciler:
         services: list[ServiceReadiness],
         objects: list[dict[str, Any]],
     ) -> list[Condition]:
-        failures: dict[str, list[str]] = defaultdict(list)
+        failures: dict[ConditionType, list[str]] = defaultdict(list)
         for key, error in report.failed.items():
-            failures[CONDITION_OF_KIND.get(key.kind, "NamespaceReady")].append(
+            failures[CONDITION_OF_KIND.get(key.kind, ConditionType.NAMESPACE)].append(
                 f"{key}: {error.message or error.reason}"
             )
         conditions: list[Condition] = []
         namespace = context["namespace"]
         policies = sum(1 for o in objects if o["kind"] == "NetworkPolicy")
-        if failures["NamespaceReady"] or (report.failed and not report.applied):
+        if failures[ConditionType.NAMESPACE] or (report.failed and not report.applied):
             conditions.append(
                 Condition(
-                    "NamespaceReady",
+                    ConditionType.NAMESPACE,
                     "False",
-                    "ApplyFailed",
-                    "; ".join(failures["NamespaceReady"] or _all(report)),
+                    Reason.APPLY_FAILED,
+                    "; ".join(failures[ConditionType.NAMESPACE] or _all(report)),
                 )
             )
         else:
             conditions.append(
                 Condition(
-                    "NamespaceReady",
+                    ConditionType.NAMESPACE,
                     "True",
-                    "Applied",
+                    Reason.APPLIED,
                     f"namespace {namespace} with quota and limits of plan "
                     f"{context['plan'].name} and {policies} network policies",
                 )
             )
-        conditions.append(self._runtime_condition(context, services, failures["RuntimeReady"]))
-        if failures["RoutesReady"]:
+        conditions.append(
+            self._runtime_condition(context, services, failures[ConditionType.RUNTIME])
+        )
+        if failures[ConditionType.ROUTES]:
             conditions.append(
-                Condition("RoutesReady", "False", "ApplyFailed", "; ".join(failures["RoutesReady"]))
+                Condition(
+                    ConditionType.ROUTES,
+                    "False",
+                    Reason.APPLY_FAILED,
+                    "; ".join(failures[ConditionType.ROUTES]),
+                )
             )
         else:
             conditions.append(
                 Condition(
-                    "RoutesReady",
+                    ConditionType.ROUTES,
                     "True",
                     context["routing_reason"],
                     f"{context['routing_message']}; domains: "
@@ -397,17 +409,17 @@ class Reconciler:
             ready = int(((found or {}).get("status") or {}).get("readyReplicas") or 0)
             if context["suspended"]:
                 conditions[condition] = Condition(
-                    condition, "True", "Suspended", f"{kind} {name} scaled to 0 with the store"
+                    condition, "True", Reason.SUSPENDED, f"{kind} {name} scaled to 0 with the store"
                 )
             elif ready >= 1:
                 conditions[condition] = Condition(
-                    condition, "True", "InNamespace", f"{kind} {name} in the tenant namespace"
+                    condition, "True", Reason.IN_NAMESPACE, f"{kind} {name} in the tenant namespace"
                 )
             else:
                 conditions[condition] = Condition(
                     condition,
                     "False",
-                    "Deploying",
+                    Reason.DEPLOYING,
                     f"waiting for {kind} {name} in the tenant namespace to be ready",
                 )
         return list(conditions.values())
@@ -416,24 +428,29 @@ class Reconciler:
         self, context: Mapping[str, Any], services: list[ServiceReadiness], failures: list[str]
     ) -> Condition:
         if failures:
-            return Condition("RuntimeReady", "False", "ApplyFailed", "; ".join(failures))
+            return Condition(
+                ConditionType.RUNTIME, "False", Reason.APPLY_FAILED, "; ".join(failures)
+            )
         if context["suspended"]:
             return Condition(
-                "RuntimeReady", "True", "Suspended", "spec.suspend is true: every service at 0"
+                ConditionType.RUNTIME,
+                "True",
+                Reason.SUSPENDED,
+                "spec.suspend is true: every service at 0",
             )
         waiting = [s for s in services if not s.available]
         if waiting:
             return Condition(
-                "RuntimeReady",
+                ConditionType.RUNTIME,
                 "False",
-                "Progressing",
+                Reason.PROGRESSING,
                 "waiting for "
                 + ", ".join(f"{s.name} ({s.ready}/{s.desired} ready)" for s in waiting),
             )
         return Condition(
-            "RuntimeReady",
+            ConditionType.RUNTIME,
             "True",
-            "Available",
+            Reason.AVAILABLE,
             f"{len(services)}/{len(services)} services available at version {context['version']}",
         )
 
@@ -452,12 +469,9 @@ class Reconciler:
                 return
             raise
         if (
-            new["phase"] == "Ready"
-            and previous.get("phase") != "Ready"
-            and not any(
-                c.get("type") == "Ready" and c.get("status") == "True"
-                for c in previous.get("conditions") or []
-            )
+            new["phase"] == StorePhase.READY
+            and previous.get("phase") != StorePhase.READY
+            and not status.is_ready(previous.get("conditions") or [])
         ):
             created = store["metadata"].get("creationTimestamp")
             if created:
@@ -484,14 +498,15 @@ class Reconciler:
             await events.post(
                 self.kube,
                 store,
-                "Warning" if new["phase"] in ("Failed", "Degraded") else "Normal",
+                "Warning" if new["phase"] in (StorePhase.FAILED, StorePhase.DEGRADED) else "Normal",
                 f"Phase{new['phase']}",
-                f"phase {previous.get('phase', 'Pending')} -> {new['phase']}: {new['phaseReason']}",
+                f"phase {previous.get('phase', StorePhase.PENDING)} -> {new['phase']}: "
+                f"{new['phaseReason']}",
             )
         for key, error in report.failed.items():
             metrics.APPLY_ERRORS.labels(key.kind).inc()
             await events.post(
-                self.kube, store, "Warning", "ApplyFailed", f"{key}: {error.message or error}"
+                self.kube, store, "Warning", Reason.APPLY_FAILED, f"{key}: {error.message or error}"
             )
         if report.drifted:
             for key in report.drifted:
@@ -500,7 +515,7 @@ class Reconciler:
                 self.kube,
                 store,
                 "Warning",
-                "DriftCorrected",
+                EventReason.DRIFT_CORRECTED,
                 "restored objects changed or deleted outside the operator: "
                 + ", ".join(str(k) for k in report.drifted),
             )
@@ -511,7 +526,7 @@ class Reconciler:
                 self.kube,
                 store,
                 "Normal",
-                "Pruned",
+                EventReason.PRUNED,
                 "deleted objects the Store no longer wants: "
                 + ", ".join(str(k) for k in report.pruned),
             )
@@ -525,7 +540,7 @@ class Reconciler:
             store = await self.kube.get_store(name) or store
             spec = store.get("spec") or {}
             previous: Mapping[str, Any] = store.get("status") or {}
-            if previous.get("phase") != "Deleting":
+            if previous.get("phase") != StorePhase.DELETING:
                 await self._mark_deleting(store, previous)
             uid = store["metadata"].get("uid") or name
             if uid not in self._released:
@@ -533,28 +548,32 @@ class Reconciler:
                 self._released.add(uid)
             existing = await self.kube.get(_NAMESPACE, None, namespace)
             if existing is None:
-                self.applier.forget(namespace)
-                metrics.record_store(name, None)
-                self._locks.pop(name, None)
+                self._forget(name, namespace)
                 return True
             if not existing["metadata"].get("deletionTimestamp"):
                 await self.kube.delete(_NAMESPACE, None, namespace, propagation="Background")
                 message = f"deleting namespace {namespace}"
-                await events.post(self.kube, store, "Normal", "DeletingNamespace", message)
+                await events.post(
+                    self.kube, store, "Normal", EventReason.DELETING_NAMESPACE, message
+                )
             return False
 
     async def namespace_gone(self, name: str) -> bool:
         namespace = desired.store_namespace(name, self.settings)
         if await self.kube.get(_NAMESPACE, None, namespace) is not None:
             return False
+        self._forget(name, namespace)
+        return True
+
+    def _forget(self, name: str, namespace: str) -> None:
+        """Drops what the operator keeps about a Store whose namespace is gone."""
         self.applier.forget(namespace)
         metrics.record_store(name, None)
         self._locks.pop(name, None)
-        return True
 
     async def _mark_deleting(self, store: Mapping[str, Any], previous: Mapping[str, Any]) -> None:
         new = dict(previous)
-        new.update(phase="Deleting", phaseReason="StoreDeleted")
+        new.update(phase=StorePhase.DELETING, phaseReason=Reason.STORE_DELETED)
         try:
             await self.kube.patch_store_status(store["metadata"]["name"], new)
         except KubeError as exc:
@@ -566,14 +585,18 @@ class Reconciler:
         policy = spec.get("deletionPolicy", "Retain")
         context = desired.build(store, desired.ClusterFeatures(), self.settings)
         results = await self.provisioning.delete(store, context)
-        failed = [(b, r) for b, r in results if r.condition.reason not in ("Deleted", "Retained")]
+        failed = [
+            (b, r)
+            for b, r in results
+            if r.condition.reason not in (Reason.DELETED, Reason.RETAINED)
+        ]
         if failed:
             message = "; ".join(f"{b}: {r.condition.message}" for b, r in failed)
             await events.post(
                 self.kube,
                 store,
                 "Warning",
-                "ReleaseFailed",
+                EventReason.RELEASE_FAILED,
                 f"deletionPolicy {policy}: could not finish, retrying: {message}",
             )
             raise ReconcileError(message, retriable=True, backoff=True)
@@ -592,7 +615,7 @@ class Reconciler:
                 self.kube,
                 store,
                 "Normal",
-                "DataRetained",
+                EventReason.DATA_RETAINED,
                 "deletionPolicy is Retain: tenant data on shared servers is kept ("
                 + (done or "none provisioned")
                 + "); the namespace and its workloads are deleted",
@@ -602,7 +625,7 @@ class Reconciler:
                 self.kube,
                 store,
                 "Normal",
-                "DataDeleted",
+                EventReason.DATA_DELETED,
                 "deletionPolicy is Delete: "
                 + (done or "nothing provisioned outside the namespace"),
             )
