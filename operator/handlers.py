@@ -161,8 +161,10 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
             raise kopf.PermanentError(str(exc)) from exc
 
     def retry_delay(exc: ReconcileError, retry: int) -> float:
-        if not exc.backoff:
-            return RETRY_SECONDS
+        return backoff(retry) if exc.backoff else RETRY_SECONDS
+
+    def backoff(retry: int) -> float:
+        """Doubling from RETRY_SECONDS, for an external system that keeps failing."""
         delay: float = RETRY_SECONDS * 2 ** min(retry, 16)
         return min(delay, state.settings.provision_retry_max_seconds)
 
@@ -215,10 +217,8 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         assert state.vendors is not None
         outcome = await state.vendors.reconcile(body)
         if outcome.retry:
-            delay: float = RETRY_SECONDS * 2 ** min(retry, 16)
             raise kopf.TemporaryError(
-                f"vendor {outcome.status['phase']}: {outcome.reason}",
-                delay=min(delay, state.settings.provision_retry_max_seconds),
+                f"vendor {outcome.status['phase']}: {outcome.reason}", delay=backoff(retry)
             )
 
     @kopf.on.resume(*vendors, labels=selected, registry=registry)
@@ -244,11 +244,7 @@ def build_registry(settings: OperatorSettings) -> kopf.OperatorRegistry:
         assert state.vendors is not None
         failed = await state.vendors.offboard(body)
         if failed:
-            delay: float = RETRY_SECONDS * 2 ** min(retry, 16)
-            raise kopf.TemporaryError(
-                "offboarding: " + "; ".join(failed),
-                delay=min(delay, state.settings.provision_retry_max_seconds),
-            )
+            raise kopf.TemporaryError("offboarding: " + "; ".join(failed), delay=backoff(retry))
 
     if settings.watch_owned_objects:
 
