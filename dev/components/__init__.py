@@ -7,6 +7,7 @@ from storefleet.dev.components.helm import Helm
 from storefleet.dev.components.ingress import Ingress
 from storefleet.dev.components.kafka import Kafka
 from storefleet.dev.components.keycloak import Keycloak
+from storefleet.dev.components.kube_score import KubeScore
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.kwok import Kwok
 from storefleet.dev.components.node import Node
@@ -31,6 +32,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "vault": Vault,
     "smtp": Smtp,
     "helm": Helm,
+    "kube-score": KubeScore,
 }
 
 __all__ = ["COMPONENTS", "Component", "Status"]
