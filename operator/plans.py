@@ -32,6 +32,15 @@ class Plan:
     cache_storage: str = field(default="1Gi")
 
 
+# Local disk of a container (its logs, and the emptyDir volumes of its pod), the same
+# for every plan: a service writes no more scratch files in a bigger shop. The limit
+# is above what the runtime pods' emptyDirs may hold (their sizeLimits in
+# templates/deployments.yaml.j2: 512Mi /tmp + 1Gi data), so a full volume is refused
+# a write before the kubelet would evict the pod. The LimitRange gives the same
+# figures to containers the operator did not write (sidecars, debug pods).
+EPHEMERAL_REQUEST: Final = {"ephemeral-storage": "256Mi"}
+EPHEMERAL_LIMIT: Final = {"ephemeral-storage": "2Gi"}
+
 PLANS: Final = MappingProxyType(
     {
         plan.name: plan
@@ -41,8 +50,8 @@ PLANS: Final = MappingProxyType(
                 min_replicas=1,
                 max_replicas=2,
                 target_cpu_utilization=75,
-                requests={"cpu": "50m", "memory": "64Mi"},
-                limits={"cpu": "250m", "memory": "256Mi"},
+                requests={"cpu": "50m", "memory": "64Mi", **EPHEMERAL_REQUEST},
+                limits={"cpu": "250m", "memory": "256Mi", **EPHEMERAL_LIMIT},
                 quota={
                     "requests.cpu": "2",
                     "requests.memory": "4Gi",
@@ -63,8 +72,8 @@ PLANS: Final = MappingProxyType(
                 min_replicas=2,
                 max_replicas=6,
                 target_cpu_utilization=70,
-                requests={"cpu": "100m", "memory": "128Mi"},
-                limits={"cpu": "500m", "memory": "512Mi"},
+                requests={"cpu": "100m", "memory": "128Mi", **EPHEMERAL_REQUEST},
+                limits={"cpu": "500m", "memory": "512Mi", **EPHEMERAL_LIMIT},
                 quota={
                     "requests.cpu": "8",
                     "requests.memory": "12Gi",
@@ -87,8 +96,8 @@ PLANS: Final = MappingProxyType(
                 min_replicas=3,
                 max_replicas=20,
                 target_cpu_utilization=65,
-                requests={"cpu": "250m", "memory": "256Mi"},
-                limits={"cpu": "1", "memory": "1Gi"},
+                requests={"cpu": "250m", "memory": "256Mi", **EPHEMERAL_REQUEST},
+                limits={"cpu": "1", "memory": "1Gi", **EPHEMERAL_LIMIT},
                 quota={
                     "requests.cpu": "48",
                     "requests.memory": "48Gi",

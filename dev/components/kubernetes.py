@@ -12,6 +12,7 @@ as in a cluster.
 
 from __future__ import annotations
 
+import json
 import os
 import ssl
 import subprocess
@@ -249,6 +250,25 @@ class Kubernetes(Component):
         )  # fmt: skip
         if result.returncode != 0:
             raise StartError(f"applying the objects of {field_manager} failed: {result.stderr}")
+
+    def advertise_ephemeral_storage(self, node: str, quantity: str) -> None:
+        """Put ephemeral-storage into a node's capacity and allocatable.
+
+        Store pods request ephemeral-storage, and the scheduler refuses them a node
+        that reports none. KWOK's fake nodes report only what they are given, and
+        the real node's kubelet runs with localStorageCapacityIsolation off
+        (dev/nodeconfig.py), so it reports none either; it keeps a capacity that
+        someone else set, as for extended resources, and derives allocatable from
+        it. Not enforced on these nodes: only counted.
+        """
+        patch = {"status": {"capacity": {"ephemeral-storage": quantity}}}
+        patch["status"]["allocatable"] = dict(patch["status"]["capacity"])
+        result = self.kubectl(
+            "patch", "node", node, "--subresource=status", "--type=merge",
+            "-p", json.dumps(patch),
+        )  # fmt: skip
+        if result.returncode != 0:
+            raise StartError(f"advertising ephemeral-storage on node {node}: {result.stderr}")
 
     def env(self) -> dict[str, str]:
         return {

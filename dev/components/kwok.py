@@ -30,7 +30,7 @@ STAGE_SETS = ("node/fast", "node/heartbeat", "pod/fast")
 
 NODE_COUNT = int(os.environ.get("STOREFLEET_KWOK_NODES", "3"))
 # Generous: the fake nodes run no containers, so capacity only gates scheduling.
-NODE_CAPACITY = {"cpu": "64", "memory": "256Gi", "pods": "500"}
+NODE_CAPACITY = {"cpu": "64", "memory": "256Gi", "ephemeral-storage": "1Ti", "pods": "500"}
 # Fake nodes repel every pod that does not ask for them: real workloads land on
 # the real node, and fleet-scale tests place their Stores here explicitly.
 TAINT = {"key": "kwok.x-k8s.io/node", "value": "fake", "effect": "NoSchedule"}
@@ -112,6 +112,10 @@ class Kwok(Component):
         if applied.returncode != 0:
             raise RuntimeError(f"creating the KWOK nodes failed: {applied.stderr}")
         wait_until(self._nodes_ready, process=proc, what="Ready nodes", timeout=60)
+        # A node made before its capacity named ephemeral-storage keeps its old
+        # status through `apply`: set it on the status itself.
+        for name in self.node_names:
+            self.cluster.advertise_ephemeral_storage(name, NODE_CAPACITY["ephemeral-storage"])
 
     def _nodes_ready(self) -> bool:
         result = self.cluster.kubectl(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -224,6 +225,10 @@ class Node(Component):
             ]
         )
         wait_until(self._node_ready, process=proc, what="a Ready node", timeout=120, interval=1)
+        # The size of the disk the kubelet keeps pods' writable layers, logs and
+        # emptyDirs on, as the capacity the scheduler counts requests against.
+        disk = shutil.disk_usage(self.directory).total
+        self.cluster.advertise_ephemeral_storage(NODE_NAME, f"{disk // 2**30}Gi")
 
     def _node_ready(self) -> bool:
         result = self.cluster.kubectl(

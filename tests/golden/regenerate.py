@@ -54,6 +54,8 @@ CASES: tuple[Case, ...] = (
     Case("minimal-plan-large", "store.yaml", istio=False, spec={"plan": "large"}),
     Case("full-ingress", "store-full.yaml", istio=False),
     Case("full-istio", "store-full.yaml", istio=True),
+    # What `make run` applies: the in-namespace PostgreSQL and Redis, the seed Job.
+    Case("demo", "store-demo.yaml", istio=False),
 )
 
 

@@ -175,7 +175,12 @@ def test_service_overrides_win_over_autoscaling_which_wins_over_the_plan(
     deployments = by_kind(objects, "Deployment")
     assert deployments["notifications"]["spec"]["replicas"] == 1
     payments = deployments["payments"]["spec"]["template"]["spec"]["containers"][0]
-    assert payments["resources"]["requests"] == {"cpu": "200m", "memory": "256Mi"}
+    # the override's cpu and memory; the plan's ephemeral-storage, which it leaves out
+    assert payments["resources"]["requests"] == {
+        "cpu": "200m",
+        "memory": "256Mi",
+        "ephemeral-storage": "256Mi",
+    }
     assert {"name": "PAYMENT_PROVIDER", "value": "sandbox"} in payments["env"]
     # disabled service: nothing rendered, its path falls through to the storefront
     assert not [o for o in objects if o["metadata"]["name"].startswith("analytics")]
