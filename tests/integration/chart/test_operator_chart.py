@@ -6,41 +6,34 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from helm_harness import CHART, run_helm
 from kubernetes import client
 from kubernetes.client import ApiClient
 
-from storefleet.dev.components.helm import Helm
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.kwok import PLACEMENT as KWOK_PLACEMENT
-
-CHART = Path(__file__).resolve().parents[3] / "charts" / "storefleet-operator"
-KUBE_VERSION = "1.35.4"
-
-
-@pytest.fixture(scope="module")
-def helm(dev_stack: object) -> str:
-    dev_stack.require("helm")  # type: ignore[attr-defined]
-    return Helm().binary
-
-
-def run_helm(helm: str, *args: str) -> subprocess.CompletedProcess[str]:
-    # `template` assumes an old Kubernetes unless told; the chart needs 1.28+.
-    extra = ["--kube-version", KUBE_VERSION] if args[0] == "template" else []
-    return subprocess.run(
-        [helm, *args, *extra], capture_output=True, text=True, check=False, timeout=120
-    )
 
 
 def test_the_chart_lints_clean(helm: str) -> None:
     result = run_helm(helm, "lint", "--strict", str(CHART))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 chart(s) failed" in result.stdout
+
+
+def test_helm_show_crds_gives_every_crd_as_its_own_document(helm: str) -> None:
+    """Helm does not upgrade CRDs, so an upgrade applies ``helm show crds``: it
+    joins the chart's files as they are, and each must start its own document."""
+    import yaml
+
+    shown = run_helm(helm, "show", "crds", str(CHART))
+    assert shown.returncode == 0, shown.stderr
+    names = sorted(d["metadata"]["name"] for d in yaml.safe_load_all(shown.stdout) if d)
+    expected = ["clusterkopfpeerings.kopf.dev", "stores.storefleet.io", "vendors.storefleet.io"]
+    assert names == expected
 
 
 @pytest.mark.parametrize(
@@ -109,6 +102,11 @@ def release(helm: str, kube_api: ApiClient) -> Iterator[tuple[str, str]]:
     rbac = client.RbacAuthorizationV1Api(kube_api)
     rbac.delete_cluster_role_binding(f"{name}-storefleet-operator")
     rbac.delete_cluster_role(f"{name}-storefleet-operator")
+    for policy in ("tenant-pods", "tenant-services"):
+        full = f"{name}-storefleet-operator-{policy}"
+        cluster.kubectl(
+            "delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", full
+        )
 
 
 def test_installed_chart_runs_two_replicas_with_least_privilege(
