@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from storefleet.operator.desired import MANAGED_BY, MANAGED_BY_LABEL, STORE_LABEL
-from storefleet.operator.kinds import KINDS, Kind
+from storefleet.operator.kinds import KINDS, Kind, kind_of
 from storefleet.operator.kube import Kube, KubeError
 from storefleet.operator.render import ObjectKey, key_of
 
@@ -26,12 +26,24 @@ class ApplyReport:
     # objects someone else deleted or changed since our last apply, now restored
     drifted: list[ObjectKey] = field(default_factory=list)
     pruned: list[ObjectKey] = field(default_factory=list)
+    # objects whose immutable fields changed, deleted (orphaning their pods) and made anew
+    recreated: list[ObjectKey] = field(default_factory=list)
 
 
 # Kinds applied before the others, in order. A RoleBinding is only allowed if the
 # operator holds every permission of its Role, which the API server cannot check
 # before the Role exists: applied together, the binding is refused as "not found".
 WAVES: Final[tuple[frozenset[str], ...]] = (frozenset({"Role", "ServiceAccount"}),)
+
+
+# Kinds the API server refuses to change in some fields (a StatefulSet's
+# serviceName, selector or volumeClaimTemplates): when a new version of the
+# operator renders such a change, the object is deleted with its dependents
+# orphaned and applied anew; the new one adopts the same pods and volumes.
+RECREATABLE: Final[dict[str, str]] = {
+    "StatefulSet": "Forbidden: updates to statefulset spec for fields other than",
+}
+RECREATE_WAIT_SECONDS: Final = 60.0
 
 
 def _wave_of(kind: str) -> int:
@@ -85,7 +97,13 @@ class Applier:
         digest = _digest(obj)
         try:
             async with self._in_flight:
-                result = await self.kube.apply(obj, self.field_manager)
+                try:
+                    result = await self.kube.apply(obj, self.field_manager)
+                except KubeError as exc:
+                    if not self._immutable(obj, exc):
+                        raise
+                    result = await self._recreate(obj)
+                    report.recreated.append(key)
         except KubeError as exc:
             report.failed[key] = exc
             return
@@ -99,6 +117,25 @@ class Applier:
             report.drifted.append(key)
         self._last[key] = now
         self._generations[key] = int(meta.get("generation") or 0)
+
+    @staticmethod
+    def _immutable(obj: Mapping[str, Any], error: KubeError) -> bool:
+        refusal = RECREATABLE.get(obj["kind"])
+        return refusal is not None and error.status == 422 and refusal in error.message
+
+    async def _recreate(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        key = key_of(obj)
+        kind = kind_of(obj["apiVersion"], obj["kind"])
+        await self.kube.delete(kind, key.namespace, key.name, propagation="Orphan")
+        # The garbage collector releases the dependents, then the object goes.
+        deadline = asyncio.get_running_loop().time() + RECREATE_WAIT_SECONDS
+        while await self.kube.get(kind, key.namespace, key.name) is not None:
+            if asyncio.get_running_loop().time() > deadline:
+                raise KubeError(
+                    409, "Conflict", f"{key} was deleted to be recreated but is still there"
+                )
+            await asyncio.sleep(0.5)
+        return await self.kube.apply(obj, self.field_manager, kind=kind)
 
     def _applied_at(self, meta: Mapping[str, Any]) -> str:
         for entry in meta.get("managedFields") or []:

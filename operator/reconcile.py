@@ -530,6 +530,15 @@ class Reconciler:
                 "deleted objects the Store no longer wants: "
                 + ", ".join(str(k) for k in report.pruned),
             )
+        if report.recreated:
+            await events.post(
+                self.kube,
+                store,
+                "Normal",
+                EventReason.RECREATED,
+                "recreated objects whose immutable fields changed, keeping their pods and "
+                "volumes: " + ", ".join(str(k) for k in report.recreated),
+            )
 
     async def finalize(self, store: Mapping[str, Any]) -> bool:
         """Cleans up a deleted Store; True once nothing is left to wait for."""

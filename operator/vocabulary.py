@@ -110,6 +110,7 @@ class EventReason(StrEnum):
     CREDENTIALS_ROTATED = "CredentialsRotated"
     DRIFT_CORRECTED = "DriftCorrected"
     PRUNED = "Pruned"
+    RECREATED = "Recreated"
     DELETING_NAMESPACE = "DeletingNamespace"
     RELEASE_FAILED = "ReleaseFailed"
     DATA_RETAINED = "DataRetained"
