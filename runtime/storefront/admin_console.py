@@ -25,7 +25,8 @@ from storefleet.runtime.platform.config.settings import StoreSettings, upstream_
 from storefleet.runtime.platform.identity.permissions import STAFF, allows
 from storefleet.runtime.platform.resilience.calls import ServiceClient
 from storefleet.runtime.platform.web.errors import UpstreamUnavailable
-from storefleet.runtime.storefront.account import AccountPages, Viewer, _readable
+from storefleet.runtime.storefront.answers import readable
+from storefleet.runtime.storefront.viewers import AccountPages, Viewer
 
 SECTIONS = [
     ("catalog", "Catalog", "catalog:write"),
@@ -119,7 +120,7 @@ def install_admin_console(
             return {"reports_error": "Sales figures are not available right now."}
         for answer in (sales, funnel, top):
             if answer.status_code != 200:
-                return {"reports_error": _readable(answer)}
+                return {"reports_error": readable(answer)}
         return {
             "sales": sales.json().get("totals", []),
             "funnel": funnel.json(),
@@ -175,7 +176,7 @@ def install_admin_console(
             ],
         }
         answer = await catalog.post("/admin/products", json=body, headers=bearer(viewer))
-        flash = f"Created {name}." if answer.status_code == 201 else _readable(answer)
+        flash = f"Created {name}." if answer.status_code == 201 else readable(answer)
         return pages.go("/admin/catalog", flash=flash)
 
     # ------------------------------------------------------------- orders
@@ -196,7 +197,7 @@ def install_admin_console(
                 "admin_orders.html",
                 "orders",
                 orders=page.get("items", []) if isinstance(page, dict) else [],
-                error=None if listed.status_code == 200 else _readable(listed),
+                error=None if listed.status_code == 200 else readable(listed),
             )
 
     # --------------------------------------------------------- promotions
@@ -231,7 +232,7 @@ def install_admin_console(
             "description": form.get("description", "")[:300],
         }
         answer = await cart.post("/admin/promos", json=body, headers=bearer(viewer))
-        flash = f"Created code {body['code']}." if answer.status_code == 201 else _readable(answer)
+        flash = f"Created code {body['code']}." if answer.status_code == 201 else readable(answer)
         return pages.go("/admin/promotions", flash=flash)
 
     # ---------------------------------------------------------- customers

@@ -474,10 +474,11 @@ def create_app(
         return redirect("/cart", "Code applied.")
 
     # Account pages and the store-admin console live in their own modules.
-    from storefleet.runtime.storefront.account import install_account_pages
     from storefleet.runtime.storefront.admin_console import install_admin_console
+    from storefleet.runtime.storefront.pages import account as account_pages
+    from storefleet.runtime.storefront.viewers import build_account_pages
 
-    accounts = install_account_pages(
+    accounts = build_account_pages(
         app,
         render=render,
         redirect=redirect,
@@ -485,6 +486,8 @@ def create_app(
         client=client,
         has_orders="orders" in (transports or {}),
     )
+    app.state.account_pages = accounts
+    app.include_router(account_pages.router)
     install_admin_console(app, accounts, catalog=catalog, cart=cart, client=client, store=store)
     from storefleet.runtime.storefront.vendor_portal import install_vendor_portal
 

@@ -26,8 +26,9 @@ from storefleet.runtime.platform.config.settings import StoreSettings, upstream_
 from storefleet.runtime.platform.identity.permissions import VENDOR_ADMIN, VENDOR_STAFF
 from storefleet.runtime.platform.resilience.calls import ServiceClient
 from storefleet.runtime.platform.web.errors import UpstreamUnavailable
-from storefleet.runtime.storefront.account import AccountPages, Viewer, _readable
 from storefleet.runtime.storefront.admin_console import _flatten
+from storefleet.runtime.storefront.answers import readable
+from storefleet.runtime.storefront.viewers import AccountPages, Viewer
 
 VENDOR_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 SUBORDER_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -79,7 +80,7 @@ def install_vendor_portal(
     ) -> Response:
         me = await call(viewer, "GET", "/vendor/me")
         if me.status_code != 200:
-            raise StarletteHTTPException(403, _readable(me))
+            raise StarletteHTTPException(403, readable(me))
         sections = list(SECTIONS)
         if VENDOR_ADMIN in viewer.roles:
             sections.append(("payouts", "Payouts"))
@@ -122,7 +123,7 @@ def install_vendor_portal(
             "products",
             products=listed.json()["items"] if listed.status_code == 200 else [],
             categories=_flatten(categories.json() if categories.status_code == 200 else []),
-            error=None if listed.status_code == 200 else _readable(listed),
+            error=None if listed.status_code == 200 else readable(listed),
         )
 
     @app.post("/vendor/products", include_in_schema=False)
@@ -148,7 +149,7 @@ def install_vendor_portal(
             ],
         }
         answer = await call(viewer, "POST", "/vendor/products", body)
-        flash = f"Added {name}." if answer.status_code == 201 else _readable(answer)
+        flash = f"Added {name}." if answer.status_code == 201 else readable(answer)
         return pages.go("/vendor/products", flash=flash)
 
     @app.post("/vendor/products/{product_id}/stock", include_in_schema=False)
@@ -164,7 +165,7 @@ def install_vendor_portal(
             f"/vendor/products/{product_id}/variants/{sku}/stock",
             {"delta": _whole(form.get("delta", ""), default=0)},
         )
-        flash = "Stock updated." if answer.status_code == 200 else _readable(answer)
+        flash = "Stock updated." if answer.status_code == 200 else readable(answer)
         return pages.go("/vendor/products", flash=flash)
 
     @app.get("/vendor/orders", response_class=HTMLResponse, include_in_schema=False)
@@ -179,7 +180,7 @@ def install_vendor_portal(
             "vendor_orders.html",
             "orders",
             suborders=listed.json()["items"] if listed.status_code == 200 else [],
-            error=None if listed.status_code == 200 else _readable(listed),
+            error=None if listed.status_code == 200 else readable(listed),
         )
 
     @app.post("/vendor/orders/{suborder_id}/ship", include_in_schema=False)
@@ -199,7 +200,7 @@ def install_vendor_portal(
                 "tracking_number": form.get("tracking_number", "").strip()[:100],
             },
         )
-        flash = "Marked as shipped." if answer.status_code == 200 else _readable(answer)
+        flash = "Marked as shipped." if answer.status_code == 200 else readable(answer)
         return pages.go("/vendor/orders", flash=flash)
 
     @app.get("/vendor/payouts", response_class=HTMLResponse, include_in_schema=False)
@@ -266,7 +267,7 @@ def install_vendor_portal(
             },
             headers=bearer(viewer),
         )
-        flash = "Thank you for your rating." if answer.status_code == 200 else _readable(answer)
+        flash = "Thank you for your rating." if answer.status_code == 200 else readable(answer)
         return pages.go(f"/vendors/{vendor_id}", flash=flash)
 
     return summary

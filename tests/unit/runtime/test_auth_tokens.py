@@ -19,7 +19,7 @@ from storefleet.runtime.platform.identity.tokens import (
     new_signing_key,
     public_key_of,
 )
-from storefleet.runtime.storefront.account import safe_next
+from storefleet.runtime.storefront.viewers import safe_next
 
 SECRET = "unit-test-secret-long-enough-for-hs256"
 
