@@ -70,7 +70,7 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
         per_page: Annotated[int, Query(ge=1, le=100)] = 24,
     ) -> s.SearchResult:
         """Full-text, typo-tolerant search with filters, facets and sorting."""
-        return await service.search(
+        return await service.listing.search(
             q=q,
             category=category,
             brands=brand,
@@ -85,13 +85,13 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     @public.get("/products/{key}", response_model=s.ProductDetail, tags=["browse"])
     async def get_product(key: ProductKey, viewer: StockViewer = viewing) -> s.ProductDetail:
         """Variants carry an availability level; ``stock`` only for those who may count."""
-        return availability.product_for(viewer, await service.product(key))
+        return availability.product_for(viewer, await service.browse.product(key))
 
     @public.get(
         "/products/{key}/similar", response_model=list[s.ProductSummary], tags=["recommendations"]
     )
     async def similar_products(key: ProductKey, limit: Limit = 8) -> list[s.ProductSummary]:
-        return await service.similar(key, limit)
+        return await service.recommendations.similar(key, limit)
 
     @public.get(
         "/products/{key}/also-bought",
@@ -100,23 +100,23 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     )
     async def also_bought(key: ProductKey, limit: Limit = 8) -> list[s.ProductSummary]:
         """Customers who bought this also bought: counted from placed orders."""
-        return await service.also_bought(key, limit)
+        return await service.recommendations.also_bought(key, limit)
 
     @public.get("/categories", response_model=list[s.CategoryNode], tags=["browse"])
     async def category_tree() -> list[s.CategoryNode]:
-        return await service.category_tree()
+        return await service.browse.category_tree()
 
     @public.get("/categories/{slug}", response_model=s.CategoryDetail, tags=["browse"])
     async def get_category(slug: SlugPath) -> s.CategoryDetail:
-        return await service.category(slug)
+        return await service.browse.category(slug)
 
     @public.get("/brands", response_model=list[s.BrandRef], tags=["browse"])
     async def list_brands() -> list[s.BrandRef]:
-        return await service.brands()
+        return await service.browse.brands()
 
     @public.get("/variants/{sku}", response_model=s.VariantStock, tags=["inventory"])
     async def get_variant(sku: SkuPath, viewer: StockViewer = viewing) -> s.VariantStock:
-        result = await service.lookup_skus([sku])
+        result = await service.browse.lookup_skus([sku])
         if not result.items:
             raise ProblemError(404, f"no SKU '{sku}'")
         return availability.variant_for(viewer, result.items[0])
@@ -127,7 +127,7 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     ) -> s.SkuLookupResult:
         """Current price and availability of many SKUs at once; ``stock`` only
         for those who may count."""
-        return availability.lookup_for(viewer, await service.lookup_skus(body.skus))
+        return availability.lookup_for(viewer, await service.browse.lookup_skus(body.skus))
 
     def guard(permission: str) -> Any:
         """Staff, the catalog's own token, or a caller's token for what its call needs."""
@@ -145,7 +145,7 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     @counting.post("/variant-lookup", response_model=s.SkuLookupResult)
     async def count_variants(body: s.SkuLookup) -> s.SkuLookupResult:
         """Current price and exact stock of many SKUs at once."""
-        return await service.lookup_skus(body.skus)
+        return await service.browse.lookup_skus(body.skus)
 
     # Holding stock is for the orders service (with the token the catalog gave it): a
     # shopper who could reserve could take the stock off the shelf for good, or
@@ -160,19 +160,19 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
     @reserving.post("", response_model=s.ReservationOut, status_code=status.HTTP_201_CREATED)
     async def reserve(body: s.ReservationIn) -> s.ReservationOut:
         """Hold stock for a while; all lines or none. It expires unless committed."""
-        return await service.reserve(body)
+        return await service.inventory.reserve(body)
 
     @reserving.get("/{reservation_id}", response_model=s.ReservationOut)
     async def get_reservation(reservation_id: ReservationId) -> s.ReservationOut:
-        return await service.reservation(reservation_id)
+        return await service.inventory.reservation(reservation_id)
 
     @reserving.post("/{reservation_id}/release", response_model=s.ReservationOut)
     async def release(reservation_id: ReservationId) -> s.ReservationOut:
-        return await service.release(reservation_id)
+        return await service.inventory.release(reservation_id)
 
     @reserving.post("/{reservation_id}/commit", response_model=s.ReservationOut)
     async def commit(reservation_id: ReservationId) -> s.ReservationOut:
-        return await service.commit(reservation_id)
+        return await service.inventory.commit(reservation_id)
 
     write = guard("catalog:write")
 
@@ -197,44 +197,44 @@ def build_router(service: CatalogService, settings: CatalogSettings) -> APIRoute
 
     @admin.post("/brands", response_model=s.BrandRef, status_code=201)
     async def create_brand(body: s.BrandIn) -> s.BrandRef:
-        return await service.create_brand(body)
+        return await service.admin.create_brand(body)
 
     @admin.post("/categories", response_model=s.CategoryDetail, status_code=201)
     async def create_category(body: s.CategoryIn) -> s.CategoryDetail:
-        return await service.create_category(body)
+        return await service.admin.create_category(body)
 
     @admin.patch("/categories/{slug}", response_model=s.CategoryDetail)
     async def update_category(slug: SlugPath, body: s.CategoryPatch) -> s.CategoryDetail:
-        return await service.update_category(slug, body)
+        return await service.admin.update_category(slug, body)
 
     @admin.delete("/categories/{slug}", status_code=204)
     async def delete_category(slug: SlugPath) -> None:
-        await service.delete_category(slug)
+        await service.admin.delete_category(slug)
 
     @admin.post("/products", response_model=s.ProductDetail, status_code=201)
     async def create_product(body: s.ProductIn) -> s.ProductDetail:
-        return await service.create_product(body)
+        return await service.admin.create_product(body)
 
     @admin.get("/products/{key}", response_model=s.ProductDetail)
     async def admin_get_product(key: ProductKey) -> s.ProductDetail:
-        return await service.product(key, include_inactive=True)
+        return await service.browse.product(key, include_inactive=True)
 
     @admin.patch("/products/{key}", response_model=s.ProductDetail)
     async def update_product(key: ProductKey, body: s.ProductPatch) -> s.ProductDetail:
-        return await service.update_product(key, body)
+        return await service.admin.update_product(key, body)
 
     @admin.delete("/products/{key}", status_code=204)
     async def archive_product(key: ProductKey) -> None:
         """Archive: hidden from shoppers, kept for orders that refer to it."""
-        await service.archive_product(key)
+        await service.admin.archive_product(key)
 
     @admin.patch("/variants/{sku}", response_model=s.VariantStock)
     async def update_variant(sku: SkuPath, body: s.VariantPatch) -> s.VariantStock:
-        return await service.update_variant(sku, body)
+        return await service.admin.update_variant(sku, body)
 
     @admin.post("/variants/{sku}/stock", response_model=s.VariantStock)
     async def adjust_stock(sku: SkuPath, body: s.StockAdjustment) -> s.VariantStock:
-        return await service.adjust_stock(sku, body.delta)
+        return await service.inventory.adjust_stock(sku, body.delta)
 
     router = APIRouter()
     router.include_router(public)

@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from storefleet.runtime.catalog.api import build_router
+from storefleet.runtime.catalog.inventory import Inventory
 from storefleet.runtime.catalog.models import outbox
 from storefleet.runtime.catalog.schemas import OrderPlaced
 from storefleet.runtime.catalog.service import CatalogService
@@ -26,10 +27,10 @@ MIGRATIONS = "storefleet.runtime.catalog:migrations"
 VERSION_TABLE = "catalog_alembic_version"
 
 
-async def _sweep_forever(service: CatalogService, every: float) -> None:
+async def _sweep_forever(inventory: Inventory, every: float) -> None:
     while True:
         try:
-            await service.sweep_expired()
+            await inventory.sweep_expired()
         except Exception:
             log.exception("reservation sweep failed")
         await asyncio.sleep(every)
@@ -53,7 +54,7 @@ def create_app(
         except ValidationError:
             log.warning("ignoring malformed order event", extra={"event_id": event.id})
             return
-        await service.record_order(event.id, order.product_ids)
+        await service.recommendations.record_order(event.id, order.product_ids)
 
     bus.subscribe("orders.order_placed", on_order_placed)
     # Paid orders from the orders service (their payload carries product_ids too).
@@ -65,7 +66,8 @@ def create_app(
             await db.migrate(MIGRATIONS, VERSION_TABLE)
         relay.start()
         sweeper = asyncio.create_task(
-            _sweep_forever(service, settings.reservation_sweep_seconds), name="reservation-sweeper"
+            _sweep_forever(service.inventory, settings.reservation_sweep_seconds),
+            name="reservation-sweeper",
         )
         try:
             yield

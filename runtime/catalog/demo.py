@@ -282,13 +282,15 @@ async def import_demo(
         return 0
     brands, categories, products = generate(count, seed, service.currency)
     for brand in brands:
-        await service.create_brand(brand)
+        await service.admin.create_brand(brand)
     for category in categories:
-        await service.create_category(category)
+        await service.admin.create_category(category)
     ids: dict[str, list[int]] = {}
     for start in range(0, len(products), 100):
         chunk = products[start : start + 100]
-        for product, product_id in zip(chunk, await service.create_products(chunk), strict=True):
+        for product, product_id in zip(
+            chunk, await service.admin.create_products(chunk), strict=True
+        ):
             ids.setdefault(product.category, []).append(product_id)
     # Synthetic order history, so "customers also bought" has something to say.
     rng = random.Random(seed + 1)
@@ -297,5 +299,5 @@ async def import_demo(
     for number in range(orders):
         group = rng.choice(groups)
         basket = [*rng.sample(group[:12], k=min(2, len(group[:12]))), rng.choice(pool)]
-        await service.record_order(f"demo-order-{seed}-{number}", basket)
+        await service.recommendations.record_order(f"demo-order-{seed}-{number}", basket)
     return len(products)

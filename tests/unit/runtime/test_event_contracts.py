@@ -1,7 +1,8 @@
 """Every event type the runtime publishes has a contract, and the contracts mean it.
 
 The published types are read from the code, not from a list: each call that
-writes an event to an outbox — a context's ``_emit(session, <type>, ...)`` or
+writes an event to an outbox — a context's ``_emit(session, <type>, ...)`` (the
+catalog's ``Changes.emit``) or
 ``_event(session, <kind>, ...)`` (accounts: ``account.<kind>``), an
 ``Event(<type>, ...)``, the orders' ``EVENTS`` table — is found in the source
 and its type worked out: a string, an f-string (its fixed parts, checked as a
@@ -28,11 +29,11 @@ from storefleet.runtime.platform.events.contracts import CONTRACTS, ContractViol
 RUNTIME = Path(__file__).resolve().parents[3] / "runtime"
 DOCS = RUNTIME.parent / "docs" / "events.md"
 # Functions that publish: where their type argument is, and what goes before it.
-PUBLISHERS = {"_emit": (1, ""), "Event": (0, "")}
+PUBLISHERS = {"_emit": (1, ""), "emit": (1, ""), "Event": (0, "")}
 PREFIXED = {("accounts", "_event"): (1, "account.")}
 # Functions that pass on a type someone else chose: the publishing functions themselves,
 # and the orders' transition (its types are states.EVENTS, checked below).
-PASSING_ON = {"_emit", "_event", "transition"}
+PASSING_ON = {"_emit", "emit", "_event", "transition"}
 
 
 @dataclass(frozen=True)
