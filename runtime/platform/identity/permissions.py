@@ -2,7 +2,7 @@
 
 Every route of every service declares a rule: ``Depends(require("catalog:write"))``
 for a permission from :data:`PERMISSIONS`, or ``Depends(public)`` for a route
-anyone may call. ``tests/integration/runtime/test_route_permissions.py`` walks
+anyone may call. ``tests/unit/runtime/test_route_permissions.py`` walks
 every service's OpenAPI routes and fails for a route without a rule.
 
 The same roles (named in :mod:`.roles`) come from an embedded JWT (accounts
