@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from storefleet.runtime.catalog.api import build_router
 from storefleet.runtime.catalog.inventory import Inventory
 from storefleet.runtime.catalog.models import outbox
-from storefleet.runtime.catalog.schemas import OrderPlaced
+from storefleet.runtime.catalog.schemas import PaidOrder
 from storefleet.runtime.catalog.service import CatalogService
 from storefleet.runtime.catalog.settings import CatalogSettings
 from storefleet.runtime.platform.config.settings import StoreSettings
@@ -48,17 +48,16 @@ def create_app(
     relay = OutboxRelay(db, outbox, bus, interval=settings.outbox_poll_seconds)
     service = CatalogService(db, settings, relay, currency=store.currency)
 
-    async def on_order_placed(event: Event) -> None:
+    async def on_order_paid(event: Event) -> None:
         try:
-            order = OrderPlaced.model_validate(event.payload)
+            order = PaidOrder.model_validate(event.payload)
         except ValidationError:
             log.warning("ignoring malformed order event", extra={"event_id": event.id})
             return
         await service.recommendations.record_order(event.id, order.product_ids)
 
-    bus.subscribe("orders.order_placed", on_order_placed)
-    # Paid orders from the orders service (their payload carries product_ids too).
-    bus.subscribe("order.paid", on_order_placed)
+    # Paid orders from the orders service: "customers also bought" counts what sold together.
+    bus.subscribe("order.paid", on_order_paid)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

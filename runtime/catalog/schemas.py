@@ -268,7 +268,7 @@ class CategoryPatch(Input):
     position: int | None = Field(default=None, ge=0, le=10_000)
 
 
-class OrderPlaced(BaseModel):
-    """What the catalog reads from an order event: which products sold together."""
+class PaidOrder(BaseModel):
+    """What the catalog reads from ``order.paid``: which products sold together."""
 
     product_ids: list[int] = Field(min_length=1, max_length=500)

@@ -9,8 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+from marketplace_harness import paid_order
 
-from storefleet.runtime.platform.events.outbox import Event
+from storefleet.runtime.platform.events import contracts
 
 DEMO_PRODUCTS = 150
 ProductFactory = Callable[..., Awaitable[dict[str, Any]]]
@@ -223,7 +224,9 @@ async def test_also_bought_learns_from_order_events(
 ) -> None:
     first = await new_product()
     second = await new_product()
-    order = Event("orders.order_placed", {"product_ids": [first["id"], second["id"]]})
+    order = contracts.event(
+        "order.paid", paid_order(None, [(first, 1), (second, 1)]), source="orders"
+    )
     await shop.bus.publish(order)
     await shop.bus.publish(order)  # redelivered: must not count twice
     also = (await catalog.get(f"/products/{first['slug']}/also-bought")).json()
