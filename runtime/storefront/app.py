@@ -24,10 +24,12 @@ from storefleet.runtime.platform.resilience.calls import CircuitBreaker, Service
 from storefleet.runtime.platform.web.app import create_service_app
 from storefleet.runtime.platform.web.browser_guard import BrowserGuard
 from storefleet.runtime.storefront.admin_console import install_admin_console
-from storefleet.runtime.storefront.checkout import register as install_checkout_pages
+from storefleet.runtime.storefront.ordering import build_ordering
 from storefleet.runtime.storefront.pages import account as account_pages
 from storefleet.runtime.storefront.pages import cart as cart_pages
 from storefleet.runtime.storefront.pages import catalog as catalog_pages
+from storefleet.runtime.storefront.pages import checkout as checkout_pages
+from storefleet.runtime.storefront.pages import orders as order_pages
 from storefleet.runtime.storefront.pages.errors import install_error_pages
 from storefleet.runtime.storefront.settings import StorefrontSettings
 from storefleet.runtime.storefront.site import HERE, Site, read_form, redirect, templates_for
@@ -70,12 +72,14 @@ def create_app(
     catalog = client("catalog", settings.catalog_url)
     cart = client("cart", settings.cart_url)
     site = Site(settings, catalog=catalog, cart=cart, templates=templates_for(settings, store))
+    ordering = build_ordering(settings, transports)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
+            await ordering.close()
             await site.close()
 
     async def refuse(request: Request, status_code: int, message: str) -> Response:
@@ -117,14 +121,7 @@ def create_app(
     app.state.vendor_summary = install_vendor_portal(
         app, accounts, client=client, catalog=catalog, store=store
     )
-    install_checkout_pages(
-        app,
-        render=site.render,
-        redirect=redirect,
-        read_form=read_form,
-        cart=cart,
-        cart_headers=site.cart_headers,
-        settings=settings,
-        transports=transports,
-    )
+    app.state.ordering = ordering
+    app.include_router(checkout_pages.router)
+    app.include_router(order_pages.router)
     return app

@@ -1,5 +1,6 @@
-"""What the shop's pages are given: the site (set on ``app.state`` by the app
-factory) with its clients, templates and navigation."""
+"""What the shop's pages are given, as the app factory set it on ``app.state``:
+the site (its clients, templates and navigation) and the orders and payments
+services' clients."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from storefleet.runtime.storefront.ordering import Ordering
 from storefleet.runtime.storefront.site import Site
 
 
@@ -16,3 +18,11 @@ def site(request: Request) -> Site:
 
 
 SiteDep = Annotated[Site, Depends(site)]
+
+
+def ordering(request: Request) -> Ordering:
+    found: Ordering = request.app.state.ordering
+    return found
+
+
+OrderingDep = Annotated[Ordering, Depends(ordering)]

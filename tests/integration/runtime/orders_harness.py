@@ -29,7 +29,7 @@ from storefleet.runtime.payments.settings import PaymentsSettings
 from storefleet.runtime.platform.config.settings import StoreSettings
 from storefleet.runtime.platform.events.outbox import Event, EventBus, InProcessEventBus
 from storefleet.runtime.storefront.app import create_app as storefront_app
-from storefleet.runtime.storefront.checkout import CheckoutSettings
+from storefleet.runtime.storefront.ordering import CheckoutSettings
 
 STORE = StoreSettings(
     name="Orders Test Shop",
