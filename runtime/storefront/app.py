@@ -23,13 +23,14 @@ from storefleet.runtime.platform.config.settings import StoreSettings
 from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
 from storefleet.runtime.platform.web.app import create_service_app
 from storefleet.runtime.platform.web.browser_guard import BrowserGuard
-from storefleet.runtime.storefront.admin_console import install_admin_console
 from storefleet.runtime.storefront.ordering import build_ordering
 from storefleet.runtime.storefront.pages import account as account_pages
+from storefleet.runtime.storefront.pages import admin as admin_pages
 from storefleet.runtime.storefront.pages import cart as cart_pages
 from storefleet.runtime.storefront.pages import catalog as catalog_pages
 from storefleet.runtime.storefront.pages import checkout as checkout_pages
 from storefleet.runtime.storefront.pages import orders as order_pages
+from storefleet.runtime.storefront.pages.admin.console import ConsoleSettings
 from storefleet.runtime.storefront.pages.errors import install_error_pages
 from storefleet.runtime.storefront.settings import StorefrontSettings
 from storefleet.runtime.storefront.site import HERE, Site, read_form, redirect, templates_for
@@ -71,7 +72,9 @@ def create_app(
 
     catalog = client("catalog", settings.catalog_url)
     cart = client("cart", settings.cart_url)
-    site = Site(settings, catalog=catalog, cart=cart, templates=templates_for(settings, store))
+    site = Site(
+        settings, store, catalog=catalog, cart=cart, templates=templates_for(settings, store)
+    )
     ordering = build_ordering(settings, transports)
 
     @contextlib.asynccontextmanager
@@ -117,7 +120,10 @@ def create_app(
     )
     app.state.account_pages = accounts
     app.include_router(account_pages.router)
-    install_admin_console(app, accounts, catalog=catalog, cart=cart, client=client, store=store)
+    app.state.analytics = client("analytics", ConsoleSettings().analytics_url)
+    app.include_router(admin_pages.router)
+    if accounts.orders is not None:
+        app.include_router(admin_pages.orders_router)
     app.state.vendor_summary = install_vendor_portal(
         app, accounts, client=client, catalog=catalog, store=store
     )

@@ -1,5 +1,5 @@
-"""What every storefront page shares: the catalog and cart clients, the
-templates, the cached navigation, and rendering a page or a redirect with the
+"""What every storefront page shares: the store's settings, the catalog and
+cart clients, the templates, the cached navigation, and rendering a page or a redirect with the
 chrome around it (navigation, cart count, flash message, CSRF token).
 
 The app factory builds one ``Site`` and sets it on ``app.state.site``; pages
@@ -110,12 +110,14 @@ class Site:
     def __init__(
         self,
         settings: StorefrontSettings,
+        store: StoreSettings,
         *,
         catalog: ServiceClient,
         cart: ServiceClient,
         templates: Jinja2Templates,
     ) -> None:
         self.settings = settings
+        self.store = store
         self.catalog = catalog
         self.cart = cart
         self.templates = templates

@@ -26,8 +26,8 @@ from storefleet.runtime.platform.config.settings import StoreSettings, upstream_
 from storefleet.runtime.platform.identity.permissions import VENDOR_ADMIN, VENDOR_STAFF
 from storefleet.runtime.platform.resilience.calls import ServiceClient
 from storefleet.runtime.platform.web.errors import UpstreamUnavailable
-from storefleet.runtime.storefront.admin_console import _flatten
 from storefleet.runtime.storefront.answers import readable
+from storefleet.runtime.storefront.form_values import category_choices, minor_units, whole
 from storefleet.runtime.storefront.viewers import AccountPages, Viewer
 
 VENDOR_ID = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
@@ -122,7 +122,7 @@ def install_vendor_portal(
             "vendor_products.html",
             "products",
             products=listed.json()["items"] if listed.status_code == 200 else [],
-            categories=_flatten(categories.json() if categories.status_code == 200 else []),
+            categories=category_choices(categories.json() if categories.status_code == 200 else []),
             error=None if listed.status_code == 200 else readable(listed),
         )
 
@@ -142,9 +142,9 @@ def install_vendor_portal(
             "variants": [
                 {
                     "sku": form.get("sku", "").strip().upper(),
-                    "price_minor": _minor(form.get("price", "")),
+                    "price_minor": minor_units(form.get("price", "")),
                     "currency": store.currency,
-                    "stock": _whole(form.get("stock", "0")),
+                    "stock": whole(form.get("stock", "0")),
                 }
             ],
         }
@@ -163,7 +163,7 @@ def install_vendor_portal(
             viewer,
             "POST",
             f"/vendor/products/{product_id}/variants/{sku}/stock",
-            {"delta": _whole(form.get("delta", ""), default=0)},
+            {"delta": whole(form.get("delta", ""), default=0)},
         )
         flash = "Stock updated." if answer.status_code == 200 else readable(answer)
         return pages.go("/vendor/products", flash=flash)
@@ -261,7 +261,7 @@ def install_vendor_portal(
             "PUT",
             f"/vendors/{vendor_id}/reviews/mine",
             json={
-                "rating": _whole(form.get("rating", ""), default=0),
+                "rating": whole(form.get("rating", ""), default=0),
                 "comment": form.get("comment", "")[:2000],
                 "author": form.get("author", "")[:100],
             },
@@ -271,19 +271,3 @@ def install_vendor_portal(
         return pages.go(f"/vendors/{vendor_id}", flash=flash)
 
     return summary
-
-
-def _whole(text: str, default: int = -1) -> int:
-    try:
-        return int(text.strip())
-    except ValueError:
-        return default
-
-
-def _minor(text: str) -> int:
-    """'12.50' -> 1250; anything unreadable -> -1, which the API refuses."""
-    try:
-        whole, _, cents = text.strip().replace(",", ".").partition(".")
-        return int(whole or "0") * 100 + int((cents + "00")[:2])
-    except ValueError:
-        return -1
