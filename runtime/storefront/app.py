@@ -11,6 +11,7 @@ browser's CSRF token and every cookie is HttpOnly, SameSite=Lax and Secure
 from __future__ import annotations
 
 import contextlib
+import functools
 from collections.abc import AsyncIterator
 
 import httpx
@@ -30,11 +31,12 @@ from storefleet.runtime.storefront.pages import cart as cart_pages
 from storefleet.runtime.storefront.pages import catalog as catalog_pages
 from storefleet.runtime.storefront.pages import checkout as checkout_pages
 from storefleet.runtime.storefront.pages import orders as order_pages
+from storefleet.runtime.storefront.pages import vendor as vendor_pages
 from storefleet.runtime.storefront.pages.admin.console import ConsoleSettings
 from storefleet.runtime.storefront.pages.errors import install_error_pages
+from storefleet.runtime.storefront.pages.vendor.portal import VendorPortalSettings, vendor_summary
 from storefleet.runtime.storefront.settings import StorefrontSettings
 from storefleet.runtime.storefront.site import HERE, Site, read_form, redirect, templates_for
-from storefleet.runtime.storefront.vendor_portal import install_vendor_portal
 from storefleet.runtime.storefront.viewers import build_account_pages
 
 # The shop's own script file and styles, plus the one <style> with the store's
@@ -124,9 +126,11 @@ def create_app(
     app.include_router(admin_pages.router)
     if accounts.orders is not None:
         app.include_router(admin_pages.orders_router)
-    app.state.vendor_summary = install_vendor_portal(
-        app, accounts, client=client, catalog=catalog, store=store
-    )
+    vendors = client("vendors", VendorPortalSettings().vendors_url)
+    app.state.vendors = vendors
+    # Product pages show a marketplace vendor's name and rating.
+    app.state.vendor_summary = functools.partial(vendor_summary, vendors)
+    app.include_router(vendor_pages.router)
     app.state.ordering = ordering
     app.include_router(checkout_pages.router)
     app.include_router(order_pages.router)
