@@ -203,6 +203,7 @@ def build(
         services.append(
             {
                 "name": service.name,
+                "account": service.account,
                 "description": service.description,
                 "routes": list(service.routes),
                 "service_only": list(service.service_only),
@@ -286,6 +287,7 @@ def build(
             "service_env": {},
             "service_secrets": {},
             "vault_service_paths": {},
+            "vault_roles": {},
             "pod_env": {},
             "vault": False,
             "checksum": "",

@@ -36,7 +36,13 @@ from storefleet.operator.provisioners.base import (
 )
 from storefleet.operator.provisioners.keycloak import KeycloakProvisioner
 from storefleet.operator.provisioners.settings import ProvisionerSettings
-from storefleet.operator.provisioners.vault import VaultProvisioner, secret_path
+from storefleet.operator.provisioners.vault import (
+    SHARED_SECRET,
+    VaultProvisioner,
+    secret_path,
+    service_secret,
+)
+from storefleet.operator.services import SERVICE_NAMES
 from storefleet.operator.status import Condition
 from storefleet.operator.vocabulary import ConditionType, Reason
 
@@ -307,18 +313,20 @@ class TenantProvisioning:
         own_env = credentials.service_env(creds) if creds else {}
         pod_env: dict[str, str] = {}
         service_paths: dict[str, str] = {}
+        roles: dict[str, str] = {}
         if vault is not None:
             tenant = _tenant(context)
             pod_env = {
                 "STOREFLEET_VAULT_ADDR": vault.url,
-                "STOREFLEET_VAULT_ROLE": vault.role_name(tenant),
                 "STOREFLEET_VAULT_AUTH_MOUNT": vault.auth_mount,
                 "STOREFLEET_VAULT_KV_MOUNT": vault.kv_mount,
-                "STOREFLEET_VAULT_SECRET_PATH": f"{secret_path(tenant)}/runtime",
+                "STOREFLEET_VAULT_SECRET_PATH": f"{secret_path(tenant)}/{SHARED_SECRET}",
                 "STOREFLEET_VAULT_TOKEN_FILE": f"{VAULT_TOKEN_DIR}/token",
             }
-            # Each service's own credentials: a path of their own, read beside the shared one.
-            service_paths = {svc: f"{secret_path(tenant)}/runtime-{svc}" for svc in own_env}
+            # Each service logs in with a role of its own, which reads the shared
+            # settings and the service's own credentials (a path of their own) only.
+            roles = {svc: vault.role_name(tenant, svc) for svc in SERVICE_NAMES}
+            service_paths = {svc: f"{secret_path(tenant)}/{service_secret(svc)}" for svc in own_env}
         # With Vault, only the in-namespace stand-ins' passwords are in a Secret
         # (a container's env can come from a Secret, not from Vault).
         keys = [PASSWORD_OF[block] for block in in_namespace]
@@ -333,11 +341,12 @@ class TenantProvisioning:
             "service_env": {} if vault is not None else own_env,
             "service_secrets": {svc: credentials.service_env_secret(svc) for svc in own_env},
             "vault_service_paths": service_paths,
+            "vault_roles": roles,
             "pod_env": pod_env,
             "vault": vault is not None,
             "vault_audience": "vault",
             "vault_token_dir": VAULT_TOKEN_DIR,
-            "checksum": credentials.checksum(env, own_env, pod_env),
+            "checksum": credentials.checksum(env, own_env, pod_env, roles),
             "in_namespace": in_namespace,
             "egress_ports": sorted(
                 {self._port(block, context) for block in self.served(context)} - {0}
@@ -389,8 +398,8 @@ async def run_vault(
 ) -> tuple[str, Result]:
     secrets = {
         "credentials": dict(creds),
-        "runtime": dict(env),
-        **{f"runtime-{service}": dict(own) for service, own in service_env.items()},
+        SHARED_SECRET: dict(env),
+        **{service_secret(service): dict(own) for service, own in service_env.items()},
     }
     try:
         result = await vault.ensure(tenant, secrets=secrets)

@@ -27,7 +27,6 @@ from storefleet.operator.vocabulary import Routing
 TEMPLATES: Final[tuple[tuple[str, str | None], ...]] = (
     ("namespace.yaml.j2", None),
     ("serviceaccount.yaml.j2", None),
-    ("rbac.yaml.j2", None),
     ("resourcequota.yaml.j2", None),
     ("limitrange.yaml.j2", None),
     ("networkpolicies.yaml.j2", None),

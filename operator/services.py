@@ -21,11 +21,21 @@ DRAIN_SECONDS: Final = 5
 SERVICE_ONLY_SEGMENT: Final = "/internal"
 
 
+def service_account(service: str) -> str:
+    return f"runtime-{service}"
+
+
 @dataclass(frozen=True)
 class RuntimeService:
     name: str
     routes: tuple[str, ...]
     description: str
+
+    @property
+    def account(self) -> str:
+        """Its ServiceAccount: the identity its pods log in to Vault with (one role
+        each, reading that service's secrets alone) and the mesh names it by."""
+        return service_account(self.name)
 
     @property
     def service_only(self) -> tuple[str, ...]:

@@ -1,6 +1,8 @@
-"""Vault (or OpenBao): the Store's secrets under its own KV path, a policy for that
-path alone, and a Kubernetes-auth role through which only the tenant namespace's
-runtime ServiceAccount logs in and gets that policy.
+"""Vault (or OpenBao): the Store's secrets under its own KV path, and for each
+runtime service a policy and a Kubernetes-auth role: only that service's
+ServiceAccount in the tenant namespace logs in with it, and it reads the store's
+shared runtime settings and that service's own secrets, nothing else (not the
+other services' credentials, not the operator's copy of them).
 
 hvac is a blocking client; calls run in a worker thread so the operator's event
 loop keeps serving other Stores while Vault answers.
@@ -18,10 +20,12 @@ import requests
 from hvac.exceptions import InvalidPath, VaultError
 
 from storefleet.operator.provisioners.base import DeletionPolicy, Result, Tenant, outcome
+from storefleet.operator.services import SERVICE_NAMES, service_account
 from storefleet.operator.vocabulary import ConditionType, Reason
 
 CONDITION = ConditionType.SECRETS
-RUNTIME_SERVICE_ACCOUNT: Final = "runtime"
+# The secret every service reads, and each service's own beside it.
+SHARED_SECRET: Final = "runtime"
 # What the runtime presents as the audience of its projected token.
 AUDIENCE: Final = "vault"
 T = TypeVar("T")
@@ -31,16 +35,27 @@ def secret_path(tenant: Tenant) -> str:
     return f"stores/{tenant.store}"
 
 
-def policy_name(tenant: Tenant) -> str:
+def service_secret(service: str) -> str:
+    """The name, under the tenant's path, of one service's own secrets."""
+    return f"{SHARED_SECRET}-{service}"
+
+
+def legacy_policy_name(tenant: Tenant) -> str:
+    """The one tenant-wide policy and role of earlier versions, removed on ensure."""
     return f"store-{tenant.store}"
 
 
-def policy_for(tenant: Tenant, mount: str) -> str:
-    """Read-only on the tenant's own path; the operator, not the runtime, writes it."""
+def policy_name(tenant: Tenant, service: str) -> str:
+    return f"store-{tenant.store}-{service}"
+
+
+def policy_for(tenant: Tenant, mount: str, service: str) -> str:
+    """Read-only on the shared settings and the service's own secrets; the operator,
+    not the runtime, writes them."""
     path = secret_path(tenant)
-    return (
-        f'path "{mount}/data/{path}/*" {{\n  capabilities = ["read"]\n}}\n'
-        f'path "{mount}/metadata/{path}/*" {{\n  capabilities = ["read", "list"]\n}}\n'
+    return "".join(
+        f'path "{mount}/data/{path}/{name}" {{\n  capabilities = ["read"]\n}}\n'
+        for name in (SHARED_SECRET, service_secret(service))
     )
 
 
@@ -75,8 +90,9 @@ class VaultProvisioner:
         *,
         secrets: Mapping[str, Mapping[str, str]] | None = None,
     ) -> Result:
-        """Write each named secret (e.g. {"database": {...}}) and the policy and role."""
-        path, policy = secret_path(tenant), policy_name(tenant)
+        """Write each named secret (e.g. {"database": {...}}), and each service's
+        policy and role."""
+        path = secret_path(tenant)
         secrets = secrets or {}
 
         def work(client: hvac.Client) -> None:
@@ -87,24 +103,29 @@ class VaultProvisioner:
                     client.secrets.kv.v2.create_or_update_secret(
                         f"{path}/{name}", secret=dict(values), mount_point=self.kv_mount
                     )
-            client.sys.create_or_update_policy(policy, policy_for(tenant, self.kv_mount))
-            client.auth.kubernetes.create_role(
-                policy,
-                bound_service_account_names=[RUNTIME_SERVICE_ACCOUNT],
-                bound_service_account_namespaces=[tenant.namespace],
-                policies=[policy],
-                audience=AUDIENCE,
-                ttl="1h",
-                mount_point=self.auth_mount,
-            )
+            for service in SERVICE_NAMES:
+                policy = policy_name(tenant, service)
+                client.sys.create_or_update_policy(
+                    policy, policy_for(tenant, self.kv_mount, service)
+                )
+                client.auth.kubernetes.create_role(
+                    policy,
+                    bound_service_account_names=[service_account(service)],
+                    bound_service_account_namespaces=[tenant.namespace],
+                    policies=[policy],
+                    audience=AUDIENCE,
+                    ttl="1h",
+                    mount_point=self.auth_mount,
+                )
+            self._remove_legacy(client, tenant)
 
         try:
             await self._call(work)
         except (VaultError, requests.RequestException) as exc:
             return _unavailable(exc)
         message = (
-            f"{len(secrets)} secrets under {self.kv_mount}/{path}; role {policy} "
-            f"for ServiceAccount {tenant.namespace}/{RUNTIME_SERVICE_ACCOUNT}"
+            f"{len(secrets)} secrets under {self.kv_mount}/{path}; a role per service "
+            f"({policy_name(tenant, '<service>')}) for its ServiceAccount in {tenant.namespace}"
         )
         return outcome(
             CONDITION,
@@ -112,15 +133,21 @@ class VaultProvisioner:
             message,
             {
                 "VAULT_ADDR": self.url,
-                "VAULT_ROLE": policy,
                 "VAULT_AUTH_MOUNT": self.auth_mount,
                 "VAULT_SECRET_PATH": f"{self.kv_mount}/{path}",
             },
         )
 
-    def role_name(self, tenant: Tenant) -> str:
-        """The Kubernetes-auth role (and policy) the tenant's runtime logs in with."""
-        return policy_name(tenant)
+    def role_name(self, tenant: Tenant, service: str) -> str:
+        """The Kubernetes-auth role (and policy) one service of the tenant logs in with."""
+        return policy_name(tenant, service)
+
+    def _remove_legacy(self, client: hvac.Client, tenant: Tenant) -> None:
+        legacy = legacy_policy_name(tenant)
+        with contextlib.suppress(InvalidPath):
+            client.auth.kubernetes.delete_role(legacy, self.auth_mount)
+        with contextlib.suppress(InvalidPath):
+            client.sys.delete_policy(legacy)
 
     async def read_secret(self, tenant: Tenant, name: str) -> dict[str, str] | None:
         """One of the tenant's secrets, or None; raises when Vault does not answer."""
@@ -158,23 +185,26 @@ class VaultProvisioner:
         return _unavailable(exc)
 
     async def describe(self, tenant: Tenant) -> Result:
-        def work(client: hvac.Client) -> bool:
-            try:
-                client.auth.kubernetes.read_role(policy_name(tenant), mount_point=self.auth_mount)
-            except InvalidPath:
-                return False
-            return True
+        def work(client: hvac.Client) -> list[str]:
+            missing = []
+            for service in SERVICE_NAMES:
+                role = policy_name(tenant, service)
+                try:
+                    client.auth.kubernetes.read_role(role, mount_point=self.auth_mount)
+                except InvalidPath:
+                    missing.append(role)
+            return missing
 
         try:
-            present = await self._call(work)
+            missing = await self._call(work)
         except (VaultError, requests.RequestException) as exc:
             return _unavailable(exc)
-        if present:
-            return outcome(CONDITION, Reason.PROVISIONED, f"role {policy_name(tenant)}")
-        return outcome(CONDITION, Reason.MISSING, f"no role {policy_name(tenant)}")
+        if missing:
+            return outcome(CONDITION, Reason.MISSING, f"no role {', '.join(missing)}")
+        return outcome(CONDITION, Reason.PROVISIONED, f"a role per service ({len(SERVICE_NAMES)})")
 
     async def delete(self, tenant: Tenant, policy: DeletionPolicy) -> Result:
-        path, name = secret_path(tenant), policy_name(tenant)
+        path = secret_path(tenant)
         if policy == "Retain":
             return outcome(
                 CONDITION,
@@ -192,17 +222,23 @@ class VaultProvisioner:
                 client.secrets.kv.v2.delete_metadata_and_all_versions(
                     f"{path}/{key}", mount_point=self.kv_mount
                 )
-            with contextlib.suppress(InvalidPath):
-                client.auth.kubernetes.delete_role(name, self.auth_mount)
-            with contextlib.suppress(InvalidPath):
-                client.sys.delete_policy(name)
+            for service in SERVICE_NAMES:
+                name = policy_name(tenant, service)
+                with contextlib.suppress(InvalidPath):
+                    client.auth.kubernetes.delete_role(name, self.auth_mount)
+                with contextlib.suppress(InvalidPath):
+                    client.sys.delete_policy(name)
+            self._remove_legacy(client, tenant)
             return len(keys)
 
         try:
             removed = await self._call(work)
         except (VaultError, requests.RequestException) as exc:
             return _unavailable(exc)
-        message = f"{removed} secrets under {self.kv_mount}/{path}, policy and role {name} deleted"
+        message = (
+            f"{removed} secrets under {self.kv_mount}/{path} and the services' policies "
+            "and roles deleted"
+        )
         return outcome(CONDITION, Reason.DELETED, message)
 
 

@@ -46,7 +46,8 @@ from storefleet.dev import stack
 from storefleet.dev.components.keycloak import KeycloakAccess
 from storefleet.dev.components.vault import VaultAccess
 from storefleet.operator.provisioners.kafka import STREAMS
-from storefleet.operator.provisioners.vault import AUDIENCE, RUNTIME_SERVICE_ACCOUNT
+from storefleet.operator.provisioners.vault import AUDIENCE
+from storefleet.operator.services import service_account
 from storefleet.runtime.platform.config.vaultenv import (
     SecretsUnavailableError,
     VaultEnvSettings,
@@ -126,11 +127,12 @@ def as_runtime(
     """What `storefleet runtime serve` reads at start in a pod of this Store."""
     token = tmp_path / f"{store}-token"
     namespace = f"store-{store}"
-    token.write_text(service_account_token(kube_api, namespace, RUNTIME_SERVICE_ACCOUNT, AUDIENCE))
+    catalog = service_account("catalog")
+    token.write_text(service_account_token(kube_api, namespace, catalog, AUDIENCE))
     environ: dict[str, str] = {}
     settings = VaultEnvSettings(
         addr=vault.url,
-        role=f"store-{store}",
+        role=f"store-{store}-catalog",
         auth_mount=mount,
         secret_path=f"stores/{store}/runtime",
         token_file=token,
@@ -184,7 +186,7 @@ def test_each_store_gets_its_own_share_and_cannot_reach_anothers(
     deployment = client.AppsV1Api(kube_api).read_namespaced_deployment("catalog", f"store-{acme}")
     pod = deployment.spec.template.spec
     env = {e.name: e.value for e in pod.containers[0].env}
-    assert env["STOREFLEET_VAULT_ROLE"] == f"store-{acme}"
+    assert env["STOREFLEET_VAULT_ROLE"] == f"store-{acme}-catalog"
     assert any(v.projected and v.name == "vault-token" for v in pod.volumes)
 
     # The runtime of acme logs in to Vault with its ServiceAccount and reads its settings.
@@ -195,11 +197,11 @@ def test_each_store_gets_its_own_share_and_cannot_reach_anothers(
     # ... and no other role: globex's role refuses acme's ServiceAccount.
     token = tmp_path / "acme-as-globex"
     token.write_text(
-        service_account_token(kube_api, f"store-{acme}", RUNTIME_SERVICE_ACCOUNT, AUDIENCE)
+        service_account_token(kube_api, f"store-{acme}", service_account("catalog"), AUDIENCE)
     )
     posing = VaultEnvSettings(
         addr=vault.url,
-        role=f"store-{globex}",
+        role=f"store-{globex}-catalog",
         auth_mount=vault_kube_auth,
         secret_path=f"stores/{globex}/runtime",
         token_file=token,
@@ -303,7 +305,8 @@ def release_retained(
         conn.execute(f'DROP ROLE IF EXISTS "{ident(store)}"')
     keycloak.admin().delete_realm(f"store-{store}")
     root = hvac.Client(url=vault.url, token=vault.token)
-    for key in ("credentials", "runtime"):
+    # The shared and operator secrets, and each service's own.
+    for key in root.secrets.kv.v2.list_secrets(f"stores/{store}")["data"]["keys"]:
         root.secrets.kv.v2.delete_metadata_and_all_versions(f"stores/{store}/{key}")
 
 
@@ -341,7 +344,11 @@ def test_rotation_replaces_credentials_and_rolls_the_runtime(
         psycopg.connect(old_url, connect_timeout=5)
     # The pod template changed, so the Deployments roll onto the new credentials.
     assert checksum() != before
-    assert "CredentialsRotated" in {e["reason"] for e in tenants.events(name)}
+    # The Event follows the status write that announced the rotation.
+    eventually(
+        lambda: "CredentialsRotated" in {e["reason"] for e in tenants.events(name)},
+        "a CredentialsRotated event",
+    )
     tenants.wait_ready(name, timeout=SLOW)
 
 

@@ -80,8 +80,17 @@ def test_a_minimal_store_gets_a_namespace_runtime_and_isolation(
     assert objects[0]["metadata"]["name"] == "store-acme"
     for kind in ("Deployment", "Service", "HorizontalPodAutoscaler", "PodDisruptionBudget"):
         assert kinds[kind] == len(SERVICE_NAMES), kind
-    for kind in ("ServiceAccount", "Role", "RoleBinding", "ResourceQuota", "LimitRange"):
+    for kind in ("ResourceQuota", "LimitRange"):
         assert kinds[kind] == 1, kind
+    # An identity per service, and no Role: no runtime pod holds an API token.
+    accounts = by_kind(objects, "ServiceAccount")
+    assert set(accounts) == {f"runtime-{name}" for name in SERVICE_NAMES}
+    assert all(account["automountServiceAccountToken"] is False for account in accounts.values())
+    assert kinds["Role"] == kinds["RoleBinding"] == 0
+    for name, deployment in by_kind(objects, "Deployment").items():
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["serviceAccountName"] == f"runtime-{name}", name
+        assert pod["automountServiceAccountToken"] is False, name
     policies = by_kind(objects, "NetworkPolicy")
     assert policies["default-deny"]["spec"] == {
         "podSelector": {},

@@ -129,9 +129,19 @@ def test_with_vault_the_runtime_gets_a_role_and_no_secret(minimal_store: dict[st
     assert "Secret/store-credentials" not in objects
     pod = objects["Deployment/catalog"]["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
-    assert env["STOREFLEET_VAULT_ROLE"] == f"store-{minimal_store['metadata']['name']}"
+    # A role of its own, which Vault grants to the catalog's ServiceAccount only.
+    assert env["STOREFLEET_VAULT_ROLE"] == f"store-{minimal_store['metadata']['name']}-catalog"
+    assert pod["serviceAccountName"] == "runtime-catalog"
     # Its own credentials from a path of its own, beside the store's shared one.
     assert env["STOREFLEET_VAULT_SERVICE_SECRET_PATH"].endswith("/runtime-catalog")
+    roles = {
+        name: {
+            e["name"]: e.get("value") for e in d["spec"]["template"]["spec"]["containers"][0]["env"]
+        }["STOREFLEET_VAULT_ROLE"]
+        for name, d in objects.items()
+        if name.startswith("Deployment/")
+    }
+    assert len(set(roles.values())) == len(roles), roles
     assert not any(o.startswith("Secret/runtime-env") for o in objects)
     token = next(v for v in pod["volumes"] if v["name"] == "vault-token")
     assert token["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"
