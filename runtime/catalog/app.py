@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 from pydantic import ValidationError
 
-from storefleet.runtime.catalog.api import build_router
+from storefleet.runtime.catalog import api
 from storefleet.runtime.catalog.inventory import Inventory
 from storefleet.runtime.catalog.models import outbox
 from storefleet.runtime.catalog.schemas import PaidOrder
@@ -88,5 +88,6 @@ def create_app(
     app.state.catalog = service
     app.state.db = db
     app.state.bus = bus
-    app.include_router(build_router(service, settings))
+    app.state.catalog_checks = api.checks(settings)
+    app.include_router(api.router)
     return app
