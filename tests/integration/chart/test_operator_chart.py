@@ -88,25 +88,24 @@ def release(helm: str, kube_api: ApiClient) -> Iterator[tuple[str, str]]:
     crds = run_helm(helm, "show", "crds", str(CHART))
     rendered = run_helm(helm, "template", name, str(CHART), "--namespace", namespace, *placement)
     assert rendered.returncode == 0, rendered.stderr
-    for documents in (crds.stdout, rendered.stdout):
-        # Server-side, forcing ownership of the CRDs other tests may have applied already.
-        applied = cluster.kubectl(
-            "apply", "--server-side", "--force-conflicts", "--field-manager=helm-test", "-f", "-",
-            input=documents,
-        )  # fmt: skip
-        assert applied.returncode == 0, applied.stderr
-        cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
-    yield name, namespace
-    client.CoreV1Api(kube_api).delete_namespace(namespace)
-    cluster.kubectl("delete", "clusterkopfpeering", f"{name}-storefleet-operator")
-    rbac = client.RbacAuthorizationV1Api(kube_api)
-    rbac.delete_cluster_role_binding(f"{name}-storefleet-operator")
-    rbac.delete_cluster_role(f"{name}-storefleet-operator")
-    for policy in ("tenant-pods", "tenant-services"):
-        full = f"{name}-storefleet-operator-{policy}"
+    try:
+        for documents in (crds.stdout, rendered.stdout):
+            # Server-side, forcing ownership of the CRDs other tests may have applied already.
+            applied = cluster.kubectl(
+                "apply", "--server-side", "--force-conflicts", "--field-manager=helm-test",
+                "-f", "-", input=documents,
+            )  # fmt: skip
+            assert applied.returncode == 0, applied.stderr
+            cluster.kubectl("wait", "--for=condition=Established", "crd", "--all", "--timeout=60s")
+        yield name, namespace
+    finally:
+        # Whatever the chart made, also when applying it failed half-way: its
+        # cluster-wide objects would outlive this test (the admission policies
+        # would hold every later tenant namespace).
         cluster.kubectl(
-            "delete", "validatingadmissionpolicybinding,validatingadmissionpolicy", full
+            "delete", "--ignore-not-found", "--wait=false", "-f", "-", input=rendered.stdout
         )
+        client.CoreV1Api(kube_api).delete_namespace(namespace)
 
 
 def test_installed_chart_runs_two_replicas_with_least_privilege(

@@ -100,7 +100,8 @@ class HeldPods:
                 "containers": [
                     {
                         "name": "probe",
-                        "image": "probe",
+                        # From the repository the tenant guardrails allow.
+                        "image": "ghcr.io/storefleet/probe:1",
                         "securityContext": {
                             "allowPrivilegeEscalation": False,
                             "capabilities": {"drop": ["ALL"]},
