@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from storefleet.operator import notifications, schema
+from storefleet.operator import notifications, payments, schema
 from storefleet.operator.plans import Plan, plan_for
 from storefleet.operator.services import (
     DRAIN_SECONDS,
@@ -23,6 +23,7 @@ from storefleet.operator.services import (
     SERVICES,
 )
 from storefleet.operator.settings import OperatorSettings
+from storefleet.operator.spec_integrations import SpecIntegration
 from storefleet.operator.vocabulary import ConditionType, Reason, Routing
 
 GROUP: Final = "storefleet.io"
@@ -33,22 +34,10 @@ MANAGED_BY_LABEL: Final = "app.kubernetes.io/managed-by"
 MANAGED_BY: Final = "storefleet-operator"
 # Settings a service gets from the Store's spec beyond the common ones:
 # service -> (plain environment, environment read from the platform team's Secrets).
-PlainEnv = Callable[[Mapping[str, Any]], dict[str, str]]
-SecretEnv = Callable[[Mapping[str, Any]], list[dict[str, str]]]
-SERVICE_SETTINGS: Final[Mapping[str, tuple[PlainEnv, SecretEnv]]] = {
-    notifications.SERVICE: (notifications.environment, notifications.secret_environment),
+# Integrations a Store names in its spec, by the one service each is for.
+SPEC_INTEGRATIONS: Final[Mapping[str, SpecIntegration]] = {
+    row.service: row for row in (notifications.SMTP, payments.GATEWAY)
 }
-
-
-def _no_env(spec: Mapping[str, Any]) -> dict[str, str]:
-    return {}
-
-
-def _no_secret_env(spec: Mapping[str, Any]) -> list[dict[str, str]]:
-    return []
-
-
-_NO_SETTINGS: Final[tuple[PlainEnv, SecretEnv]] = (_no_env, _no_secret_env)
 # Memory limit of the in-namespace Redis container, in MiB.
 REDIS_MEMORY_MI: Final = 512
 
@@ -173,8 +162,9 @@ def build(
             "STOREFLEET_PORT": str(HTTP_PORT),
         }
         env.update(override.get("env") or {})
-        extra, secret_env = SERVICE_SETTINGS.get(service.name, _NO_SETTINGS)
-        env.update(extra(spec))
+        integration = SPEC_INTEGRATIONS.get(service.name)
+        if integration is not None:
+            env.update(integration.environment(spec))
         workloads = []
         for track in tracks:
             is_stable = track["name"] == "stable"
@@ -197,7 +187,9 @@ def build(
                     ),
                     "replicas": replicas,
                     "env": {**env, "STOREFLEET_VERSION": track["version"]},
-                    "secret_env": secret_env(spec),
+                    "secret_env": (
+                        integration.secret_environment(spec) if integration is not None else []
+                    ),
                 }
             )
         services.append(

@@ -19,7 +19,7 @@ from typing import Any, Final
 
 import aiohttp
 
-from storefleet.operator import desired, events, metrics, notifications, status
+from storefleet.operator import desired, events, metrics, status
 from storefleet.operator.apply import Applier, ApplyReport, prunable_kinds
 from storefleet.operator.kinds import ISTIO_API_VERSIONS, KINDS, kind_of
 from storefleet.operator.kube import Kube, KubeError
@@ -199,9 +199,10 @@ class Reconciler:
         context = desired.build(store, features, self.settings)
         provisioned = await self.provisioning.ensure(store, context)
         context["tenancy"] = provisioned.template
-        context["config_checksums"][notifications.SERVICE] = await notifications.secret_checksum(
-            self.kube, context["namespace"], store.get("spec") or {}
-        )
+        for integration in desired.SPEC_INTEGRATIONS.values():
+            context["config_checksums"][integration.service] = await integration.secret_checksum(
+                self.kube, context["namespace"], store.get("spec") or {}
+            )
         if not provisioned.template["blocked"]:
             context["egress_ports"] = provisioned.template["egress_ports"]
         objects = render(context, self.settings.templates_dir)
@@ -397,11 +398,12 @@ class Reconciler:
         self, context: Mapping[str, Any], provisioned: Provisioned, spec: Mapping[str, Any]
     ) -> list[Condition]:
         """Provisioning's conditions, with in-namespace datastores judged by their
-        workload, and where the store's e-mail goes."""
+        workload, and those of the integrations the spec names (mail, payments)."""
         conditions = dict(provisioned.conditions)
-        conditions[notifications.CONDITION] = await notifications.condition(
-            self.kube, context["namespace"], spec
-        )
+        for integration in desired.SPEC_INTEGRATIONS.values():
+            conditions[integration.condition_type] = await integration.condition(
+                self.kube, context["namespace"], spec
+            )
         for block in provisioned.template["in_namespace"]:
             kind, name, _ = IN_NAMESPACE[block]
             condition = context["integrations"][block]["condition"]

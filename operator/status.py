@@ -29,6 +29,7 @@ CONDITIONS: Final[Mapping[ConditionType, tuple[str, bool]]] = {
     ConditionType.SECRETS: ("the tenant secrets", False),
     ConditionType.IDENTITY: ("the tenant identity realm", False),
     ConditionType.NOTIFICATIONS: ("where the store's e-mail goes (spec.notifications)", False),
+    ConditionType.PAYMENTS: ("the gateway the store's payments go to (spec.payments)", False),
 }
 CONDITION_ORDER: Final = (ConditionType.READY, *CONDITIONS)
 

@@ -30,6 +30,7 @@ class ConditionType(StrEnum):
     SECRETS = "SecretsReady"
     IDENTITY = "IdentityReady"
     NOTIFICATIONS = "NotificationsReady"
+    PAYMENTS = "PaymentsReady"
 
 
 @unique
@@ -82,11 +83,13 @@ class Reason(StrEnum):
     VAULT_UNAVAILABLE = "VaultUnavailable"
     KEYCLOAK_UNAVAILABLE = "KeycloakUnavailable"
     KEYCLOAK_REFUSED = "KeycloakRefused"
-    # NotificationsReady
+    # NotificationsReady and PaymentsReady (integrations a Store names in its spec)
     NOT_CONFIGURED = "NotConfigured"
     SECRET_MISSING = "SecretMissing"
     SECRET_KEY_MISSING = "SecretKeyMissing"
     SMTP = "SMTP"
+    SANDBOX = "Sandbox"
+    STRIPE = "Stripe"
     # A Vendor's conditions
     WRONG_NAMESPACE = "WrongNamespace"
     STORE_NOT_FOUND = "StoreNotFound"

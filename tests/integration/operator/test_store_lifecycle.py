@@ -290,6 +290,14 @@ def test_suspend_scales_to_zero_and_says_so(stores: Stores) -> None:
             {"notifications": {"smtp": {"host": "mail.example.com", "from": "not-an-address"}}},
             "spec.notifications.smtp.from",
         ),
+        (
+            {"payments": {"gateway": "stripe"}},
+            "spec.payments.secretRef is required with gateway stripe",
+        ),
+        (
+            {"payments": {"gateway": "paypal"}},
+            "spec.payments.gateway",
+        ),
     ],
     ids=[
         "bad-domain",
@@ -303,6 +311,8 @@ def test_suspend_scales_to_zero_and_says_so(stores: Stores) -> None:
         "toleration-seconds",
         "smtp-password-in-plain-text",
         "smtp-bad-sender",
+        "stripe-without-secret",
+        "unknown-gateway",
     ],
 )
 def test_invalid_specs_are_refused_with_a_message_that_says_what_to_fix(
