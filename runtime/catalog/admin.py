@@ -280,7 +280,7 @@ class Admin:
             selectinload(Product.category),
         )
         product = (await session.execute(query.where(Product.slug == key))).scalar_one_or_none()
-        if product is None and key.isdigit() and len(key) < 12:
+        if product is None and key.isascii() and key.isdigit() and len(key) < 12:
             product = (
                 await session.execute(query.where(Product.id == int(key)))
             ).scalar_one_or_none()

@@ -52,7 +52,7 @@ class Browse:
                 C.c.path.label("category_path"),
             ).select_from(P.join(C, C.c.id == P.c.category_id).outerjoin(B, B.c.id == P.c.brand_id))
             row = (await session.execute(query.where(P.c.slug == key))).mappings().first()
-            if row is None and key.isdigit() and len(key) < 12:
+            if row is None and key.isascii() and key.isdigit() and len(key) < 12:
                 row = (await session.execute(query.where(P.c.id == int(key)))).mappings().first()
             if row is None or (not row["active"] and not include_inactive):
                 raise NotFound(f"no product '{key}'")

@@ -44,7 +44,7 @@ class Recommendations:
         ).select_from(P.join(C, C.c.id == P.c.category_id))
         active = P.c.active.is_(True)
         row = (await session.execute(query.where(P.c.slug == key, active))).first()
-        if row is None and key.isdigit() and len(key) < 12:
+        if row is None and key.isascii() and key.isdigit() and len(key) < 12:
             row = (await session.execute(query.where(P.c.id == int(key), active))).first()
         if row is None:
             raise NotFound(f"no product '{key}'")

@@ -106,6 +106,17 @@ async def test_paging_is_stable(catalog: httpx.AsyncClient) -> None:
     assert not {i["id"] for i in first["items"]} & {i["id"] for i in second["items"]}
 
 
+@pytest.mark.parametrize("key", ["\u00b2", "\u0663", "12\u00b3"])
+async def test_a_key_of_non_ascii_digits_is_no_product_not_a_server_error(
+    catalog: httpx.AsyncClient, key: str
+) -> None:
+    """str.isdigit() holds for superscripts and Arabic-Indic digits, which int() refuses."""
+    for path in (f"/products/{key}", f"/products/{key}/similar", f"/admin/products/{key}"):
+        response = await catalog.get(path)
+        assert response.status_code == 404, (path, response.status_code, response.text[:200])
+        assert response.headers["content-type"].startswith("application/problem+json")
+
+
 async def test_product_detail_and_breadcrumbs(
     catalog: httpx.AsyncClient, new_product: ProductFactory
 ) -> None:
