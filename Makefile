@@ -7,10 +7,14 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-random unit integration lint typecheck bench stack-install stack-up stack-down stack-status clean
 
-$(STAMP): pyproject.toml setup.py
+PARTS := cli operator runtime dev
+
+# Every part installed editable (a path in a .pth file: no import hook, no link
+# tree), with the tools of the workspace's dev group.
+$(STAMP): pyproject.toml $(PARTS:%=%/pyproject.toml)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --upgrade pip==26.3
+	$(BIN)/pip install --quiet $(PARTS:%=-e ./%) --group dev
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -38,12 +42,9 @@ lint: $(STAMP) typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-# mypy resolves modules by folder name, and our folders are mapped onto the
-# storefleet namespace by the build: give it a tree of links with that shape.
+# mypy finds each part's src/ through mypy_path (pyproject.toml).
 typecheck: $(STAMP)
-	@mkdir -p build/typecheck/storefleet
-	@for part in operator runtime dev; do ln -sfn ../../../$$part build/typecheck/storefleet/$$part; done
-	MYPYPATH=build/typecheck $(BIN)/mypy --explicit-package-bases -p storefleet.operator -p storefleet.runtime -p storefleet.dev
+	$(BIN)/mypy -p storefleet.cli -p storefleet.operator -p storefleet.runtime -p storefleet.dev
 
 ## bench: load and checkout figures on this machine (see bench/RESULTS.md)
 bench: $(STAMP)

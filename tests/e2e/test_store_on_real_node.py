@@ -44,7 +44,7 @@ REAL_PLACEMENT = {
     "STOREFLEET_OPERATOR_DEFAULT_TOLERATIONS": "[]",
     # The test talks plain http to the Services: nothing terminates TLS here.
     "STOREFLEET_OPERATOR_URL_SCHEME": "http",
-    # The real node's Ingress controller (dev/components/ingress.py).
+    # The real node's Ingress controller (dev/src/storefleet/dev/components/ingress.py).
     "STOREFLEET_OPERATOR_INGRESS_CLASS": INGRESS_CLASS,
 }
 

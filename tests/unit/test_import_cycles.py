@@ -21,12 +21,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# Each top-level folder is mapped onto the storefleet namespace (see setup.py).
+# Each part is a distribution whose code sits at <part>/src/storefleet/<part>/.
 PARTS = {
+    "cli": "storefleet.cli",
     "operator": "storefleet.operator",
     "runtime": "storefleet.runtime",
     "dev": "storefleet.dev",
 }
+
+
+def source(part: str) -> Path:
+    """A part's package folder, relative to the repository."""
+    return Path(part, "src", "storefleet", part)
+
 
 # (importing module, imported module) -> where: "path:line"
 Edges = dict[tuple[str, str], str]
@@ -36,8 +43,8 @@ def modules(root: Path = ROOT) -> dict[str, Path]:
     """Every module of the parts, by its dotted name (a package by its own name)."""
     found: dict[str, Path] = {}
     for part, package in PARTS.items():
-        for path in sorted((root / part).rglob("*.py")):
-            relative = path.relative_to(root / part).with_suffix("").parts
+        for path in sorted((root / source(part)).rglob("*.py")):
+            relative = path.relative_to(root / source(part)).with_suffix("").parts
             if relative[-1] == "__init__":
                 relative = relative[:-1]
             found[".".join((package, *relative))] = path
@@ -162,11 +169,19 @@ def describe(component: list[str], edges: Edges) -> str:
 
 
 def _tree(root: Path, files: Mapping[str, str]) -> None:
+    """Writes ``files``, named as in their part ("runtime/shop/a.py"), where that part's
+    code sits."""
     for part in PARTS:
-        (root / part).mkdir()
+        (root / source(part)).mkdir(parents=True)
     for name, text in files.items():
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_text(text)
+        (root / at(name)).parent.mkdir(parents=True, exist_ok=True)
+        (root / at(name)).write_text(text)
+
+
+def at(name: str) -> str:
+    """Where "runtime/shop/a.py:2" sits in the repository."""
+    part, _, rest = name.partition("/")
+    return f"{source(part)}/{rest}"
 
 
 def test_every_kind_of_import_is_an_edge(tmp_path: Path) -> None:
@@ -200,12 +215,12 @@ def test_every_kind_of_import_is_an_edge(tmp_path: Path) -> None:
     }
     edges = import_edges(names, tmp_path)
     assert edges == {
-        ("storefleet.runtime.shop.a", "storefleet.runtime.shop.b"): "runtime/shop/a.py:2",
-        ("storefleet.runtime.shop.b", "storefleet.runtime.shop.c"): "runtime/shop/b.py:2",
-        ("storefleet.runtime.shop.c", "storefleet.runtime.shop"): "runtime/shop/c.py:3",
-        ("storefleet.operator.d", "storefleet.runtime.shop.a"): "operator/d.py:1",
-        ("storefleet.operator.d", "storefleet.dev.e"): "operator/d.py:2",
-        ("storefleet.dev.e", "storefleet.runtime.shop.a"): "dev/e.py:1",
+        ("storefleet.runtime.shop.a", "storefleet.runtime.shop.b"): at("runtime/shop/a.py:2"),
+        ("storefleet.runtime.shop.b", "storefleet.runtime.shop.c"): at("runtime/shop/b.py:2"),
+        ("storefleet.runtime.shop.c", "storefleet.runtime.shop"): at("runtime/shop/c.py:3"),
+        ("storefleet.operator.d", "storefleet.runtime.shop.a"): at("operator/d.py:1"),
+        ("storefleet.operator.d", "storefleet.dev.e"): at("operator/d.py:2"),
+        ("storefleet.dev.e", "storefleet.runtime.shop.a"): at("dev/e.py:1"),
     }
     # A package importing nothing takes part in no cycle.
     assert strongly_connected(sorted(names), edges) == []
@@ -226,9 +241,10 @@ def test_a_cycle_is_found_and_printed_with_its_imports(tmp_path: Path) -> None:
     # The package and c import a, but nothing in the cycle imports them back.
     [component] = strongly_connected(sorted(names), edges)
     assert component == ["storefleet.runtime.shop.a", "storefleet.runtime.shop.b"]
+    a, b = "storefleet.runtime.shop.a", "storefleet.runtime.shop.b"
     assert describe(component, edges).splitlines()[1:] == [
-        "    storefleet.runtime.shop.a -> storefleet.runtime.shop.b  (runtime/shop/a.py:1)",
-        "    storefleet.runtime.shop.b -> storefleet.runtime.shop.a  (runtime/shop/b.py:2)",
+        f"    {a} -> {b}  ({at('runtime/shop/a.py:1')})",
+        f"    {b} -> {a}  ({at('runtime/shop/b.py:2')})",
     ]
 
 

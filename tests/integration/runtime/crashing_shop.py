@@ -2,7 +2,7 @@
 
 Run as ``python crashing_shop.py <step> <marker file> <serve all's arguments...>``
 by test_orders_crash.py. Before serving, it sets the saga runner's
-``after_step`` seam (runtime/orders/saga.py): once the step's remote call has
+``after_step`` seam (runtime/src/storefleet/runtime/orders/saga.py): once the step's remote call has
 succeeded, and before the saga records it, the marker file gets the step's
 name and the saga waits for ever, so the test can kill the process at the
 worst moment. Nothing in the product's settings can do this.
@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from storefleet.operator.cli import main
+from storefleet.cli import main
 from storefleet.runtime.orders.saga import SagaRunner
 
 

@@ -58,7 +58,7 @@ class Marketplace:
     async def publish(self, event_type: str, payload: dict[str, Any]) -> Event:
         """Deliver an event as the orders service's relay does, and wait until
         the vendors service has handled it. The payload must keep its type's
-        contract (runtime/platform/events/contracts.py), as the orders service's do."""
+        contract (storefleet.runtime.platform.events.contracts), as the orders service's do."""
         event = contracts.event(event_type, payload, source="orders")
         await self.bus.publish(event)
         feed = self.vendors.app.state.feed

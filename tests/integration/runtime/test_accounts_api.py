@@ -52,7 +52,7 @@ async def accounts(
 @pytest.fixture(autouse=True)
 def events_keep_their_contracts(accounts: Accounts) -> Iterator[None]:
     """Every ``account.*`` event published during a test keeps its type's
-    contract (runtime/platform/events/contracts.py)."""
+    contract (runtime/src/storefleet/runtime/platform/events/contracts.py)."""
     yield
     broken = []
     for published_event in list(accounts.bus.recent):

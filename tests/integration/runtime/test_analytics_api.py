@@ -115,7 +115,7 @@ def order_event(
     kind: str, order_id: str, when: dt.datetime, total: int = 0, currency: str = "EUR", **extra: Any
 ) -> Event:
     """An ``order.*`` event as the orders service publishes it: held to its
-    contract (runtime/platform/events/contracts.py)."""
+    contract (runtime/src/storefleet/runtime/platform/events/contracts.py)."""
     if "lines" in extra:
         ids = {item["product_id"] for item in extra["lines"] if item["product_id"] is not None}
         extra.setdefault("product_ids", sorted(ids))

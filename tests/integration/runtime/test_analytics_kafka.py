@@ -57,7 +57,7 @@ def _order(kind: str, order_id: str, when: dt.datetime, **extra: Any) -> Event:
         data.update(shipping_method="standard", shipping_country="DE")
     if kind == "refunded":
         data.update(reason="returned")
-    # Held to the contract of the type (runtime/platform/events/contracts.py).
+    # Held to the contract of the type (storefleet.runtime.platform.events.contracts).
     return contracts.event(f"order.{kind}", data | extra, source="orders", occurred_at=when)
 
 

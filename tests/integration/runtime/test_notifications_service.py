@@ -133,7 +133,7 @@ def _order(
     event_type: str, user: str | None, email_address: str, number: str, **extra: Any
 ) -> Event:
     """An ``order.*`` event as the orders service publishes it, held to its
-    contract (runtime/platform/events/contracts.py), so it cannot drift from
+    contract (runtime/src/storefleet/runtime/platform/events/contracts.py), so it cannot drift from
     what the orders service really sends."""
     return contracts.event(
         event_type,

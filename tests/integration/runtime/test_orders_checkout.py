@@ -63,7 +63,7 @@ async def shop(
 @pytest.fixture(autouse=True)
 def events_keep_their_contracts(shop: Commerce) -> Iterator[None]:
     """Every event the orders, payments, catalog and cart services published
-    during a test is what its contract (runtime/platform/events/contracts.py)
+    during a test is what its contract (runtime/src/storefleet/runtime/platform/events/contracts.py)
     promises the consumers."""
     yield
     assert not broken_contracts(shop)

@@ -55,7 +55,7 @@ async def shop(
 def events_keep_their_contracts(shop: Commerce) -> Iterator[None]:
     """Every ``payment.*`` event published during a test (subscription charges,
     webhooks, refunds made here) keeps its type's contract
-    (runtime/platform/events/contracts.py)."""
+    (runtime/src/storefleet/runtime/platform/events/contracts.py)."""
     yield
     broken = []
     for published in list(shop.bus.recent):

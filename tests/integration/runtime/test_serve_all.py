@@ -83,7 +83,7 @@ def test_a_service_runs_as_the_operator_deploys_it(tmp_path: Path, service: str,
     """In a pod: port from STOREFLEET_PORT, state under STOREFLEET_DATA_DIR, the
     API under its public prefix as well as at /, and the operator's probe paths.
     The operator's command is `storefleet runtime serve <service>` for every
-    service it deploys (operator/services.py)."""
+    service it deploys (operator/src/storefleet/operator/services.py)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]

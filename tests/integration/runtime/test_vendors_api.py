@@ -41,7 +41,7 @@ async def market(
 def events_keep_their_contracts(market: Marketplace) -> Iterator[None]:
     """Every event on the marketplace's bus (the vendors' and the catalog's own,
     and the orders' events the tests sent) keeps its type's contract
-    (runtime/platform/events/contracts.py)."""
+    (runtime/src/storefleet/runtime/platform/events/contracts.py)."""
     yield
     broken = []
     for published in list(market.bus.recent):

@@ -26,8 +26,9 @@ from storefleet.runtime.orders.states import EVENTS
 from storefleet.runtime.platform.events import contracts
 from storefleet.runtime.platform.events.contracts import CONTRACTS, ContractViolation
 
-RUNTIME = Path(__file__).resolve().parents[3] / "runtime"
-DOCS = RUNTIME.parent / "docs" / "events.md"
+ROOT = Path(__file__).resolve().parents[3]
+RUNTIME = ROOT / "runtime/src/storefleet/runtime"
+DOCS = ROOT / "docs" / "events.md"
 # Functions that publish: where their type argument is, and what goes before it.
 PUBLISHERS = {"_emit": (1, ""), "emit": (1, ""), "Event": (0, "")}
 PREFIXED = {("accounts", "_event"): (1, "account.")}
@@ -107,7 +108,7 @@ def published_sites() -> list[Site]:
                     sites.append(Site(where, frozenset(), ast.unparse(argument)))
                     continue
                 sites.append(Site(where, frozenset(prefix + s for s in strings)))
-    sites.append(Site("runtime/orders/states.py: EVENTS", frozenset(EVENTS.values())))
+    sites.append(Site("storefleet.runtime.orders.states: EVENTS", frozenset(EVENTS.values())))
     return sites
 
 
@@ -145,7 +146,7 @@ def test_every_published_event_type_has_a_contract() -> None:
     ]
     assert not missing, (
         f"published without a contract: {missing}; add the payload to "
-        "runtime/platform/events/contracts.py CONTRACTS and to docs/events.md"
+        "storefleet.runtime.platform.events.contracts CONTRACTS and to docs/events.md"
     )
 
 

@@ -115,7 +115,7 @@ def violations(
 
 
 def test_no_platform_module_imports_a_higher_layer_or_a_bounded_context() -> None:
-    found = violations(ROOT / "runtime" / "platform")
+    found = violations(ROOT / "runtime/src/storefleet/runtime/platform")
     assert not found, "the platform's layers (bottom up: {}):\n  {}".format(
         " < ".join("/".join(layer) for layer in LAYERS), "\n  ".join(found)
     )

@@ -1,9 +1,9 @@
 """Every API route of every service declares who may call it, and means it.
 
-The services are the ones ``runtime/serve.py`` knows (``DEFAULT_PORTS``), so a
+The services are the ones ``storefleet.runtime.serve`` knows (``DEFAULT_PORTS``), so a
 new service is checked as soon as it can be served. A route passes when one of
 its dependencies is the rule ``Depends(require("<permission>"))`` (a permission
-of ``PERMISSIONS`` in runtime/platform/identity/permissions.py) or ``Depends(public)``.
+of ``PERMISSIONS`` in storefleet.runtime.platform.identity.permissions) or ``Depends(public)``.
 Then, with credentials required, each permission-guarded route is called
 without a token (401), with a token of every role the permission is not
 granted to (403) and with one it is granted to (admitted).
@@ -36,7 +36,8 @@ SERVICES = sorted(name for name in serve.DEFAULT_PORTS if name != "all")
 PLATFORM_ROUTES = {("GET", "/healthz"), ("GET", "/readyz")}
 HOW_TO_DECLARE = (
     "add dependencies=[Depends(require('<permission>'))] (a permission from PERMISSIONS in "
-    "runtime/platform/identity/permissions.py; add one there with its roles if none fits) or "
+    "storefleet.runtime.platform.identity.permissions; add one there with its roles if none "
+    "fits) or "
     "dependencies=[Depends(public)] for a route anyone may call, both from "
     "storefleet.runtime.platform.identity.permissions"
 )

@@ -29,10 +29,9 @@ from storefleet.dev.components.ingress import INGRESS_CLASS, Ingress
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.node import Node
 from storefleet.dev.components.smtp import Smtp
-from storefleet.dev.paths import state_dir
+from storefleet.dev.paths import REPOSITORY, state_dir
 from storefleet.dev.processes import Process
 
-REPOSITORY = Path(__file__).resolve().parent.parent
 EXAMPLE_STORE = REPOSITORY / "examples" / "store-demo.yaml"
 READY_TIMEOUT = 600
 SERVED_IMAGES = ("runtime", "postgres", "redis")

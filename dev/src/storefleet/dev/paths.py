@@ -13,6 +13,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Final
+
+# The dev part's folder (dev/src/storefleet/dev/ is three below it), which holds
+# the Go modules (go/) and Maven projects (maven/) the stack builds from, and the
+# repository that holds it. The stack runs from a checkout, never from a wheel.
+PART: Final = Path(__file__).resolve().parents[3]
+REPOSITORY: Final = PART.parent
 
 
 def cache_root() -> Path:
@@ -53,7 +60,7 @@ def state_dir(component: str) -> Path:
 
 def go_module_dir(name: str) -> Path:
     """The committed go.mod that pins what `name` builds (dev/go/<name>/)."""
-    return Path(__file__).resolve().parent / "go" / name
+    return PART / "go" / name
 
 
 @contextmanager

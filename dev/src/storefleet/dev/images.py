@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +28,9 @@ from typing import Final
 
 from storefleet.dev.debian import ensure_packages
 from storefleet.dev.gomodule import module_dir
-from storefleet.dev.paths import cache_lock, cache_root
+from storefleet.dev.paths import REPOSITORY, cache_lock, cache_root
 
-REPO: Final = Path(__file__).resolve().parent.parent
+REPO: Final = REPOSITORY
 SUITE: Final = "bookworm"
 # The base every image builds on: a Python for our images, sh and coreutils for
 # the volume provisioner's helper pods, apt for the datastore images.
@@ -46,11 +47,9 @@ class ImageBuildError(RuntimeError):
 
 
 def package_version() -> str:
-    """The version in pyproject.toml: the tag of our own images."""
-    for line in (REPO / "pyproject.toml").read_text().splitlines():
-        if line.startswith("version"):
-            return line.split("=", 1)[1].strip().strip('"')
-    raise ImageBuildError("pyproject.toml names no version")
+    """The CLI part's version (every part carries the same): the tag of our own images."""
+    project = tomllib.loads((REPO / "cli" / "pyproject.toml").read_text())["project"]
+    return str(project["version"])
 
 
 @dataclass(frozen=True)
@@ -79,22 +78,13 @@ IMAGES: Final = {
     "runtime": Image(
         "runtime",
         "ghcr.io/storefleet/runtime",
-        inputs=("pyproject.toml", "setup.py", "README.md", "operator", "runtime", "dev"),
+        inputs=("cli", "runtime"),
         base_arg="PYTHON_IMAGE",
     ),
     "operator": Image(
         "operator",
         "ghcr.io/storefleet/operator",
-        inputs=(
-            "pyproject.toml",
-            "setup.py",
-            "README.md",
-            "operator",
-            "runtime",
-            "dev",
-            "crds",
-            "templates",
-        ),
+        inputs=("cli", "operator", "crds", "templates"),
         base_arg="PYTHON_IMAGE",
     ),
     "postgres": Image("postgres", "ghcr.io/storefleet/postgres", inputs=("images/postgres",)),
@@ -137,9 +127,16 @@ def _files(paths: tuple[str, ...]) -> Iterator[Path]:
             yield path
             continue
         for found in sorted(path.rglob("*")):
-            skipped = {"__pycache__", ".mypy_cache", ".pytest_cache"}
-            if found.is_file() and not skipped.intersection(found.parts):
+            if found.is_file() and not _unbuilt(found):
                 yield found
+
+
+def _unbuilt(path: Path) -> bool:
+    """Made by tools in the checkout (caches, an editable install's metadata), not source."""
+    return any(part in _TOOL_FOLDERS or part.endswith(".egg-info") for part in path.parts)
+
+
+_TOOL_FOLDERS: Final = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache"})
 
 
 def input_key(image: Image, base_key: str) -> str:

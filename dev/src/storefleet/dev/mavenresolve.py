@@ -18,7 +18,7 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
-from storefleet.dev.paths import cache_dir, cache_lock, cache_root
+from storefleet.dev.paths import PART, cache_dir, cache_lock, cache_root
 
 _POM = "{http://maven.apache.org/POM/4.0.0}"
 
@@ -35,7 +35,7 @@ class MavenArtifacts:
 
     @property
     def pom(self) -> Path:
-        return Path(__file__).resolve().parent / "maven" / self.name / "pom.xml"
+        return PART / "maven" / self.name / "pom.xml"
 
     @property
     def version(self) -> str:

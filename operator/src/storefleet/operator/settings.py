@@ -11,8 +11,9 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# operator/ sits beside crds/ and templates/ in the repository and in the image.
-_ROOT = Path(__file__).resolve().parent.parent
+# The repository root (operator/src/storefleet/operator/ is four folders below it),
+# which holds crds/ and templates/; the image sets both folders by environment.
+_ROOT = Path(__file__).resolve().parents[4]
 
 
 class OperatorSettings(BaseSettings):
