@@ -480,6 +480,14 @@ async def test_store_templates_and_languages(
     assert response.status_code == 204
     preview = (await client.get("/admin/templates/order.shipped/de/preview")).json()
     assert preview["subject"] == "Acme Outdoor: Bestellung 1001 ist unterwegs"
+    # The path names the wording in effect: the default now, and there is no store
+    # wording left to delete.
+    in_effect = (await client.get("/admin/templates/order.shipped/de")).json()
+    assert in_effect["customized"] == []
+    assert "Paket" not in in_effect["subject"]
+    again = await client.delete("/admin/templates/order.shipped/de")
+    assert again.status_code == 404
+    assert again.headers["content-type"].startswith("application/problem+json")
 
 
 @pytest.mark.parametrize(

@@ -153,7 +153,9 @@ def build_router(service: NotificationService, settings: NotificationsSettings) 
         dependencies=rule("notifications:manage"),
     )
     async def delete_template(event_type: EventTypePath, language: LanguagePath) -> None:
-        """Back to the default wording."""
+        """Back to the default wording: the store's own is deleted (404 when there is
+        none), and GET of the same path then answers the default (`customized` empty).
+        The path names the wording in effect, which always exists."""
         await service.delete_template(event_type, language)
 
     @admin.get(
