@@ -5,9 +5,9 @@ from __future__ import annotations
 import kopf
 import pytest
 
-from storefleet.operator.handlers import (
+from storefleet.operator.kopf_config import configure_kopf
+from storefleet.operator.selection import (
     FINALIZER,
-    configure_kopf,
     finalizer_for,
     selector_labels,
 )

@@ -30,6 +30,7 @@ def run(install_crds: bool) -> None:
 
     from storefleet.operator import logs, metrics
     from storefleet.operator.handlers import build_registry
+    from storefleet.operator.memo import new_memo
 
     settings = load_settings()
     logs.configure(settings)
@@ -42,6 +43,7 @@ def run(install_crds: bool) -> None:
     liveness = f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
     kopf.run(
         registry=registry,
+        memo=new_memo(settings),
         clusterwide=True,
         standalone=settings.standalone,
         priority=settings.peering_priority,
@@ -59,12 +61,11 @@ def rotate_credentials(store: str) -> None:
 async def _rotate(store: str) -> None:
     from datetime import UTC, datetime
 
-    from storefleet.operator.handlers import _api_client
-    from storefleet.operator.kube import Kube
+    from storefleet.operator.kube import Kube, api_client
     from storefleet.operator.provisioning import ROTATE_ANNOTATION
 
     token = datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
-    api = await _api_client(load_settings())
+    api = await api_client()
     try:
         await Kube(api).annotate_store(store, {ROTATE_ANNOTATION: token})
     finally:
@@ -80,9 +81,9 @@ def install_crds() -> None:
 
 async def _install_crds(settings: OperatorSettings) -> None:
     from storefleet.operator.crds import install
-    from storefleet.operator.handlers import _api_client
+    from storefleet.operator.kube import api_client
 
-    api = await _api_client(settings)
+    api = await api_client()
     try:
         names = await install(api, settings.crds_dir, settings.field_manager)
     finally:

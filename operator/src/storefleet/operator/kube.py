@@ -10,10 +10,20 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from kubernetes_asyncio import client
+from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.exceptions import ApiException
 
 from storefleet.operator.kinds import STORE, Kind, kind_of
+
+
+async def api_client() -> client.ApiClient:
+    """A client of the cluster: the in-cluster service account, else the kubeconfig."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        await config.load_kube_config()
+    return client.ApiClient()
+
 
 _OBJECT = {200: "object", 201: "object", 202: "object"}
 
