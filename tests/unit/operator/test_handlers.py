@@ -10,8 +10,8 @@ import kopf
 import pytest
 
 from storefleet.operator import handlers
+from storefleet.operator.errors import ReconcileError
 from storefleet.operator.memo import RETRY_SECONDS, new_memo, state_of
-from storefleet.operator.reconcile import ReconcileError
 from storefleet.operator.settings import OperatorSettings
 
 BODY: Mapping[str, Any] = {"metadata": {"name": "acme"}}

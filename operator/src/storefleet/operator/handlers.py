@@ -16,10 +16,11 @@ from typing import Any, Final
 import kopf
 
 from storefleet.operator.desired import GROUP, MANAGED_BY, MANAGED_BY_LABEL, STORE_LABEL, VERSION
+from storefleet.operator.errors import ReconcileError
 from storefleet.operator.kopf_config import configure_kopf
 from storefleet.operator.kube import Kube, api_client
 from storefleet.operator.memo import OperatorState, state_of
-from storefleet.operator.reconcile import ReconcileError, Reconciler
+from storefleet.operator.reconcile import Reconciler
 from storefleet.operator.selection import picks, selector_labels
 from storefleet.operator.settings import OperatorSettings
 from storefleet.operator.vendors import VendorReconciler

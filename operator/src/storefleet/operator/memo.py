@@ -13,7 +13,8 @@ from typing import Any, Final
 
 import kopf
 
-from storefleet.operator.reconcile import ReconcileError, Reconciler
+from storefleet.operator.errors import ReconcileError
+from storefleet.operator.reconcile import Reconciler
 from storefleet.operator.settings import OperatorSettings
 from storefleet.operator.vendors import VendorReconciler
 

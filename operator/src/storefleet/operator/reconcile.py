@@ -4,6 +4,10 @@ Every trigger (create, update, resume, the drift timer, a change to an owned
 Deployment) ends here. Running it twice changes nothing the second time:
 rendering is deterministic, server-side apply of an unchanged object is a
 no-op, and status is written only when it differs.
+
+This module keeps the flow: build the desired state, provision, render, apply
+and prune, then observe (observe.py), tell (announce.py), and on deletion clean
+up (finalize.py).
 """
 
 from __future__ import annotations
@@ -19,15 +23,18 @@ from typing import Any, Final
 
 import aiohttp
 
-from storefleet.operator import desired, events, metrics, status
+from storefleet.operator import announce, desired, events, metrics, observe, status
 from storefleet.operator.apply import Applier, ApplyReport, prunable_kinds
-from storefleet.operator.kinds import ISTIO_API_VERSIONS, KINDS, kind_of
+from storefleet.operator.autoscaling import hold_autoscaling_bounds
+from storefleet.operator.errors import ReconcileError
+from storefleet.operator.finalize import mark_deleting, release
+from storefleet.operator.kinds import ISTIO_API_VERSIONS, kind_of
 from storefleet.operator.kube import Kube, KubeError
 from storefleet.operator.provisioners.settings import ProvisionerSettings
-from storefleet.operator.provisioning import IN_NAMESPACE, Provisioned, TenantProvisioning
-from storefleet.operator.render import ObjectKey, key_of, render
+from storefleet.operator.provisioning import TenantProvisioning
+from storefleet.operator.render import key_of, render
 from storefleet.operator.settings import OperatorSettings
-from storefleet.operator.status import Condition, Observation, ServiceReadiness
+from storefleet.operator.status import Condition, Observation
 from storefleet.operator.vocabulary import ConditionType, EventReason, Reason, StorePhase
 
 log = logging.getLogger("storefleet.operator.reconcile")
@@ -35,30 +42,6 @@ log = logging.getLogger("storefleet.operator.reconcile")
 PAUSE_ANNOTATION: Final = "storefleet.io/paused"
 RECONCILE_REQUEST_ANNOTATION: Final = "storefleet.io/reconcile-request"
 PAUSED_REASON: Final = Reason.RECONCILE_PAUSED
-
-# Which condition reports a failure to apply an object of each kind.
-CONDITION_OF_KIND: Final = {
-    "Deployment": ConditionType.RUNTIME,
-    "Service": ConditionType.RUNTIME,
-    "HorizontalPodAutoscaler": ConditionType.RUNTIME,
-    "PodDisruptionBudget": ConditionType.RUNTIME,
-    "Ingress": ConditionType.ROUTES,
-    "Gateway": ConditionType.ROUTES,
-    "VirtualService": ConditionType.ROUTES,
-    "DestinationRule": ConditionType.ROUTES,
-    "PeerAuthentication": ConditionType.ROUTES,
-    "AuthorizationPolicy": ConditionType.ROUTES,
-}
-
-
-class ReconcileError(Exception):
-    """A reconcile could not finish; retriable says whether trying again may help."""
-
-    def __init__(self, message: str, *, retriable: bool, backoff: bool = False) -> None:
-        super().__init__(message)
-        self.retriable = retriable
-        # An external system is failing: retry with growing delays, not every 5 s.
-        self.backoff = backoff
 
 
 @dataclass
@@ -154,7 +137,7 @@ class Reconciler:
                 await self._reconcile(store, "owned-change")
                 return
             context = desired.build(store, await self.features(), self.settings)
-            services = await self._observe(context["namespace"], context)
+            services = await observe.services(self.kube, context["namespace"], context)
             kept = [
                 Condition.from_status(c)
                 for c in previous["conditions"]
@@ -167,11 +150,11 @@ class Reconciler:
                 routing=context["routing"],
                 suspended=context["suspended"],
                 services=services,
-                conditions=[self._runtime_condition(context, services, []), *kept],
+                conditions=[observe.runtime_condition(context, services, []), *kept],
             )
             new_status = status.compute(observation, previous)
-            await self._write_status(store, previous, new_status)
-            await self._tell(store, previous, new_status, ApplyReport())
+            await announce.write_status(self.kube, store, previous, new_status)
+            await announce.tell(self.kube, store, previous, new_status, ApplyReport())
             elapsed = time.monotonic() - started
             metrics.RECONCILES.labels("owned-status", "observed").inc()
             metrics.RECONCILE_DURATION.labels("owned-status").observe(elapsed)
@@ -219,8 +202,8 @@ class Reconciler:
                 await self.applier.prune(
                     name, namespace, (key_of(o) for o in objects), prunable_kinds(served), report
                 )
-            await self._hold_autoscaling_bounds(context, report)
-        services = await self._observe(namespace, context)
+            await hold_autoscaling_bounds(self.kube, self.settings.field_manager, context, report)
+        services = await observe.services(self.kube, namespace, context)
         observation = Observation(
             generation=generation,
             url=context["url"],
@@ -238,13 +221,13 @@ class Reconciler:
             ]
             observation.conditions = [
                 *kept,
-                self._runtime_condition(context, services, []),
+                observe.runtime_condition(context, services, []),
                 *provisioned.conditions.values(),
             ]
         else:
-            observation.conditions = self._conditions(context, report, services, objects)
-            observation.conditions += await self._integration_conditions(
-                context, provisioned, store["spec"]
+            observation.conditions = observe.applied_conditions(context, report, services, objects)
+            observation.conditions += await observe.integration_conditions(
+                self.kube, context, provisioned, store["spec"]
             )
         if report.failed:
             observation.error = "; ".join(
@@ -253,8 +236,8 @@ class Reconciler:
         new_status = status.compute(observation, previous)
         if provisioned.rotation and not provisioned.template["blocked"]:
             new_status["credentialsRotation"] = provisioned.rotation
-        await self._write_status(store, previous, new_status)
-        await self._tell(store, previous, new_status, report)
+        await announce.write_status(self.kube, store, previous, new_status)
+        await announce.tell(self.kube, store, previous, new_status, report)
         if provisioned.rotated and not provisioned.degraded:
             await events.post(
                 self.kube,
@@ -282,266 +265,6 @@ class Reconciler:
         ready = new_status["phase"] == StorePhase.READY
         return Outcome(status=new_status, ready=ready, report=report)
 
-    async def _hold_autoscaling_bounds(
-        self, context: Mapping[str, Any], report: ApplyReport
-    ) -> None:
-        """Moves replicas into the HPA's bounds now, as the HPA would at its next sync.
-
-        The applied Deployment leaves replicas to the HPA, so a new one starts at 1;
-        waiting up to a sync period for the HPA would report Ready at 1 replica and then
-        flap. The scale subresource is written under a separate field manager, so the
-        apply never owns replicas and never fights the HPA.
-        """
-        for service in context["services"]:
-            hpa = service["hpa"]
-            if hpa is None:
-                continue
-            name = service["workloads"][0]["name"]
-            key = ObjectKey("apps/v1", "Deployment", context["namespace"], name)
-            applied = report.applied.get(key)
-            if applied is None:
-                continue
-            current = int((applied.get("spec") or {}).get("replicas", 1))
-            wanted = min(max(current, hpa["min"]), hpa["max"])
-            if wanted != current:
-                await self.kube.scale(
-                    _DEPLOYMENT,
-                    context["namespace"],
-                    name,
-                    wanted,
-                    f"{self.settings.field_manager}-bounds",
-                )
-
-    async def _observe(self, namespace: str, context: Mapping[str, Any]) -> list[ServiceReadiness]:
-        deployments = await self.kube.list(
-            _DEPLOYMENT, namespace, f"{desired.STORE_LABEL}={context['store']['name']}"
-        )
-        by_name = {d["metadata"]["name"]: d for d in deployments}
-        readiness = []
-        for service in context["services"]:
-            wanted, ready, available = 0, 0, True
-            for workload in service["workloads"]:
-                found = by_name.get(workload["name"])
-                if found is None:
-                    available = False
-                    continue
-                spec, dep_status = found.get("spec", {}), found.get("status", {})
-                replicas = int(spec.get("replicas", 1))
-                wanted += replicas
-                ready += int(dep_status.get("readyReplicas", 0))
-                available = available and _deployment_available(found, replicas)
-            if service["hpa"] is not None:
-                # Below the HPA's minimum is not done yet, even if the Deployment is Available.
-                available = available and wanted >= service["hpa"]["min"]
-            readiness.append(ServiceReadiness(service["name"], wanted, ready, available))
-        return readiness
-
-    def _conditions(
-        self,
-        context: Mapping[str, Any],
-        report: ApplyReport,
-        services: list[ServiceReadiness],
-        objects: list[dict[str, Any]],
-    ) -> list[Condition]:
-        failures: dict[ConditionType, list[str]] = defaultdict(list)
-        for key, error in report.failed.items():
-            failures[CONDITION_OF_KIND.get(key.kind, ConditionType.NAMESPACE)].append(
-                f"{key}: {error.message or error.reason}"
-            )
-        conditions: list[Condition] = []
-        namespace = context["namespace"]
-        policies = sum(1 for o in objects if o["kind"] == "NetworkPolicy")
-        if failures[ConditionType.NAMESPACE] or (report.failed and not report.applied):
-            conditions.append(
-                Condition(
-                    ConditionType.NAMESPACE,
-                    "False",
-                    Reason.APPLY_FAILED,
-                    "; ".join(failures[ConditionType.NAMESPACE] or _all(report)),
-                )
-            )
-        else:
-            conditions.append(
-                Condition(
-                    ConditionType.NAMESPACE,
-                    "True",
-                    Reason.APPLIED,
-                    f"namespace {namespace} with quota and limits of plan "
-                    f"{context['plan'].name} and {policies} network policies",
-                )
-            )
-        conditions.append(
-            self._runtime_condition(context, services, failures[ConditionType.RUNTIME])
-        )
-        if failures[ConditionType.ROUTES]:
-            conditions.append(
-                Condition(
-                    ConditionType.ROUTES,
-                    "False",
-                    Reason.APPLY_FAILED,
-                    "; ".join(failures[ConditionType.ROUTES]),
-                )
-            )
-        else:
-            conditions.append(
-                Condition(
-                    ConditionType.ROUTES,
-                    "True",
-                    context["routing_reason"],
-                    f"{context['routing_message']}; domains: "
-                    + ", ".join(d["host"] for d in context["domains"]),
-                )
-            )
-        return conditions
-
-    async def _integration_conditions(
-        self, context: Mapping[str, Any], provisioned: Provisioned, spec: Mapping[str, Any]
-    ) -> list[Condition]:
-        """Provisioning's conditions, with in-namespace datastores judged by their
-        workload, and those of the integrations the spec names (mail, payments)."""
-        conditions = dict(provisioned.conditions)
-        for integration in desired.SPEC_INTEGRATIONS.values():
-            conditions[integration.condition_type] = await integration.condition(
-                self.kube, context["namespace"], spec
-            )
-        for block in provisioned.template["in_namespace"]:
-            kind, name, _ = IN_NAMESPACE[block]
-            condition = context["integrations"][block]["condition"]
-            found = await self.kube.get(kind_of("apps/v1", kind), context["namespace"], name)
-            ready = int(((found or {}).get("status") or {}).get("readyReplicas") or 0)
-            if context["suspended"]:
-                conditions[condition] = Condition(
-                    condition, "True", Reason.SUSPENDED, f"{kind} {name} scaled to 0 with the store"
-                )
-            elif ready >= 1:
-                conditions[condition] = Condition(
-                    condition, "True", Reason.IN_NAMESPACE, f"{kind} {name} in the tenant namespace"
-                )
-            else:
-                conditions[condition] = Condition(
-                    condition,
-                    "False",
-                    Reason.DEPLOYING,
-                    f"waiting for {kind} {name} in the tenant namespace to be ready",
-                )
-        return list(conditions.values())
-
-    def _runtime_condition(
-        self, context: Mapping[str, Any], services: list[ServiceReadiness], failures: list[str]
-    ) -> Condition:
-        if failures:
-            return Condition(
-                ConditionType.RUNTIME, "False", Reason.APPLY_FAILED, "; ".join(failures)
-            )
-        if context["suspended"]:
-            return Condition(
-                ConditionType.RUNTIME,
-                "True",
-                Reason.SUSPENDED,
-                "spec.suspend is true: every service at 0",
-            )
-        waiting = [s for s in services if not s.available]
-        if waiting:
-            return Condition(
-                ConditionType.RUNTIME,
-                "False",
-                Reason.PROGRESSING,
-                "waiting for "
-                + ", ".join(f"{s.name} ({s.ready}/{s.desired} ready)" for s in waiting),
-            )
-        return Condition(
-            ConditionType.RUNTIME,
-            "True",
-            Reason.AVAILABLE,
-            f"{len(services)}/{len(services)} services available at version {context['version']}",
-        )
-
-    async def _write_status(
-        self, store: Mapping[str, Any], previous: Mapping[str, Any], new: dict[str, Any]
-    ) -> None:
-        name = store["metadata"]["name"]
-        metrics.record_store(name, new)
-        comparable = {k: v for k, v in previous.items() if k in new}
-        if comparable == new:
-            return
-        try:
-            await self.kube.patch_store_status(name, new)
-        except KubeError as exc:
-            if exc.status == 404:  # deleted while we worked
-                return
-            raise
-        if (
-            new["phase"] == StorePhase.READY
-            and previous.get("phase") != StorePhase.READY
-            and not status.is_ready(previous.get("conditions") or [])
-        ):
-            created = store["metadata"].get("creationTimestamp")
-            if created:
-                elapsed = datetime.now(UTC) - datetime.fromisoformat(created.replace("Z", "+00:00"))
-                metrics.TIME_TO_READY.observe(max(elapsed.total_seconds(), 0.0))
-
-    async def _tell(
-        self,
-        store: Mapping[str, Any],
-        previous: Mapping[str, Any],
-        new: Mapping[str, Any],
-        report: ApplyReport,
-    ) -> None:
-        for condition in status.transitions(previous.get("conditions") or [], new["conditions"]):
-            healthy = condition["status"] == "True"
-            await events.post(
-                self.kube,
-                store,
-                "Normal" if healthy else "Warning",
-                condition["reason"],
-                f"{condition['type']} is {condition['status']}: {condition['message']}",
-            )
-        if previous.get("phase") != new["phase"]:
-            await events.post(
-                self.kube,
-                store,
-                "Warning" if new["phase"] in (StorePhase.FAILED, StorePhase.DEGRADED) else "Normal",
-                f"Phase{new['phase']}",
-                f"phase {previous.get('phase', StorePhase.PENDING)} -> {new['phase']}: "
-                f"{new['phaseReason']}",
-            )
-        for key, error in report.failed.items():
-            metrics.APPLY_ERRORS.labels(key.kind).inc()
-            await events.post(
-                self.kube, store, "Warning", Reason.APPLY_FAILED, f"{key}: {error.message or error}"
-            )
-        if report.drifted:
-            for key in report.drifted:
-                metrics.DRIFT_CORRECTIONS.labels(key.kind).inc()
-            await events.post(
-                self.kube,
-                store,
-                "Warning",
-                EventReason.DRIFT_CORRECTED,
-                "restored objects changed or deleted outside the operator: "
-                + ", ".join(str(k) for k in report.drifted),
-            )
-        if report.pruned:
-            for key in report.pruned:
-                metrics.PRUNED.labels(key.kind).inc()
-            await events.post(
-                self.kube,
-                store,
-                "Normal",
-                EventReason.PRUNED,
-                "deleted objects the Store no longer wants: "
-                + ", ".join(str(k) for k in report.pruned),
-            )
-        if report.recreated:
-            await events.post(
-                self.kube,
-                store,
-                "Normal",
-                EventReason.RECREATED,
-                "recreated objects whose immutable fields changed, keeping their pods and "
-                "volumes: " + ", ".join(str(k) for k in report.recreated),
-            )
-
     async def finalize(self, store: Mapping[str, Any]) -> bool:
         """Cleans up a deleted Store; True once nothing is left to wait for."""
         name = store["metadata"]["name"]
@@ -552,10 +275,10 @@ class Reconciler:
             spec = store.get("spec") or {}
             previous: Mapping[str, Any] = store.get("status") or {}
             if previous.get("phase") != StorePhase.DELETING:
-                await self._mark_deleting(store, previous)
+                await mark_deleting(self.kube, store, previous)
             uid = store["metadata"].get("uid") or name
             if uid not in self._released:
-                await self._release(store, spec)
+                await release(self.kube, self.provisioning, self.settings, store, spec)
                 self._released.add(uid)
             existing = await self.kube.get(_NAMESPACE, None, namespace)
             if existing is None:
@@ -582,86 +305,5 @@ class Reconciler:
         metrics.record_store(name, None)
         self._locks.pop(name, None)
 
-    async def _mark_deleting(self, store: Mapping[str, Any], previous: Mapping[str, Any]) -> None:
-        new = dict(previous)
-        new.update(phase=StorePhase.DELETING, phaseReason=Reason.STORE_DELETED)
-        try:
-            await self.kube.patch_store_status(store["metadata"]["name"], new)
-        except KubeError as exc:
-            if exc.status != 404:
-                raise
 
-    async def _release(self, store: Mapping[str, Any], spec: Mapping[str, Any]) -> None:
-        """Deletes (or keeps, by deletionPolicy) the tenant's shares of external systems."""
-        policy = spec.get("deletionPolicy", "Retain")
-        context = desired.build(store, desired.ClusterFeatures(), self.settings)
-        results = await self.provisioning.delete(store, context)
-        failed = [
-            (b, r)
-            for b, r in results
-            if r.condition.reason not in (Reason.DELETED, Reason.RETAINED)
-        ]
-        if failed:
-            message = "; ".join(f"{b}: {r.condition.message}" for b, r in failed)
-            await events.post(
-                self.kube,
-                store,
-                "Warning",
-                EventReason.RELEASE_FAILED,
-                f"deletionPolicy {policy}: could not finish, retrying: {message}",
-            )
-            raise ReconcileError(message, retriable=True, backoff=True)
-        done = "; ".join(r.condition.message for _, r in results)
-        local = [
-            f"{block} ({integration['fallback']})"
-            for block, integration in context["integrations"].items()
-            if integration["enabled"] and block not in dict(results)
-        ]
-        if local:
-            done += ("; " if done else "") + (
-                "in the namespace, deleted with it: " + ", ".join(local)
-            )
-        if policy == "Retain":
-            await events.post(
-                self.kube,
-                store,
-                "Normal",
-                EventReason.DATA_RETAINED,
-                "deletionPolicy is Retain: tenant data on shared servers is kept ("
-                + (done or "none provisioned")
-                + "); the namespace and its workloads are deleted",
-            )
-        else:
-            await events.post(
-                self.kube,
-                store,
-                "Normal",
-                EventReason.DATA_DELETED,
-                "deletionPolicy is Delete: "
-                + (done or "nothing provisioned outside the namespace"),
-            )
-
-
-def _all(report: ApplyReport) -> list[str]:
-    return [f"{key}: {error.message or error.reason}" for key, error in report.failed.items()]
-
-
-def _deployment_available(deployment: Mapping[str, Any], replicas: int) -> bool:
-    meta, dep_status = deployment["metadata"], deployment.get("status") or {}
-    if int(dep_status.get("observedGeneration", 0)) < int(meta.get("generation", 0)):
-        return False
-    if replicas == 0:
-        return True
-    if int(dep_status.get("updatedReplicas", 0)) < replicas:
-        return False
-    return (
-        any(
-            c.get("type") == "Available" and c.get("status") == "True"
-            for c in dep_status.get("conditions") or []
-        )
-        and int(dep_status.get("availableReplicas", 0)) >= replicas
-    )
-
-
-_DEPLOYMENT: Final = next(k for k in KINDS if k.kind == "Deployment")
-_NAMESPACE: Final = next(k for k in KINDS if k.kind == "Namespace")
+_NAMESPACE: Final = kind_of("v1", "Namespace")
