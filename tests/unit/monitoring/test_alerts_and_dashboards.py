@@ -14,7 +14,8 @@ from prometheus_client import REGISTRY
 
 import storefleet.operator.metrics
 import storefleet.runtime.platform.events.consumer
-import storefleet.runtime.platform.resilience.calls
+import storefleet.runtime.platform.resilience.breaker
+import storefleet.runtime.platform.resilience.client
 import storefleet.runtime.platform.telemetry.business_metrics
 import storefleet.runtime.platform.telemetry.observability  # noqa: F401 - registers its metrics
 

@@ -32,7 +32,7 @@ from sqlalchemy import func, select
 from storefleet.runtime.platform.events import contracts
 from storefleet.runtime.platform.events.consumer import IdempotentConsumer
 from storefleet.runtime.platform.events.outbox import Event, InProcessEventBus, OutboxRelay
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.vendors import ledger
 from storefleet.runtime.vendors.app import MIGRATIONS, VERSION_TABLE

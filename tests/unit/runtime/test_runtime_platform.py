@@ -19,12 +19,9 @@ from storefleet.runtime.platform.events.outbox import (
     outbox_table,
     utcnow,
 )
-from storefleet.runtime.platform.resilience.calls import (
-    BreakerState,
-    CircuitBreaker,
-    ServiceClient,
-    backoff_delays,
-)
+from storefleet.runtime.platform.resilience.backoff import backoff_delays
+from storefleet.runtime.platform.resilience.breaker import BreakerState, CircuitBreaker
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.cache import MemoryCache, create_cache
 from storefleet.runtime.platform.storage.db import Database, normalize_url
 from storefleet.runtime.platform.web.app import create_service_app

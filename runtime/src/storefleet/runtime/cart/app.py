@@ -19,7 +19,8 @@ from storefleet.runtime.cart.settings import CartSettings
 from storefleet.runtime.platform.config.settings import StoreSettings
 from storefleet.runtime.platform.events.backends import create_event_bus
 from storefleet.runtime.platform.events.outbox import EventBus, OutboxRelay
-from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.resilience.breaker import CircuitBreaker
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.cache import create_cache
 from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.platform.web.app import create_service_app

@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 
 log = logging.getLogger(__name__)

@@ -16,7 +16,8 @@ from storefleet.runtime.orders.service import OrderService
 from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.platform.events.backends import create_event_bus
 from storefleet.runtime.platform.events.outbox import EventBus, OutboxRelay
-from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.resilience.breaker import CircuitBreaker
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.platform.web.app import create_service_app
 

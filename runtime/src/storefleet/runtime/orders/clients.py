@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from storefleet.runtime.platform.identity.permissions import SERVICE_ONLY_PREFIX
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 
 

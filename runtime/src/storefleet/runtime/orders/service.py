@@ -33,7 +33,7 @@ from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.orders.states import EVENTS, LABELS, Status, can_transition
 from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
 from storefleet.runtime.platform.identity.permissions import SERVICE_ONLY_PREFIX
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.platform.telemetry.tracing import trace_context
 from storefleet.runtime.platform.web.errors import Conflict, NotFound, ProblemError

@@ -41,7 +41,8 @@ from storefleet.runtime.payments.models import (
 from storefleet.runtime.payments.sandbox import CardInvalid, SandboxGateway
 from storefleet.runtime.payments.settings import PaymentsSettings
 from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
-from storefleet.runtime.platform.resilience.calls import CircuitBreaker, RetryableError, retry
+from storefleet.runtime.platform.resilience.backoff import RetryableError, retry
+from storefleet.runtime.platform.resilience.breaker import CircuitBreaker
 from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.platform.web.errors import (
     Conflict,

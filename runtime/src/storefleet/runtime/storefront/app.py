@@ -21,7 +21,8 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware import Middleware
 
 from storefleet.runtime.platform.config.settings import StoreSettings
-from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.resilience.breaker import CircuitBreaker
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.web.app import create_service_app
 from storefleet.runtime.platform.web.browser_guard import BrowserGuard
 from storefleet.runtime.storefront.ordering import build_ordering

@@ -19,7 +19,8 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from storefleet.runtime.platform.config.settings import upstream_url
-from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.resilience.breaker import CircuitBreaker
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.storefront.settings import StorefrontSettings
 
 ORDERS_COOKIE = "sf_orders"

@@ -22,7 +22,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storefleet.runtime.platform.config.settings import StoreSettings
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.readcache import ReadCache
 from storefleet.runtime.platform.web.browser_guard import csrf_token
 from storefleet.runtime.platform.web.errors import ProblemError, UpstreamUnavailable

@@ -25,7 +25,7 @@ from storefleet.runtime.platform.config.settings import in_kubernetes, upstream_
 from storefleet.runtime.platform.identity.oidc import OidcClient, OidcError
 from storefleet.runtime.platform.identity.sessions import Session, SessionStore
 from storefleet.runtime.platform.identity.tokens import AuthSettings, Principal, authenticator_of
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.cache import create_cache
 from storefleet.runtime.platform.web.browser_guard import EXPIRED, rotate_csrf
 from storefleet.runtime.storefront.settings import StorefrontSettings

@@ -15,7 +15,8 @@ from storefleet.runtime.platform.config.settings import EventsSettings, StoreSet
 from storefleet.runtime.platform.events.backends import create_event_bus
 from storefleet.runtime.platform.events.consumer import IdempotentConsumer, attach_consumer
 from storefleet.runtime.platform.events.outbox import EventBus, OutboxRelay
-from storefleet.runtime.platform.resilience.calls import CircuitBreaker, ServiceClient
+from storefleet.runtime.platform.resilience.breaker import CircuitBreaker
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.platform.web.app import create_service_app
 from storefleet.runtime.vendors.api import build_router

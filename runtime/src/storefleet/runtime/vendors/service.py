@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storefleet.runtime.platform.events.consumer import PermanentError
 from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.platform.web.errors import Conflict, NotFound, ProblemError
 from storefleet.runtime.vendors import ledger

@@ -2,7 +2,7 @@
 
 FastAPI's own telemetry continues the W3C ``traceparent`` a request carries (or
 starts a trace) in a SERVER span of every service, and
-:class:`~storefleet.runtime.platform.resilience.calls.ServiceClient` sends the
+:class:`~storefleet.runtime.platform.resilience.client.ServiceClient` sends the
 current context on in a CLIENT span; so a checkout posted to the storefront is
 one trace through orders, cart, catalog and payments. Spans leave the process
 through OTLP/HTTP when the standard ``OTEL_EXPORTER_OTLP_ENDPOINT`` (or

@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storefleet.runtime.platform.config.settings import upstream_url
 from storefleet.runtime.platform.identity.permissions import STAFF, allows
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.storefront.viewers import AccountPages, Viewer
 
 SECTIONS = [

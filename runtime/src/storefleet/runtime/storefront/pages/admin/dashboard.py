@@ -9,7 +9,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from storefleet.runtime.platform.identity.permissions import allows
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 from storefleet.runtime.storefront.answers import readable
 from storefleet.runtime.storefront.pages.account.deps import AccountPagesDep

@@ -15,7 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from storefleet.runtime.platform.config.settings import upstream_url
 from storefleet.runtime.platform.identity.permissions import VENDOR_ADMIN, VENDOR_STAFF
-from storefleet.runtime.platform.resilience.calls import ServiceClient
+from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 from storefleet.runtime.storefront.answers import readable
 from storefleet.runtime.storefront.viewers import AccountPages, Viewer

@@ -1,136 +1,28 @@
 """Calls between services: a timeout per attempt, retries with backoff, a breaker.
 
 A slow or dead dependency must cost a caller a bounded amount of time, and once
-it is clearly down, almost none: the breaker opens after repeated failures and
-fails fast until a trial call after ``reset_timeout`` succeeds.
+it is clearly down, almost none (breaker.py); retries are spread by backoff.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from collections.abc import Awaitable, Callable, Mapping
-from enum import Enum
+from collections.abc import Mapping
 from http.cookiejar import CookieJar, DefaultCookiePolicy
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 from opentelemetry.trace import SpanKind
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter
 
+from storefleet.runtime.platform.resilience.backoff import RetryableError, retry
+from storefleet.runtime.platform.resilience.breaker import CircuitBreaker, CircuitOpenError
 from storefleet.runtime.platform.telemetry import tracing
 from storefleet.runtime.platform.telemetry.observability import current_request_id
 from storefleet.runtime.platform.web.errors import UpstreamUnavailable
 
-T = TypeVar("T")
-
 UPSTREAM_CALLS = Counter(
     "storefleet_upstream_calls_total", "Calls to other services", ["upstream", "outcome"]
 )
-BREAKER_STATE = Gauge(
-    "storefleet_circuit_breaker_open", "1 while the breaker to an upstream is open", ["upstream"]
-)
-BREAKER_OPENS = Counter(
-    "storefleet_circuit_breaker_opens_total",
-    "Times the breaker to an upstream opened (an alert sees a short outage the gauge missed)",
-    ["upstream"],
-)
-
-
-class BreakerState(Enum):
-    CLOSED = "closed"
-    OPEN = "open"
-    HALF_OPEN = "half_open"
-
-
-class CircuitOpenError(Exception):
-    pass
-
-
-class CircuitBreaker:
-    def __init__(
-        self,
-        name: str,
-        *,
-        failure_threshold: int = 5,
-        reset_timeout: float = 10.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.name = name
-        self.failure_threshold = failure_threshold
-        self.reset_timeout = reset_timeout
-        self._clock = clock
-        self._failures = 0
-        self._opened_at = 0.0
-        self._state = BreakerState.CLOSED
-        self._trial_in_flight = False
-
-    @property
-    def state(self) -> BreakerState:
-        if (
-            self._state is BreakerState.OPEN
-            and self._clock() - self._opened_at >= self.reset_timeout
-        ):
-            self._state = BreakerState.HALF_OPEN
-            self._trial_in_flight = False
-        return self._state
-
-    def allow(self) -> bool:
-        state = self.state
-        if state is BreakerState.CLOSED:
-            return True
-        if state is BreakerState.HALF_OPEN and not self._trial_in_flight:
-            # Exactly one trial call probes a recovering upstream.
-            self._trial_in_flight = True
-            return True
-        return False
-
-    def record_success(self) -> None:
-        self._failures = 0
-        self._state = BreakerState.CLOSED
-        self._trial_in_flight = False
-        BREAKER_STATE.labels(self.name).set(0)
-
-    def record_failure(self) -> None:
-        self._failures += 1
-        if self._state is BreakerState.HALF_OPEN or self._failures >= self.failure_threshold:
-            if self._state is not BreakerState.OPEN:
-                BREAKER_OPENS.labels(self.name).inc()
-            self._state = BreakerState.OPEN
-            self._opened_at = self._clock()
-            self._trial_in_flight = False
-            BREAKER_STATE.labels(self.name).set(1)
-
-
-def backoff_delays(
-    attempts: int, base: float = 0.05, cap: float = 1.0, rng: random.Random | None = None
-) -> list[float]:
-    """Full-jitter exponential backoff: spreads retries so they don't arrive in waves."""
-    rand = rng or random.Random()
-    return [rand.uniform(0, min(cap, base * 2**n)) for n in range(attempts)]
-
-
-class RetryableError(Exception):
-    pass
-
-
-async def retry(
-    operation: Callable[[], Awaitable[T]],
-    *,
-    retries: int = 2,
-    base_delay: float = 0.05,
-    max_delay: float = 1.0,
-    retry_on: tuple[type[BaseException], ...] = (RetryableError,),
-) -> T:
-    delays = backoff_delays(retries, base_delay, max_delay)
-    for delay in delays:
-        try:
-            return await operation()
-        except retry_on:
-            await asyncio.sleep(delay)
-    return await operation()
-
 
 KEEPALIVE_SECONDS = 2.0
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
