@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from storefleet.operator import notifications, payments, schema
+from storefleet.operator import notifications, payments, schema, spec_integrations
 from storefleet.operator.plans import Plan, plan_for
 from storefleet.operator.services import (
     DRAIN_SECONDS,
@@ -35,9 +35,10 @@ MANAGED_BY: Final = "storefleet-operator"
 # Settings a service gets from the Store's spec beyond the common ones:
 # service -> (plain environment, environment read from the platform team's Secrets).
 # Integrations a Store names in its spec, by the one service each is for.
-SPEC_INTEGRATIONS: Final[Mapping[str, SpecIntegration]] = {
-    row.service: row for row in (notifications.SMTP, payments.GATEWAY)
-}
+SPEC_INTEGRATIONS: Final[tuple[SpecIntegration, ...]] = (
+    *notifications.CHANNELS,
+    payments.GATEWAY,
+)
 # Memory limit of the in-namespace Redis container, in MiB.
 REDIS_MEMORY_MI: Final = 512
 
@@ -162,9 +163,9 @@ def build(
             "STOREFLEET_PORT": str(HTTP_PORT),
         }
         env.update(override.get("env") or {})
-        integration = SPEC_INTEGRATIONS.get(service.name)
-        if integration is not None:
-            env.update(integration.environment(spec))
+        spec_rows = spec_integrations.of_service(SPEC_INTEGRATIONS, service.name)
+        for row in spec_rows:
+            env.update(row.environment(spec))
         workloads = []
         for track in tracks:
             is_stable = track["name"] == "stable"
@@ -187,9 +188,9 @@ def build(
                     ),
                     "replicas": replicas,
                     "env": {**env, "STOREFLEET_VERSION": track["version"]},
-                    "secret_env": (
-                        integration.secret_environment(spec) if integration is not None else []
-                    ),
+                    "secret_env": [
+                        item for row in spec_rows for item in row.secret_environment(spec)
+                    ],
                 }
             )
         services.append(

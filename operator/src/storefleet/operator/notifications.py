@@ -1,7 +1,9 @@
-"""Where a Store's e-mail goes: ``spec.notifications.smtp`` as the notifications
-service's settings (server, port, security, sender), and its user name and
-password from the platform team's Secret (``credentialsSecretRef``), which only
-the notifications pods read. See spec_integrations.py for how a block is served.
+"""Where a Store's messages go, one row per channel, all for the notifications
+service: ``spec.notifications.smtp`` (server, port, security, sender; user name
+and password from the platform team's Secret, ``credentialsSecretRef``), and
+``spec.notifications.sms`` and ``.push``, each a provider's webhook (its URL; the
+secret that signs each request from ``secretRef``). Only the notifications pods
+read those Secrets. See spec_integrations.py for how a block is served.
 """
 
 from __future__ import annotations
@@ -40,3 +42,27 @@ SMTP: Final = SpecIntegration(
     "notifications pod and reaches no one",
     ready=_ready,
 )
+
+
+def _webhook(channel: str, env: str, reason: Reason, what: str) -> SpecIntegration:
+    def ready(block: Mapping[str, Any]) -> tuple[Reason, str]:
+        return reason, f"{what} go to the webhook at {block['url']}"
+
+    return SpecIntegration(
+        service=SERVICE,
+        condition_type=CONDITION,
+        path=("notifications", channel),
+        settings={"url": (f"STOREFLEET_NOTIFICATIONS_{env}_WEBHOOK_URL", None)},
+        secret_ref="secretRef",
+        credentials={
+            "signingSecretKey": (f"STOREFLEET_NOTIFICATIONS_{env}_WEBHOOK_SECRET", "signing-secret")
+        },
+        unset_message=f"spec.notifications.{channel} is not set: no {what} are sent",
+        ready=ready,
+    )
+
+
+SMS: Final = _webhook("sms", "SMS", Reason.SMS_WEBHOOK, "text messages")
+PUSH: Final = _webhook("push", "PUSH", Reason.PUSH_WEBHOOK, "push messages")
+# E-mail first: its row speaks for the condition when no channel is set.
+CHANNELS: Final = (SMTP, SMS, PUSH)

@@ -7,7 +7,7 @@ from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, Final
 
-from storefleet.operator import desired
+from storefleet.operator import desired, spec_integrations
 from storefleet.operator.apply import ApplyReport
 from storefleet.operator.kinds import kind_of
 from storefleet.operator.kube import Kube
@@ -122,10 +122,10 @@ async def integration_conditions(
     """Provisioning's conditions, with in-namespace datastores judged by their
     workload, and those of the integrations the spec names (mail, payments)."""
     conditions = dict(provisioned.conditions)
-    for integration in desired.SPEC_INTEGRATIONS.values():
-        conditions[integration.condition_type] = await integration.condition(
-            kube, context["namespace"], spec
-        )
+    for condition in await spec_integrations.conditions(
+        desired.SPEC_INTEGRATIONS, kube, context["namespace"], spec
+    ):
+        conditions[condition.type] = condition
     for block in provisioned.template["in_namespace"]:
         kind, name, _ = IN_NAMESPACE[block]
         condition = context["integrations"][block]["condition"]

@@ -23,7 +23,15 @@ from typing import Any, Final
 
 import aiohttp
 
-from storefleet.operator import announce, desired, events, metrics, observe, status
+from storefleet.operator import (
+    announce,
+    desired,
+    events,
+    metrics,
+    observe,
+    spec_integrations,
+    status,
+)
 from storefleet.operator.apply import Applier, ApplyReport, prunable_kinds
 from storefleet.operator.autoscaling import hold_autoscaling_bounds
 from storefleet.operator.errors import ReconcileError
@@ -182,9 +190,10 @@ class Reconciler:
         context = desired.build(store, features, self.settings)
         provisioned = await self.provisioning.ensure(store, context)
         context["tenancy"] = provisioned.template
-        for integration in desired.SPEC_INTEGRATIONS.values():
-            context["config_checksums"][integration.service] = await integration.secret_checksum(
-                self.kube, context["namespace"], store.get("spec") or {}
+        for service in {row.service for row in desired.SPEC_INTEGRATIONS}:
+            rows = spec_integrations.of_service(desired.SPEC_INTEGRATIONS, service)
+            context["config_checksums"][service] = await spec_integrations.service_checksum(
+                rows, self.kube, context["namespace"], store.get("spec") or {}
             )
         if not provisioned.template["blocked"]:
             context["egress_ports"] = provisioned.template["egress_ports"]

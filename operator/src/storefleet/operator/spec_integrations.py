@@ -11,15 +11,18 @@ it exists) instead of running without. A pod reads its environment once, so a
 digest of the keys it reads is an annotation of that service's pods: a changed
 Secret rolls them on the next pass.
 
-One row per block (``notifications.SMTP``, ``payments.GATEWAY``); the functions
-here serve every row.
+One row per block (``notifications.SMTP``, ``.SMS``, ``.PUSH``,
+``payments.GATEWAY``); the functions here serve every row. A service may have
+several rows (the notifications service has one per channel): its pods get
+all their settings, and its condition combines theirs (False if any is, True if
+any is usable, each row's message kept).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -124,3 +127,45 @@ class SpecIntegration:
                 )
         reason, message = self.ready(block)
         return Condition(self.condition_type, "True", reason, message)
+
+
+def of_service(rows: Iterable[SpecIntegration], service: str) -> list[SpecIntegration]:
+    return [row for row in rows if row.service == service]
+
+
+async def service_checksum(
+    rows: Sequence[SpecIntegration], kube: Kube, namespace: str, spec: Mapping[str, Any]
+) -> str:
+    """One digest of every credential a service's pods read ("" without any)."""
+    digests = [await row.secret_checksum(kube, namespace, spec) for row in rows]
+    present = [digest for digest in digests if digest]
+    if len(present) <= 1:
+        # One block's own digest, as a service with one row has always had.
+        return present[0] if present else ""
+    return hashlib.sha256("/".join(digests).encode()).hexdigest()[:16]
+
+
+async def conditions(
+    rows: Iterable[SpecIntegration], kube: Kube, namespace: str, spec: Mapping[str, Any]
+) -> list[Condition]:
+    """One condition per type, combining the rows that share it."""
+    found: dict[ConditionType, list[Condition]] = {}
+    for row in rows:
+        found.setdefault(row.condition_type, []).append(await row.condition(kube, namespace, spec))
+    return [combine(parts) for parts in found.values()]
+
+
+def combine(parts: Sequence[Condition]) -> Condition:
+    """False if any part is (its reason, the failing messages); True if any part is
+    usable (the first usable one's reason); else the first part, unset."""
+    failing = [c for c in parts if c.status == "False"]
+    usable = [c for c in parts if c.status == "True"]
+    if len(parts) == 1:
+        return parts[0]
+    if failing:
+        first = failing[0]
+        return Condition(first.type, "False", first.reason, "; ".join(c.message for c in failing))
+    if usable:
+        first = usable[0]
+        return Condition(first.type, "True", first.reason, "; ".join(c.message for c in parts))
+    return parts[0]

@@ -88,6 +88,8 @@ class Reason(StrEnum):
     SECRET_MISSING = "SecretMissing"
     SECRET_KEY_MISSING = "SecretKeyMissing"
     SMTP = "SMTP"
+    SMS_WEBHOOK = "SmsWebhook"
+    PUSH_WEBHOOK = "PushWebhook"
     SANDBOX = "Sandbox"
     STRIPE = "Stripe"
     # A Vendor's conditions
