@@ -3,13 +3,12 @@
 Module-level routers (``router`` includes them all); what a route needs
 arrives as a named dependency: the catalog (``CatalogDep``, the app's
 ``CatalogService``), whose stock counts the caller may see (``Viewer``), and
-the permission checks the app was built with (``guard``).
+the permission checks the app was built with (``guard``, a ``RouteGuards``).
 """
 
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Path, Query, Request, status
@@ -18,15 +17,14 @@ from storefleet.runtime.catalog import availability
 from storefleet.runtime.catalog import schemas as s
 from storefleet.runtime.catalog.availability import StockViewer
 from storefleet.runtime.catalog.service import CatalogService
-from storefleet.runtime.catalog.settings import CatalogSettings
 from storefleet.runtime.platform.identity import auth
 from storefleet.runtime.platform.identity.permissions import (
     SERVICE_ONLY_PREFIX,
     STORE_ADMIN,
     VENDOR_ADMIN,
     VENDOR_STAFF,
+    RouteGuards,
     caller_of,
-    require,
 )
 from storefleet.runtime.platform.identity.permissions import public as public_rule
 from storefleet.runtime.platform.identity.tokens import Principal, authenticator_of
@@ -40,10 +38,8 @@ SlugPath = Annotated[str, Path(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length
 ReservationId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 Limit = Annotated[int, Query(ge=1, le=50)]
 
-Check = Callable[..., Awaitable[Principal]]
-# Every permission a route here asks for (``guard`` adds it); the app builds one
-# check of each (``checks``).
-GUARDED: set[str] = set()
+# Every permission a route here asks for; the app builds one check of each.
+guard = RouteGuards("catalog_checks")
 
 
 def get_catalog(request: Request) -> CatalogService:
@@ -72,31 +68,6 @@ async def stock_viewer(
 
 
 Viewer = Annotated[StockViewer, Depends(stock_viewer)]
-
-
-def checks(settings: CatalogSettings) -> dict[str, Check]:
-    """Staff, the catalog's own token, or a caller's token for what its call needs:
-    one check per permission, built with the app (as every setting is read)."""
-    return {
-        permission: require(
-            permission, admin_token=settings.admin_token, callers=settings.caller_tokens
-        )
-        for permission in sorted(GUARDED)
-    }
-
-
-def guard(permission: str) -> Check:
-    """The dependency of a route that needs ``permission``: the app's check of it."""
-    GUARDED.add(permission)
-
-    async def check(
-        request: Request, authorization: Annotated[str | None, Header()] = None
-    ) -> Principal:
-        app_checks: dict[str, Check] = request.app.state.catalog_checks
-        return await app_checks[permission](request, authorization)
-
-    check.storefleet_rule = permission  # type: ignore[attr-defined]
-    return check
 
 
 public = APIRouter(responses=PROBLEM_RESPONSES, dependencies=[Depends(public_rule)])

@@ -88,6 +88,8 @@ def create_app(
     app.state.catalog = service
     app.state.db = db
     app.state.bus = bus
-    app.state.catalog_checks = api.checks(settings)
+    app.state.catalog_checks = api.guard.build(
+        admin_token=settings.admin_token, callers=settings.caller_tokens
+    )
     app.include_router(api.router)
     return app

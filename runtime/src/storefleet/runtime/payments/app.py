@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from storefleet.runtime.payments.api import build_router
+from storefleet.runtime.payments import api
 from storefleet.runtime.payments.gateway import PaymentGateway
 from storefleet.runtime.payments.models import outbox
 from storefleet.runtime.payments.sandbox import SandboxGateway
@@ -96,5 +96,9 @@ def create_app(
     app.state.payments = service
     app.state.settings = settings
     app.state.bus = bus
-    app.include_router(build_router(service, settings))
+    app.state.payments_checks = api.guard.build(
+        admin_token=settings.admin_token, callers=settings.caller_tokens
+    )
+    api.deliver_to(service)
+    app.include_router(api.router)
     return app

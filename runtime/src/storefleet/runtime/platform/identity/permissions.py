@@ -244,3 +244,45 @@ def _bearer(header: str | None) -> str | None:
         token = header[7:].strip()
         return token or None
     return None
+
+
+Check = Callable[..., Awaitable[Principal]]
+
+
+class RouteGuards:
+    """The permission checks of one service's module-level routes.
+
+    A route declares ``Depends(guards("orders:read"))`` where it is written, before
+    any settings exist; the app builds one :func:`require` check per permission
+    with its own settings (``build``, as ``require`` always read them: when the
+    service is built) and keeps them on ``app.state.<state_key>``, where each
+    route's dependency finds its check.
+    """
+
+    def __init__(self, state_key: str) -> None:
+        self.state_key = state_key
+        self.permissions: set[str] = set()
+
+    def __call__(self, permission: str) -> Check:
+        """The dependency of a route that needs ``permission``: the app's check of it."""
+        roles_for(permission)  # an unknown permission fails where the route is declared
+        self.permissions.add(permission)
+        state_key = self.state_key
+
+        async def check(
+            request: Request, authorization: Annotated[str | None, Header()] = None
+        ) -> Principal:
+            app_checks: dict[str, Check] = getattr(request.app.state, state_key)
+            return await app_checks[permission](request, authorization)
+
+        check.storefleet_rule = permission  # type: ignore[attr-defined]
+        return check
+
+    def build(
+        self, *, admin_token: str = "", callers: Mapping[str, str] | None = None
+    ) -> dict[str, Check]:
+        """One check per permission the routes ask for, built with the app's settings."""
+        return {
+            permission: require(permission, admin_token=admin_token, callers=callers)
+            for permission in sorted(self.permissions)
+        }
