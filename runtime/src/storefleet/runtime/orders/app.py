@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from storefleet.runtime.orders.api import build_router
+from storefleet.runtime.orders import api
 from storefleet.runtime.orders.models import outbox
 from storefleet.runtime.orders.service import OrderService
 from storefleet.runtime.orders.settings import OrdersSettings
@@ -86,5 +86,6 @@ def create_app(
     app.state.orders = service
     app.state.settings = settings
     app.state.bus = bus
-    app.include_router(build_router(service, settings))
+    app.state.orders_checks = api.guard.build(admin_token=settings.admin_token)
+    app.include_router(api.router)
     return app
