@@ -19,7 +19,7 @@ from storefleet.runtime.platform.resilience.breaker import CircuitBreaker
 from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.platform.web.app import create_service_app
-from storefleet.runtime.vendors.api import build_router
+from storefleet.runtime.vendors import api
 from storefleet.runtime.vendors.models import outbox, processed_events
 from storefleet.runtime.vendors.service import CONSUMED, VendorService
 from storefleet.runtime.vendors.settings import VendorsSettings
@@ -110,5 +110,7 @@ def create_app(
     app.state.bus = bus
     app.state.consumer = consumer
     app.state.feed = feed
-    app.include_router(build_router(service, settings))
+    app.state.vendors_staff_checks = api.staff.build(admin_token=settings.admin_token)
+    app.state.vendors_people_checks = api.people.build()
+    app.include_router(api.router)
     return app
