@@ -132,14 +132,14 @@ async def scenario(
     service = VendorService(db, catalog, relay)
     consumer = IdempotentConsumer("vendors", db, processed_events, max_attempts=1)
     for type_ in CONSUMED:
-        consumer.on(type_, service.handle_event)
+        consumer.on(type_, service.sales.handle_event)
     try:
         world = World(products=[], bps={})
         next_id = 1
         for index, bps in enumerate(rates):
             vendor_id = f"v{index}"
             world.bps[vendor_id] = bps
-            await service.upsert(
+            await service.registry.upsert(
                 vendor_id,
                 VendorIn(
                     display_name=f"Vendor {index}",
@@ -192,7 +192,7 @@ async def scenario(
         for step in flat:
             kind = step[0]
             if kind == "payout":
-                await service.run_payouts(dt.date(2030, 1, 1) + dt.timedelta(days=step[1]))
+                await service.payouts.run(dt.date(2030, 1, 1) + dt.timedelta(days=step[1]))
                 continue
             if kind == "redeliver":
                 again = sent[step[1] % len(sent)]

@@ -34,7 +34,7 @@ async def _payouts_forever(service: VendorService, every: float) -> None:
     """Each vendor is paid once per period of its schedule (the run is idempotent)."""
     while True:
         try:
-            await service.run_payouts(dt.datetime.now(dt.UTC).date())
+            await service.payouts.run(dt.datetime.now(dt.UTC).date())
         except Exception:
             log.exception("payout run failed")
         await asyncio.sleep(every)
@@ -68,7 +68,7 @@ def create_app(
     )
     consumer = IdempotentConsumer.configured(CONSUMER, db, processed_events, events)
     for event_type in CONSUMED:
-        consumer.on(event_type, service.handle_event)
+        consumer.on(event_type, service.sales.handle_event)
     feed = attach_consumer(bus, consumer)
 
     @contextlib.asynccontextmanager

@@ -40,10 +40,10 @@ Vendors = Annotated[VendorService, Depends(get_vendors)]
 
 async def _vendor_of(vendors: VendorService, principal: Principal) -> Vendor:
     # The token's claim (Keycloak attribute), else the store's membership list.
-    vendor_id = principal.vendor_id or await vendors.vendor_of_member(principal.subject)
+    vendor_id = principal.vendor_id or await vendors.members.vendor_of_member(principal.subject)
     if vendor_id is None:
         raise ProblemError(403, "this account works for no vendor (ask the store to add it)")
-    vendor = await vendors.vendor(vendor_id)
+    vendor = await vendors.registry.vendor(vendor_id)
     if vendor is None or vendor.status == "offboarded":
         raise ProblemError(403, f"vendor '{vendor_id}' is not (or no longer) trading here")
     return vendor

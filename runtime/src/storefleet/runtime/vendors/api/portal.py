@@ -27,14 +27,14 @@ router = APIRouter(prefix="/vendor", tags=["vendor"], responses=PROBLEM_RESPONSE
 
 @router.get("/me", response_model=s.VendorOut)
 async def me(vendors: Vendors, mine: Mine) -> s.VendorOut:
-    return await vendors.get(mine.id)
+    return await vendors.registry.get(mine.id)
 
 
 @router.get("/products", response_model=s.VendorProductPage)
 async def my_products(
     vendors: Vendors, mine: Mine, page: Page = 1, per_page: PerPage = 20
 ) -> s.VendorProductPage:
-    return await vendors.products(mine.id, page, per_page)
+    return await vendors.products.page(mine.id, page, per_page)
 
 
 @router.post("/products", response_model=s.VendorProductOut, status_code=201)
@@ -42,24 +42,24 @@ async def create_product(
     vendors: Vendors, mine: Mine, body: s.VendorProductIn
 ) -> s.VendorProductOut:
     """A product of this vendor in the shop's catalog (up to its product limit)."""
-    return await vendors.create_product(writable(mine), body)
+    return await vendors.products.create_product(writable(mine), body)
 
 
 @router.get("/products/{product_id}", response_model=s.VendorProductOut)
 async def my_product(vendors: Vendors, mine: Mine, product_id: ProductId) -> s.VendorProductOut:
-    return await vendors.product(mine.id, product_id)
+    return await vendors.products.product(mine.id, product_id)
 
 
 @router.patch("/products/{product_id}", response_model=s.VendorProductOut)
 async def update_product(
     vendors: Vendors, mine: Mine, product_id: ProductId, body: s.VendorProductPatch
 ) -> s.VendorProductOut:
-    return await vendors.update_product(writable(mine), product_id, body)
+    return await vendors.products.update_product(writable(mine), product_id, body)
 
 
 @router.delete("/products/{product_id}", status_code=204)
 async def archive_product(vendors: Vendors, mine: Mine, product_id: ProductId) -> Response:
-    await vendors.archive_product(writable(mine), product_id)
+    await vendors.products.archive_product(writable(mine), product_id)
     return Response(status_code=204)
 
 
@@ -67,14 +67,14 @@ async def archive_product(vendors: Vendors, mine: Mine, product_id: ProductId) -
 async def update_variant(
     vendors: Vendors, mine: Mine, product_id: ProductId, sku: SkuPath, body: s.VariantPatch
 ) -> s.VendorProductOut:
-    return await vendors.update_variant(writable(mine), product_id, sku, body)
+    return await vendors.products.update_variant(writable(mine), product_id, sku, body)
 
 
 @router.post("/products/{product_id}/variants/{sku}/stock", response_model=s.VendorProductOut)
 async def adjust_stock(
     vendors: Vendors, mine: Mine, product_id: ProductId, sku: SkuPath, body: s.StockAdjustment
 ) -> s.VendorProductOut:
-    return await vendors.adjust_stock(writable(mine), product_id, sku, body.delta)
+    return await vendors.products.adjust_stock(writable(mine), product_id, sku, body.delta)
 
 
 @router.get("/suborders", response_model=s.SubOrderPage)
@@ -85,12 +85,12 @@ async def my_suborders(
     page: Page = 1,
     per_page: PerPage = 20,
 ) -> s.SubOrderPage:
-    return await vendors.suborders(mine.id, status, page, per_page)
+    return await vendors.suborders.page(mine.id, status, page, per_page)
 
 
 @router.get("/suborders/{suborder_id}", response_model=s.SubOrderOut)
 async def my_suborder(vendors: Vendors, mine: Mine, suborder_id: SubOrderId) -> s.SubOrderOut:
-    return await vendors.suborder(mine.id, suborder_id)
+    return await vendors.suborders.suborder(mine.id, suborder_id)
 
 
 @router.post("/suborders/{suborder_id}/ship", response_model=s.SubOrderOut)
@@ -98,14 +98,14 @@ async def ship(
     vendors: Vendors, mine: Mine, suborder_id: SubOrderId, body: s.ShipIn
 ) -> s.SubOrderOut:
     """Mark this vendor's part of an order shipped (a suspended vendor still may)."""
-    return await vendors.ship(mine.id, suborder_id, body)
+    return await vendors.suborders.ship(mine.id, suborder_id, body)
 
 
 @router.get("/payouts", response_model=s.PayoutPage)
 async def my_payouts(vendors: Vendors, mine: MineAsAdmin) -> s.PayoutPage:
-    return await vendors.payouts(mine.id)
+    return await vendors.payouts.of_vendor(mine.id)
 
 
 @router.get("/ledger", response_model=s.LedgerOut)
 async def my_ledger(vendors: Vendors, mine: MineAsAdmin, limit: LedgerLimit = 100) -> s.LedgerOut:
-    return await vendors.vendor_ledger(mine.id, limit)
+    return await vendors.statements.vendor_ledger(mine.id, limit)

@@ -23,7 +23,7 @@ async def reviews(
     vendors: Vendors, vendor_id: VendorId, limit: Annotated[int, Query(ge=1, le=100)] = 20
 ) -> s.ReviewPage:
     """A vendor's average rating and its latest reviews."""
-    return await vendors.reviews(vendor_id, limit)
+    return await vendors.reviews.page(vendor_id, limit)
 
 
 @router.put("/vendors/{vendor_id}/reviews/mine", response_model=s.ReviewOut)
@@ -34,4 +34,4 @@ async def rate(
     principal: Annotated[Principal, Depends(people("reviews:write"))],
 ) -> s.ReviewOut:
     """Rate a vendor you bought from, 1-5 with a comment (again: replaces it)."""
-    return await vendors.review(vendor_id, principal.subject, body)
+    return await vendors.reviews.review(vendor_id, principal.subject, body)
