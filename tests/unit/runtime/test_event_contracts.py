@@ -2,7 +2,7 @@
 
 The published types are read from the code, not from a list: each call that
 writes an event to an outbox — a context's ``_emit(session, <type>, ...)`` (the
-catalog's ``Changes.emit``) or
+catalog's ``Changes.emit`` and its admin's ``_product_written``) or
 ``_event(session, <kind>, ...)`` (accounts: ``account.<kind>``), an
 ``Event(<type>, ...)``, the orders' ``EVENTS`` table — is found in the source
 and its type worked out: a string, an f-string (its fixed parts, checked as a
@@ -30,11 +30,11 @@ ROOT = Path(__file__).resolve().parents[3]
 RUNTIME = ROOT / "runtime/src/storefleet/runtime"
 DOCS = ROOT / "docs" / "events.md"
 # Functions that publish: where their type argument is, and what goes before it.
-PUBLISHERS = {"_emit": (1, ""), "emit": (1, ""), "Event": (0, "")}
+PUBLISHERS = {"_emit": (1, ""), "emit": (1, ""), "_product_written": (2, ""), "Event": (0, "")}
 PREFIXED = {("accounts", "_event"): (1, "account.")}
 # Functions that pass on a type someone else chose: the publishing functions themselves,
 # and the orders' transition (its types are states.EVENTS, checked below).
-PASSING_ON = {"_emit", "emit", "_event", "transition"}
+PASSING_ON = {"_emit", "emit", "_product_written", "_event", "transition"}
 
 
 @dataclass(frozen=True)

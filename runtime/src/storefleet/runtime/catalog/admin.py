@@ -31,6 +31,15 @@ class MissingReference(ProblemError):
         super().__init__(409, detail, title="Unknown reference", **extensions)
 
 
+def images_of(images: Sequence[s.ImageIn], name: str) -> list[Image]:
+    """A product's images in the order given; one without alt text is described
+    by the product's name."""
+    return [
+        Image(url=image.url, alt=image.alt or name, position=index)
+        for index, image in enumerate(images)
+    ]
+
+
 class Admin:
     def __init__(self, db: Database, changes: Changes, browse: Browse, currency: str) -> None:
         self.db = db
@@ -183,19 +192,10 @@ class Admin:
             min_price_minor=min(variant.price_minor for variant in data.variants),
             currency=data.variants[0].currency,
             variants=[Variant(**variant.model_dump()) for variant in data.variants],
-            images=[
-                Image(url=image.url, alt=image.alt or data.name, position=index)
-                for index, image in enumerate(data.images)
-            ],
+            images=images_of(data.images, data.name),
         )
         session.add(product)
-        await session.flush()
-        await reindex(session, product.id, fts5=self.db.is_sqlite)
-        await self.changes.emit(
-            session,
-            "catalog.product_created",
-            {"product_id": product.id, "slug": data.slug, "skus": skus},
-        )
+        await self._product_written(session, product, "catalog.product_created", skus=skus)
         return product.id
 
     async def update_product(self, key: str, data: s.ProductPatch) -> s.ProductDetail:
@@ -211,19 +211,12 @@ class Admin:
                 product.category_id = category_id
             changes.pop("images", None)
             if data.images is not None:
-                product.images = [
-                    Image(url=image.url, alt=image.alt or product.name, position=index)
-                    for index, image in enumerate(data.images)
-                ]
+                product.images = images_of(data.images, product.name)
             for field, value in changes.items():
                 if value is not None:
                     setattr(product, field, value)
             product.updated_at = utcnow()
-            await session.flush()
-            await reindex(session, product.id, fts5=self.db.is_sqlite)
-            await self.changes.emit(
-                session, "catalog.product_updated", {"product_id": product.id, "slug": product.slug}
-            )
+            await self._product_written(session, product, "catalog.product_updated")
             slug = product.slug
         self.changes.committed()
         return await self.browse.product(slug, include_inactive=True)
@@ -269,6 +262,17 @@ class Admin:
             )
         self.changes.committed()
         return (await self.browse.lookup_skus([sku])).items[0]
+
+    async def _product_written(
+        self, session: AsyncSession, product: Product, event: str, **details: Any
+    ) -> None:
+        """What every product write ends with: the row flushed, its search entry
+        rebuilt and its event (id, slug and ``details``) in the outbox."""
+        await session.flush()
+        await reindex(session, product.id, fts5=self.db.is_sqlite)
+        await self.changes.emit(
+            session, event, {"product_id": product.id, "slug": product.slug, **details}
+        )
 
     async def _load_product(
         self, session: AsyncSession, key: str, *, include_inactive: bool = False
