@@ -3,7 +3,6 @@ access to an order, the ``Idempotency-Key`` and the permission checks."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from fastapi import Depends, Header, Path, Query, Request
@@ -13,13 +12,13 @@ from storefleet.runtime.platform.identity import auth
 from storefleet.runtime.platform.identity.permissions import RouteGuards
 from storefleet.runtime.platform.identity.tokens import authenticator_of
 from storefleet.runtime.platform.web.errors import NotFound, ProblemError
+from storefleet.runtime.platform.web.idempotency import idempotency_key
 
 OrderId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 ReturnId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 EmailQuery = Annotated[str | None, Query(max_length=320)]
 Page = Annotated[int, Query(ge=1, le=1000)]
 PerPage = Annotated[int, Query(ge=1, le=100)]
-KEY = re.compile(r"^[A-Za-z0-9_.:-]{8,100}$")
 
 guard = RouteGuards("orders_checks")
 
@@ -32,19 +31,7 @@ def get_orders(request: Request) -> OrderService:
 Orders = Annotated[OrderService, Depends(get_orders)]
 
 
-def idempotency_key(
-    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> str:
-    if key is None:
-        raise ProblemError(
-            400, "this request moves money: send an Idempotency-Key header (8-100 characters)"
-        )
-    if not KEY.match(key):
-        raise ProblemError(400, "Idempotency-Key must be 8-100 of A-Z a-z 0-9 _ . : -")
-    return key
-
-
-Key = Annotated[str, Depends(idempotency_key)]
+Key = Annotated[str, Depends(idempotency_key(100))]
 
 
 async def user_of(request: Request, orders: OrderService, authorization: str | None) -> str | None:

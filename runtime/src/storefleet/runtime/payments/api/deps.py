@@ -3,21 +3,20 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
-from fastapi import Depends, Header, Path, Request
+from fastapi import Depends, Path, Request
 
 from storefleet.runtime.payments.sandbox import SandboxGateway
 from storefleet.runtime.payments.service import PaymentsService
 from storefleet.runtime.platform.identity.permissions import RouteGuards
 from storefleet.runtime.platform.web.errors import ProblemError
+from storefleet.runtime.platform.web.idempotency import idempotency_key
 
 PaymentId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 MethodId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")]
 CustomerId = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:@-]{1,100}$")]
 ChargeId = Annotated[str, Path(pattern=r"^ch_[0-9a-f]{1,40}$")]
-KEY_PATTERN = r"^[A-Za-z0-9_.:-]{8,150}$"
 
 # The orders service calls with the token this service gave it; store admins may too.
 guard = RouteGuards("payments_checks")
@@ -31,19 +30,7 @@ def get_payments(request: Request) -> PaymentsService:
 PaymentsDep = Annotated[PaymentsService, Depends(get_payments)]
 
 
-def idempotency_key(
-    key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
-) -> str:
-    if key is None:
-        raise ProblemError(
-            400, "this request moves money: send an Idempotency-Key header (8-150 characters)"
-        )
-    if not re.match(KEY_PATTERN, key):
-        raise ProblemError(400, "Idempotency-Key must be 8-150 of A-Z a-z 0-9 _ . : -")
-    return key
-
-
-Key = Annotated[str, Depends(idempotency_key)]
+Key = Annotated[str, Depends(idempotency_key(150))]
 
 
 def sandbox_of(payments: PaymentsService) -> SandboxGateway:
