@@ -1,4 +1,5 @@
-"""Orders use cases: checkout, shopper views, fulfilment, returns and refunds.
+"""Orders use cases: checkout, fulfilment, returns and refunds; reading orders
+is ``queries`` (:mod:`.queries`).
 
 Every status change goes through ``_transition`` (the table in states.py) and
 writes its event to the outbox in the same transaction.
@@ -10,8 +11,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
@@ -28,9 +28,10 @@ from storefleet.runtime.orders.models import (
     Saga,
     outbox,
 )
+from storefleet.runtime.orders.queries import OrderQueries, lines_of
 from storefleet.runtime.orders.saga import SagaRunner
 from storefleet.runtime.orders.settings import OrdersSettings
-from storefleet.runtime.orders.states import EVENTS, LABELS, Status, can_transition
+from storefleet.runtime.orders.states import EVENTS, Status, can_transition
 from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
 from storefleet.runtime.platform.identity.permissions import SERVICE_ONLY_PREFIX
 from storefleet.runtime.platform.resilience.client import ServiceClient
@@ -45,10 +46,6 @@ log = logging.getLogger(__name__)
 # checkout makes on the shopper's behalf (the cart's hold, the promo code's use,
 # the reservation) names the same order even when two requests race with one key.
 ORDER_IDS = uuid.UUID("5d0c4c1e-6a43-4b8e-9a55-0d7c8f1e2b37")
-
-
-def as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def order_id_for(store: str, idempotency_key: str) -> str:
@@ -116,6 +113,8 @@ class OrderService:
         self.cart = cart
         self.payments = payments
         self.relay = relay
+        # Reading orders (shoppers' views, staff lists) is its own part.
+        self.queries = OrderQueries(db)
         self.saga = SagaRunner(self)
 
     def payment_headers(self, idempotency_key: str | None = None) -> dict[str, str]:
@@ -139,13 +138,7 @@ class OrderService:
     # ------------------------------------------------------------ plumbing
 
     async def lines_of(self, session: AsyncSession, order_id: str) -> list[OrderLine]:
-        return list(
-            (
-                await session.execute(
-                    select(OrderLine).where(OrderLine.order_id == order_id).order_by(OrderLine.id)
-                )
-            ).scalars()
-        )
+        return await lines_of(session, order_id)
 
     async def locked(self, session: AsyncSession, order_id: str) -> Order:
         order = (
@@ -212,7 +205,7 @@ class OrderService:
         up), then the order is written and the cart spent; a checkout that fails
         hands the cart back to the shopper."""
         if (existing := await self._order_for_key(idempotency_key)) is not None:
-            return await self.order(existing), False
+            return await self.queries.order(existing), False
         order_id = order_id_for(self.settings.store, idempotency_key)
         snapshot = await self._claim_cart(cart, order_id)
         redeemed: str | None = None
@@ -236,7 +229,7 @@ class OrderService:
             # the same cart and code use, under the same id) is the answer.
             existing = await self._order_for_key(idempotency_key)
             assert existing is not None
-            return await self.order(existing), False
+            return await self.queries.order(existing), False
         self.after_commit()
         # Placed: the cart is spent at once (not after the payment), so a process
         # that dies from here on never leaves it to be bought a second time.
@@ -249,7 +242,7 @@ class OrderService:
             await asyncio.wait_for(
                 asyncio.shield(task), timeout=self.settings.checkout_wait_seconds
             )
-        result = await self.order(order_id)
+        result = await self.queries.order(order_id)
         if result.status == Status.CANCELLED.value:
             # A failed checkout gives the cart back, to try another card.
             await self._cart_step(cart, order_id, "release")
@@ -486,155 +479,6 @@ class OrderService:
             if isinstance(item, dict) and "product_id" in item
         }
 
-    # ------------------------------------------------------------- reading
-
-    async def order(self, order_id: str) -> s.OrderOut:
-        async with self.db.read() as session:
-            order = await session.get(Order, order_id)
-            if order is None:
-                raise NotFound(f"no order '{order_id}'")
-            lines = await self.lines_of(session, order_id)
-            history = (
-                await session.execute(
-                    select(OrderHistory)
-                    .where(OrderHistory.order_id == order_id)
-                    .order_by(OrderHistory.id)
-                )
-            ).scalars()
-            returns = (
-                await session.execute(
-                    select(ReturnRequest)
-                    .where(ReturnRequest.order_id == order_id)
-                    .order_by(ReturnRequest.created_at)
-                )
-            ).scalars()
-            saga = await session.get(Saga, order_id)
-            return s.OrderOut(
-                id=order.id,
-                store=order.store,
-                status=order.status,
-                status_label=LABELS[Status(order.status)],
-                customer_id=order.customer_id,
-                email=order.email,
-                currency=order.currency,
-                lines=[
-                    s.OrderLineOut(
-                        sku=line.sku,
-                        product_slug=line.product_slug,
-                        product_name=line.product_name,
-                        variant_name=line.variant_name,
-                        quantity=line.quantity,
-                        unit_price_minor=line.unit_price_minor,
-                        line_total_minor=line.line_total_minor,
-                        returned_quantity=line.returned_quantity,
-                    )
-                    for line in lines
-                ],
-                subtotal_minor=order.subtotal_minor,
-                discount_minor=order.discount_minor,
-                shipping_minor=order.shipping_minor,
-                tax_minor=order.tax_minor,
-                total_minor=order.total_minor,
-                shipping_method=order.shipping_method,
-                shipping_address={k: str(v) for k, v in order.shipping_address.items()},
-                billing_country=order.billing_country,
-                card_brand=order.card_brand,
-                card_last4=order.card_last4,
-                payment_id=order.payment_id,
-                next_action_url=order.payment_action_url,
-                authorized_minor=order.authorized_minor,
-                captured_minor=order.captured_minor,
-                refunded_minor=order.refunded_minor,
-                cancel_reason=order.cancel_reason,
-                failure_detail=order.failure_detail,
-                hold_reasons=list(order.hold_reasons or []),
-                carrier=order.carrier,
-                tracking_number=order.tracking_number,
-                checkout_step=saga.step if saga else "",
-                checkout_state=saga.state if saga else "",
-                history=[
-                    s.HistoryEntry(
-                        status=entry.to_status,
-                        label=LABELS[Status(entry.to_status)],
-                        note=entry.note,
-                        at=as_utc(entry.at),
-                    )
-                    for entry in history
-                ],
-                returns=[
-                    s.ReturnOut(
-                        id=r.id,
-                        status=cast(Any, r.status),
-                        lines=[s.ReturnLine(**line) for line in r.lines],
-                        reason=r.reason,
-                        value_minor=r.value_minor,
-                        created_at=as_utc(r.created_at),
-                    )
-                    for r in returns
-                ],
-                created_at=as_utc(order.created_at),
-                updated_at=as_utc(order.updated_at),
-            )
-
-    async def orders(
-        self,
-        *,
-        customer_id: str | None = None,
-        status: str | None = None,
-        page: int = 1,
-        per_page: int = 20,
-    ) -> s.OrderPage:
-        conditions = []
-        if customer_id is not None:
-            conditions.append(Order.customer_id == customer_id)
-        if status is not None:
-            conditions.append(Order.status == status)
-        async with self.db.read() as session:
-            total = (
-                await session.execute(select(func.count()).select_from(Order).where(*conditions))
-            ).scalar_one()
-            counts = (
-                select(OrderLine.order_id, func.sum(OrderLine.quantity).label("quantity"))
-                .group_by(OrderLine.order_id)
-                .subquery()
-            )
-            rows = (
-                await session.execute(
-                    select(Order, counts.c.quantity)
-                    .join(counts, counts.c.order_id == Order.id)
-                    .where(*conditions)
-                    .order_by(Order.created_at.desc(), Order.id)
-                    .offset((page - 1) * per_page)
-                    .limit(per_page)
-                )
-            ).all()
-        return s.OrderPage(
-            total=int(total),
-            items=[
-                s.OrderSummary(
-                    id=order.id,
-                    status=order.status,
-                    status_label=LABELS[Status(order.status)],
-                    currency=order.currency,
-                    total_minor=order.total_minor,
-                    item_count=int(items or 0),
-                    created_at=as_utc(order.created_at),
-                )
-                for order, items in rows
-            ],
-        )
-
-    async def owner_of(self, order_id: str) -> tuple[str | None, str]:
-        async with self.db.read() as session:
-            row = (
-                await session.execute(
-                    select(Order.customer_id, Order.email).where(Order.id == order_id)
-                )
-            ).one_or_none()
-        if row is None:
-            raise NotFound(f"no order '{order_id}'")
-        return row[0], row[1]
-
     # -------------------------------------------------------- fulfilment
 
     async def _simple(self, order_id: str, target: Status, note: str, **changes: Any) -> s.OrderOut:
@@ -644,7 +488,7 @@ class OrderService:
                 setattr(order, key, value)
             await self.transition(session, order, target, note, **changes)
         self.after_commit()
-        return await self.order(order_id)
+        return await self.queries.order(order_id)
 
     async def start_fulfilment(self, order_id: str) -> s.OrderOut:
         return await self._simple(order_id, Status.FULFILLING, "packing started")
@@ -663,16 +507,16 @@ class OrderService:
 
     async def approve(self, order_id: str, note: str) -> s.OrderOut:
         await self.saga.review(order_id, approve=True, note=note)
-        return await self.order(order_id)
+        return await self.queries.order(order_id)
 
     async def reject(self, order_id: str, note: str) -> s.OrderOut:
         await self.saga.review(order_id, approve=False, note=note)
-        return await self.order(order_id)
+        return await self.queries.order(order_id)
 
     async def payment_returned(self, order_id: str) -> s.OrderOut:
         """The shopper is back from 3-D Secure: look at the payment now."""
         await self.saga.poke(order_id)
-        return await self.order(order_id)
+        return await self.queries.order(order_id)
 
     async def cancel(self, order_id: str, reason: str) -> s.OrderOut:
         """Before payment, the saga undoes its work; after it, the capture is refunded."""
@@ -683,7 +527,7 @@ class OrderService:
             status = Status(order.status)
         if status in {Status.PENDING, Status.AWAITING_PAYMENT, Status.ON_HOLD}:
             await self.saga.abort(order_id, "cancelled", reason)
-            return await self.order(order_id)
+            return await self.queries.order(order_id)
         if not can_transition(status, Status.CANCELLED):
             raise Conflict(
                 f"an order that is {status.value} cannot be cancelled", order_status=status.value
@@ -717,7 +561,7 @@ class OrderService:
                     session, order, Status.CANCELLED, reason, reason="cancelled", refund_minor=left
                 )
         self.after_commit()
-        return await self.order(order_id)
+        return await self.queries.order(order_id)
 
     # ----------------------------------------------------- returns, refunds
 
@@ -758,7 +602,7 @@ class OrderService:
             )
             session.add(request)
         self.after_commit()
-        return await self.order(order_id)
+        return await self.queries.order(order_id)
 
     async def _open_return(
         self, session: AsyncSession, order_id: str, return_id: str
@@ -788,7 +632,7 @@ class OrderService:
                 return_value_minor=request.value_minor,
             )
         self.after_commit()
-        return await self.order(order_id)
+        return await self.queries.order(order_id)
 
     async def decline_return(self, order_id: str, return_id: str, note: str) -> s.OrderOut:
         async with self.db.write() as session:
@@ -800,7 +644,7 @@ class OrderService:
                 session, order, Status.DELIVERED, note or "return declined", announce=False
             )
         self.after_commit()
-        return await self.order(order_id)
+        return await self.queries.order(order_id)
 
     async def refund(self, order_id: str, data: s.RefundIn, idempotency_key: str) -> s.OrderOut:
         """Refund a returned order, in full or in part (several partial refunds add up)."""
@@ -811,7 +655,7 @@ class OrderService:
                 raise NotFound(f"no order '{order_id}'")
             done = await session.get(Refund, refund_id)
             if done is not None and done.status == "done":
-                return await self.order(order_id)
+                return await self.queries.order(order_id)
             status = Status(order.status)
             if status not in {Status.RETURNED, Status.PARTIALLY_REFUNDED}:
                 raise Conflict(
@@ -863,7 +707,7 @@ class OrderService:
                     reason=data.reason,
                 )
         self.after_commit()
-        return await self.order(order_id)
+        return await self.queries.order(order_id)
 
     async def payment_refunded(self, event: Event) -> None:
         """A refund made at the payments service directly (by staff there, or the
@@ -969,16 +813,3 @@ class OrderService:
             )
         if not answer.ok:
             raise Conflict(f"the refund was refused: {answer.detail}")
-
-    async def saga_overview(self) -> s.SagaOverview:
-        async with self.db.read() as session:
-            rows = dict(
-                (await session.execute(select(Saga.state, func.count()).group_by(Saga.state))).all()
-            )
-        return s.SagaOverview(
-            running=int(rows.get("running", 0)),
-            waiting=int(rows.get("waiting", 0)),
-            compensating=int(rows.get("compensating", 0)),
-            done=int(rows.get("done", 0)),
-            failed=int(rows.get("failed", 0)),
-        )

@@ -20,14 +20,14 @@ MANAGE = [Depends(guard("orders:manage"))]
 async def list_orders(
     orders: Orders, status: Status | None = None, page: Page = 1, per_page: PerPage = 20
 ) -> s.OrderPage:
-    return await orders.orders(
+    return await orders.queries.orders(
         status=status.value if status else None, page=page, per_page=per_page
     )
 
 
 @router.get("/orders/{order_id}", response_model=s.OrderOut, dependencies=READ)
 async def admin_order(orders: Orders, order_id: OrderId) -> s.OrderOut:
-    return await orders.order(order_id)
+    return await orders.queries.order(order_id)
 
 
 @router.post("/orders/{order_id}/fulfil", response_model=s.OrderOut, dependencies=FULFIL)
@@ -97,4 +97,4 @@ async def refund(orders: Orders, order_id: OrderId, body: s.RefundIn, key: Key) 
 @router.get("/sagas", response_model=s.SagaOverview, dependencies=READ)
 async def sagas(orders: Orders) -> s.SagaOverview:
     """How many checkouts are running, waiting, compensating, done, failed."""
-    return await orders.saga_overview()
+    return await orders.queries.saga_overview()

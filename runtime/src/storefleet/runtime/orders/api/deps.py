@@ -62,7 +62,7 @@ async def shopper_access(
 ) -> str:
     """The order's owner (signed in) or whoever knows its e-mail; to anyone
     else an order doesn't exist."""
-    customer_id, order_email = await orders.owner_of(order_id)
+    customer_id, order_email = await orders.queries.owner_of(order_id)
     user = await user_of(request, orders, authorization)
     if user is not None and customer_id == user:
         return order_id

@@ -73,13 +73,13 @@ async def my_orders(
         raise ProblemError(
             401, "sign in to see your orders", headers={"WWW-Authenticate": "Bearer"}
         )
-    return await orders.orders(customer_id=user, page=page, per_page=per_page)
+    return await orders.queries.orders(customer_id=user, page=page, per_page=per_page)
 
 
 @router.get("/orders/{order_id}", response_model=s.OrderOut)
 async def get_order(orders: Orders, order_id: Shopper) -> s.OrderOut:
     """An order with its tracking timeline."""
-    return await orders.order(order_id)
+    return await orders.queries.order(order_id)
 
 
 @router.post("/orders/{order_id}/payment-return", response_model=s.OrderOut)
