@@ -47,7 +47,7 @@ def create_gateway(settings: PaymentsSettings, db: Database) -> PaymentGateway:
 async def _charge_subscriptions_forever(service: PaymentsService, every: float) -> None:
     while True:
         try:
-            await service.charge_due()
+            await service.subscriptions.charge_due()
         except Exception:
             log.exception("subscription charging failed")
         await asyncio.sleep(every)

@@ -3,7 +3,7 @@ tokens, and what is kept of a card is its brand, last four digits and expiry."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
@@ -20,6 +20,11 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from storefleet.runtime.platform.events.outbox import outbox_table, utcnow
 from storefleet.runtime.platform.storage.metadata import context_metadata
+
+
+def as_utc(value: datetime) -> datetime:
+    """A time read back from the database as UTC (SQLite gives it back naive)."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class Base(DeclarativeBase):

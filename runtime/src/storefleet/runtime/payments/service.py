@@ -1,4 +1,5 @@
-"""Payments use cases: authorize, capture, void, refund, saved cards, subscriptions.
+"""Payments use cases: authorize, capture, void, refund, saved cards;
+subscriptions are their own part (:mod:`.subscriptions`).
 
 Every money-moving call is idempotent twice over: the client's idempotency key
 names the payment (or operation) here, and a key derived from it goes to the
@@ -14,7 +15,7 @@ import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import func, or_, select, update
@@ -33,13 +34,13 @@ from storefleet.runtime.payments.models import (
     Payment,
     PaymentMethod,
     PaymentOperation,
-    Subscription,
-    SubscriptionCharge,
     WebhookEvent,
+    as_utc,
     outbox,
 )
 from storefleet.runtime.payments.sandbox import CardInvalid, SandboxGateway
 from storefleet.runtime.payments.settings import PaymentsSettings
+from storefleet.runtime.payments.subscriptions import Subscriptions
 from storefleet.runtime.platform.events.outbox import Event, OutboxRelay, enqueue, utcnow
 from storefleet.runtime.platform.resilience.backoff import RetryableError, retry
 from storefleet.runtime.platform.resilience.breaker import CircuitBreaker
@@ -53,10 +54,6 @@ from storefleet.runtime.platform.web.errors import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-
-
-def as_utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 def payment_out(row: Payment) -> s.PaymentOut:
@@ -109,6 +106,7 @@ class PaymentsService:
             review_at=settings.fraud_review_at,
             block_at=settings.fraud_block_at,
         )
+        self.subscriptions = Subscriptions(db, settings, self)
 
     # ------------------------------------------------------------- plumbing
 
@@ -262,7 +260,7 @@ class PaymentsService:
                 raise NotFound(f"no saved payment method '{method_id}'")
             await session.delete(row)
 
-    async def _method_token(self, customer_id: str | None, method_id: str) -> str:
+    async def method_token(self, customer_id: str | None, method_id: str) -> str:
         async with self.db.read() as session:
             row = await session.get(PaymentMethod, method_id)
         if row is None or customer_id is None or row.customer_id != customer_id:
@@ -328,7 +326,7 @@ class PaymentsService:
             if existing.status != "pending":
                 return payment_out(existing)
             return await self._authorize_at_gateway(existing, data)
-        token = data.token or await self._method_token(
+        token = data.token or await self.method_token(
             data.customer_id, data.payment_method_id or ""
         )
         fingerprint, brand, last4, _, _ = await self._card_facts(token)
@@ -382,7 +380,7 @@ class PaymentsService:
         token = (
             token
             or data.token
-            or await self._method_token(data.customer_id, data.payment_method_id or "")
+            or await self.method_token(data.customer_id, data.payment_method_id or "")
         )
         result = await self._gateway(
             lambda: self.gateway.authorize(
@@ -644,168 +642,6 @@ class PaymentsService:
         if payment_id is not None:
             await self.refresh(payment_id)
         return True
-
-    # --------------------------------------------------------- subscriptions
-
-    async def create_subscription(self, data: s.SubscriptionIn) -> s.SubscriptionOut:
-        await self._method_token(data.customer_id, data.payment_method_id)
-        start = data.start_at or utcnow()
-        if start.tzinfo is None:
-            raise ProblemError(422, "start_at needs a time zone (e.g. 2026-01-01T00:00:00Z)")
-        row = Subscription(
-            id=uuid.uuid4().hex,
-            customer_id=data.customer_id,
-            email=data.email,
-            plan=data.plan,
-            payment_method_id=data.payment_method_id,
-            amount_minor=data.amount_minor,
-            currency=data.currency,
-            interval_days=data.interval_days,
-            status="active",
-            current_period=0,
-            next_charge_at=start,
-            failed_attempts=0,
-            created_at=utcnow(),
-        )
-        async with self.db.write() as session:
-            session.add(row)
-        return await self.subscription(row.id)
-
-    async def subscription(self, subscription_id: str) -> s.SubscriptionOut:
-        async with self.db.read() as session:
-            row = await session.get(Subscription, subscription_id)
-            if row is None:
-                raise NotFound(f"no subscription '{subscription_id}'")
-            charges = (
-                await session.execute(
-                    select(SubscriptionCharge)
-                    .where(SubscriptionCharge.subscription_id == subscription_id)
-                    .order_by(SubscriptionCharge.period)
-                )
-            ).scalars()
-            return s.SubscriptionOut(
-                id=row.id,
-                customer_id=row.customer_id,
-                plan=row.plan,
-                amount_minor=row.amount_minor,
-                currency=row.currency,
-                interval_days=row.interval_days,
-                status=cast(Any, row.status),
-                current_period=row.current_period,
-                next_charge_at=as_utc(row.next_charge_at),
-                failed_attempts=row.failed_attempts,
-                charges=[
-                    s.SubscriptionChargeOut(
-                        period=c.period,
-                        payment_id=c.payment_id,
-                        status=c.status,
-                        charged_at=as_utc(c.charged_at),
-                    )
-                    for c in charges
-                ],
-            )
-
-    async def cancel_subscription(self, subscription_id: str) -> s.SubscriptionOut:
-        async with self.db.write() as session:
-            row = await session.get(Subscription, subscription_id)
-            if row is None:
-                raise NotFound(f"no subscription '{subscription_id}'")
-            row.status = "cancelled"
-        return await self.subscription(subscription_id)
-
-    async def charge_due(self, now: datetime | None = None, batch: int = 100) -> s.ChargeRun:
-        """Charge every subscription whose period is due. Safe to run concurrently
-        and repeatedly: each period's charge has its own idempotency key, and a
-        period advances only by a conditional update."""
-        moment = now or utcnow()
-        async with self.db.read() as session:
-            due = list(
-                (
-                    await session.execute(
-                        select(Subscription)
-                        .where(
-                            Subscription.status.in_(["active", "past_due"]),
-                            Subscription.next_charge_at <= moment,
-                        )
-                        .order_by(Subscription.next_charge_at)
-                        .limit(batch)
-                    )
-                ).scalars()
-            )
-        charged = failed = 0
-        for sub in due:
-            try:
-                if await self._charge_period(sub, moment):
-                    charged += 1
-                else:
-                    failed += 1
-            except ProblemError as exc:
-                # The processor is down: try this one again at the next pass.
-                log.warning("subscription charge deferred: %s", exc.detail)
-                break
-        return s.ChargeRun(charged=charged, failed=failed)
-
-    async def _charge_period(self, sub: Subscription, moment: datetime) -> bool:
-        period = sub.current_period
-        key = f"sub:{sub.id}:{period}:{sub.failed_attempts}"
-        payment = await self.authorize(
-            s.AuthorizeIn(
-                order_id=f"sub-{sub.id}-{period}",
-                amount_minor=sub.amount_minor,
-                currency=sub.currency,
-                payment_method_id=sub.payment_method_id,
-                customer_id=sub.customer_id,
-                email=sub.email,
-                store=sub.store,
-            ),
-            key,
-        )
-        if payment.status == "authorized":
-            payment = await self.capture(payment.id, None, "subscription")
-        async with self.db.write() as session:
-            if payment.status == "captured":
-                advanced = await session.execute(
-                    update(Subscription)
-                    .where(Subscription.id == sub.id, Subscription.current_period == period)
-                    .values(
-                        current_period=period + 1,
-                        next_charge_at=as_utc(sub.next_charge_at)
-                        + timedelta(days=sub.interval_days),
-                        failed_attempts=0,
-                        status="active",
-                    )
-                    .returning(Subscription.id)
-                )
-                if advanced.scalar_one_or_none() is not None:
-                    session.add(
-                        SubscriptionCharge(
-                            subscription_id=sub.id,
-                            period=period,
-                            payment_id=payment.id,
-                            status="paid",
-                            charged_at=moment,
-                        )
-                    )
-                return True
-            failures = sub.failed_attempts + 1
-            await session.execute(
-                update(Subscription)
-                .where(
-                    Subscription.id == sub.id,
-                    Subscription.current_period == period,
-                    Subscription.failed_attempts == sub.failed_attempts,
-                )
-                .values(
-                    failed_attempts=failures,
-                    status=(
-                        "cancelled"
-                        if failures >= self.settings.subscription_max_failures
-                        else "past_due"
-                    ),
-                    next_charge_at=moment + timedelta(days=1),
-                )
-            )
-            return False
 
     # ---------------------------------------------------------------- ledger
 

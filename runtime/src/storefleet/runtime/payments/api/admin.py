@@ -26,7 +26,7 @@ async def ledger(payments: PaymentsDep) -> s.Ledger:
 )
 async def charge_due(payments: PaymentsDep) -> s.ChargeRun:
     """Charge due subscriptions now (the scheduler also does, periodically)."""
-    return await payments.charge_due()
+    return await payments.subscriptions.charge_due()
 
 
 @router.put(

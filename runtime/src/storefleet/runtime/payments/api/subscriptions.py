@@ -18,7 +18,7 @@ router = APIRouter(tags=["subscriptions"], responses=PROBLEM_RESPONSES)
     dependencies=[Depends(guard("payments:refund"))],
 )
 async def create_subscription(payments: PaymentsDep, body: s.SubscriptionIn) -> s.SubscriptionOut:
-    return await payments.create_subscription(body)
+    return await payments.subscriptions.create_subscription(body)
 
 
 @router.get(
@@ -27,7 +27,7 @@ async def create_subscription(payments: PaymentsDep, body: s.SubscriptionIn) -> 
     dependencies=[Depends(guard("payments:read"))],
 )
 async def get_subscription(payments: PaymentsDep, subscription_id: PaymentId) -> s.SubscriptionOut:
-    return await payments.subscription(subscription_id)
+    return await payments.subscriptions.subscription(subscription_id)
 
 
 @router.post(
@@ -38,4 +38,4 @@ async def get_subscription(payments: PaymentsDep, subscription_id: PaymentId) ->
 async def cancel_subscription(
     payments: PaymentsDep, subscription_id: PaymentId
 ) -> s.SubscriptionOut:
-    return await payments.cancel_subscription(subscription_id)
+    return await payments.subscriptions.cancel_subscription(subscription_id)
