@@ -189,6 +189,13 @@ class EventsSettings(BaseSettings):
     backend: BusKind = "auto"
     # Empty: no Kafka.
     bootstrap_servers: str = ""
+    # The store's SCRAM user on the broker (the operator's Kafka provisioner
+    # makes it, with ACLs on the store's topics and groups only). Empty: no SASL.
+    sasl_username: str = ""
+    sasl_password: str = ""
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    # Empty: SASL_PLAINTEXT when sasl_username is set, else PLAINTEXT.
+    security_protocol: Literal["", "PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = ""
     topic_prefix: str = Field(default_factory=_default_topic_prefix)
     store: str = Field(default_factory=lambda: os.environ.get("STOREFLEET_STORE_ID", ""))
     client_id: str = "storefleet"

@@ -24,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
@@ -39,6 +39,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
+from aiokafka.helpers import create_ssl_context
 from opentelemetry import trace
 
 from storefleet.runtime.platform.config.settings import EventsSettings
@@ -78,18 +79,34 @@ PRODUCER_BROKEN: Final = (
 )
 
 
+def connection(settings: EventsSettings) -> dict[str, Any]:
+    """How every client of the bus reaches the broker: its address and, when the
+    store has a SCRAM user, SASL (the broker refuses what its ACLs do not allow)."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.bootstrap_servers}
+    protocol = settings.security_protocol or (
+        "SASL_PLAINTEXT" if settings.sasl_username else "PLAINTEXT"
+    )
+    options["security_protocol"] = protocol
+    if protocol.startswith("SASL_"):
+        options["sasl_mechanism"] = settings.sasl_mechanism
+        options["sasl_plain_username"] = settings.sasl_username
+        options["sasl_plain_password"] = settings.sasl_password
+    if protocol == "SASL_SSL":
+        options["ssl_context"] = create_ssl_context()
+    return options
+
+
 async def ensure_topics(
-    bootstrap_servers: str,
+    client: Mapping[str, Any],
     names: list[str],
     *,
     partitions: int = 3,
     replication_factor: int = 1,
     request_timeout: float = 10.0,
 ) -> list[str]:
-    """Create the topics that are missing; returns those created."""
-    admin = AIOKafkaAdminClient(
-        bootstrap_servers=bootstrap_servers, request_timeout_ms=int(request_timeout * 1000)
-    )
+    """Create the topics that are missing; returns those created. `client`: the
+    connection options (see :func:`connection`)."""
+    admin = AIOKafkaAdminClient(**client, request_timeout_ms=int(request_timeout * 1000))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -132,7 +149,7 @@ class KafkaEventBus:
             if self._producer is None:
                 await self._ensure_topics()
                 producer = AIOKafkaProducer(
-                    bootstrap_servers=self.settings.bootstrap_servers,
+                    **connection(self.settings),
                     client_id=self.settings.client_id,
                     acks="all",
                     enable_idempotence=True,
@@ -163,7 +180,7 @@ class KafkaEventBus:
         if self._topics_ready or not self.settings.create_topics:
             return
         await ensure_topics(
-            self.settings.bootstrap_servers,
+            connection(self.settings),
             [self.topic(stream) for stream in STREAMS],
             partitions=self.settings.topic_partitions,
             replication_factor=self.settings.topic_replication_factor,
@@ -348,7 +365,7 @@ class KafkaConsumerRunner:
             attempt += 1
             consumer = AIOKafkaConsumer(
                 *self.topics,
-                bootstrap_servers=self.settings.bootstrap_servers,
+                **connection(self.settings),
                 group_id=self.group_id,
                 client_id=f"{self.settings.client_id}-{self.consumer.name}",
                 enable_auto_commit=False,
