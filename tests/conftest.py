@@ -29,7 +29,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from storefleet.dev import images, stack
 from storefleet.dev.components.ingress import Ingress
-from storefleet.dev.components.kafka import Kafka
+from storefleet.dev.components.kafka import Kafka, KafkaAccess
 from storefleet.dev.components.keycloak import Keycloak, KeycloakAccess
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.node import Node
@@ -46,6 +46,7 @@ FIXTURE_MARKERS = {
     "postgres_dsn": "postgres",
     "redis_url": "redis",
     "kafka_bootstrap": "kafka",
+    "kafka_admin": "kafka",
     "keycloak_admin": "keycloak",
     "platform_crds": "platform_crds",
     "vault": "vault",
@@ -174,9 +175,16 @@ def redis_url(dev_stack: DevStack) -> str:
 
 @pytest.fixture(scope="session")
 def kafka_bootstrap(dev_stack: DevStack) -> str:
-    """`host:port` of the dev stack's Kafka broker (KRaft, plaintext on loopback)."""
+    """`host:port` of the dev stack's Kafka broker (KRaft, SASL_PLAINTEXT on loopback).
+    Every client must authenticate: see `kafka_admin`."""
     dev_stack.require("kafka")
     return Kafka().bootstrap_servers
+
+
+@pytest.fixture(scope="session")
+def kafka_admin(kafka_bootstrap: str) -> KafkaAccess:
+    """The broker's super user (SCRAM-SHA-512), whose password the stack generated."""
+    return Kafka().access()
 
 
 @pytest.fixture(scope="session")

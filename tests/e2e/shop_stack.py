@@ -40,6 +40,7 @@ from orders_harness import (
     running_commerce,
 )
 
+from storefleet.dev.components.kafka import KafkaAccess
 from storefleet.runtime.notifications.app import create_app as notifications_app
 from storefleet.runtime.notifications.settings import NotificationsSettings
 from storefleet.runtime.platform.config.settings import EventsSettings
@@ -151,11 +152,13 @@ class DevStackShop:
 
 @contextlib.asynccontextmanager
 async def dev_stack_shop(
-    request: pytest.FixtureRequest, directory: Path, kafka_bootstrap: str, redis_url: str
+    request: pytest.FixtureRequest, directory: Path, kafka_admin: KafkaAccess, redis_url: str
 ) -> AsyncIterator[DevStackShop]:
     run = uuid.uuid4().hex[:8]
     events = EventsSettings(
-        bootstrap_servers=kafka_bootstrap,
+        bootstrap_servers=kafka_admin.bootstrap_servers,
+        sasl_username=kafka_admin.username,
+        sasl_password=kafka_admin.password,
         topic_prefix=f"store.e2e{run}.",
         store=f"e2e{run}",
         request_timeout_seconds=5,

@@ -38,7 +38,7 @@ from shop_stack import (
 )
 from test_kafka_bus import _may_restart_kafka
 
-from storefleet.dev.components.kafka import Kafka
+from storefleet.dev.components.kafka import Kafka, KafkaAccess
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -48,9 +48,9 @@ def euros(minor: int) -> str:
 
 
 async def test_browse_cart_checkout_pay_and_email_over_kafka(
-    request: pytest.FixtureRequest, tmp_path: Path, kafka_bootstrap: str, redis_url: str
+    request: pytest.FixtureRequest, tmp_path: Path, kafka_admin: KafkaAccess, redis_url: str
 ) -> None:
-    async with dev_stack_shop(request, tmp_path, kafka_bootstrap, redis_url) as shop:
+    async with dev_stack_shop(request, tmp_path, kafka_admin, redis_url) as shop:
         commerce = shop.commerce
         sku = await new_product(commerce, stock=7, price=2450)
         code = sku.removeprefix("CO-")
@@ -100,14 +100,14 @@ async def test_browse_cart_checkout_pay_and_email_over_kafka(
 async def test_a_kafka_restart_during_checkouts_loses_and_doubles_nothing(
     request: pytest.FixtureRequest,
     tmp_path: Path,
-    kafka_bootstrap: str,
+    kafka_admin: KafkaAccess,
     redis_url: str,
     dev_stack: object,
 ) -> None:
     if not _may_restart_kafka(dev_stack):
         pytest.skip("restarts Kafka: set STOREFLEET_STACK_DIR to use a stack of this run's own")
     kafka = Kafka()
-    async with dev_stack_shop(request, tmp_path, kafka_bootstrap, redis_url) as shop:
+    async with dev_stack_shop(request, tmp_path, kafka_admin, redis_url) as shop:
         commerce = shop.commerce
         skus = [await new_product(commerce, stock=60, price=1000 + 350 * n) for n in range(3)]
         stock_before = {sku: await stock_of(commerce, sku) for sku in skus}

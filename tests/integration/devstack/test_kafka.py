@@ -9,10 +9,12 @@ import time
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from storefleet.dev.components.kafka import KafkaAccess
 
-async def test_a_produced_message_is_consumed(kafka_bootstrap: str) -> None:
+
+async def test_a_produced_message_is_consumed(kafka_admin: KafkaAccess) -> None:
     topic = f"orders-{secrets.token_hex(4)}"
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(**kafka_admin.aiokafka(), acks="all")
     await producer.start()
     try:
         sent = await producer.send_and_wait(topic, b'{"order": 1}', key=b"acme")
@@ -21,7 +23,7 @@ async def test_a_produced_message_is_consumed(kafka_bootstrap: str) -> None:
 
     consumer = AIOKafkaConsumer(
         topic,
-        bootstrap_servers=kafka_bootstrap,
+        **kafka_admin.aiokafka(),
         group_id=f"test-{secrets.token_hex(4)}",
         auto_offset_reset="earliest",
     )
@@ -34,9 +36,11 @@ async def test_a_produced_message_is_consumed(kafka_bootstrap: str) -> None:
     assert (message.partition, message.offset) == (sent.partition, sent.offset)
 
 
-async def test_the_admin_client_creates_a_topic_with_its_partitions(kafka_bootstrap: str) -> None:
+async def test_the_admin_client_creates_a_topic_with_its_partitions(
+    kafka_admin: KafkaAccess,
+) -> None:
     topic = f"tenant-acme-events-{secrets.token_hex(4)}"
-    admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+    admin = AIOKafkaAdminClient(**kafka_admin.aiokafka())
     await admin.start()
     try:
         await admin.create_topics([NewTopic(topic, num_partitions=6, replication_factor=1)])

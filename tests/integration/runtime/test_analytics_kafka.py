@@ -24,6 +24,7 @@ import pytest
 from conftest import Backend
 from fastapi import FastAPI
 
+from storefleet.dev.components.kafka import KafkaAccess
 from storefleet.runtime.analytics.app import create_app
 from storefleet.runtime.analytics.settings import AnalyticsSettings
 from storefleet.runtime.platform.config.settings import EventsSettings
@@ -62,14 +63,16 @@ def _order(kind: str, order_id: str, when: dt.datetime, **extra: Any) -> Event:
 
 
 async def test_orders_events_over_kafka_reach_the_sales_report(
-    kafka_bootstrap: str,
+    kafka_admin: KafkaAccess,
     make_backend: Callable[..., AbstractContextManager[Backend]],
     request: pytest.FixtureRequest,
     tmp_path: Path,
     serve: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[Any]],
 ) -> None:
     events = EventsSettings(
-        bootstrap_servers=kafka_bootstrap,
+        bootstrap_servers=kafka_admin.bootstrap_servers,
+        sasl_username=kafka_admin.username,
+        sasl_password=kafka_admin.password,
         topic_prefix=f"store.a{uuid.uuid4().hex[:8]}.",
         store="acme",
         retry_backoff_seconds=0.05,

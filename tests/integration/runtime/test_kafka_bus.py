@@ -28,7 +28,7 @@ from opentelemetry.trace import SpanKind
 from sqlalchemy import Column, Integer, MetaData, String, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefleet.dev.components.kafka import Kafka
+from storefleet.dev.components.kafka import Kafka, KafkaAccess
 from storefleet.runtime.platform.config.settings import EventsSettings
 from storefleet.runtime.platform.events.consumer import (
     IdempotentConsumer,
@@ -95,7 +95,7 @@ async def _wait_for(condition: Callable[[], Awaitable[bool]], within: float, wha
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def make_pipeline(
-    kafka_bootstrap: str, pg_database: str
+    kafka_admin: KafkaAccess, pg_database: str
 ) -> AsyncIterator[Callable[..., Awaitable[Pipeline]]]:
     made: list[Pipeline] = []
 
@@ -120,7 +120,9 @@ async def make_pipeline(
             await connection.run_sync(metadata.create_all)
         prefix = f"store.t{run}."
         settings = EventsSettings(
-            bootstrap_servers=kafka_bootstrap,
+            bootstrap_servers=kafka_admin.bootstrap_servers,
+            sasl_username=kafka_admin.username,
+            sasl_password=kafka_admin.password,
             topic_prefix=prefix,
             store=f"t{run}",
             request_timeout_seconds=5,
@@ -165,10 +167,10 @@ def _true_after(bus: KafkaEventBus, name: str) -> Callable[[], Awaitable[bool]]:
 
 
 async def _read_topic(
-    bootstrap: str, topic: str, count: int, within: float = 30
+    kafka: KafkaAccess, topic: str, count: int, within: float = 30
 ) -> list[ConsumerRecord[bytes, bytes]]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, group_id=None, auto_offset_reset="earliest"
+        topic, **kafka.aiokafka(), group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
     records: list[ConsumerRecord[bytes, bytes]] = []
@@ -183,7 +185,7 @@ async def _read_topic(
 
 
 async def test_outbox_events_are_applied_once_even_when_delivered_twice(
-    make_pipeline: Callable[..., Awaitable[Pipeline]], kafka_bootstrap: str
+    make_pipeline: Callable[..., Awaitable[Pipeline]], kafka_admin: KafkaAccess
 ) -> None:
     pipeline = await make_pipeline()
     events = [
@@ -209,7 +211,7 @@ async def test_outbox_events_are_applied_once_even_when_delivered_twice(
     assert sorted(applied) == sorted(event.id for event in events), "each event applied once"
 
     # On the wire: keyed by the order, CloudEvents-shaped, versioned.
-    records = await _read_topic(kafka_bootstrap, f"{pipeline.prefix}orders", 25)
+    records = await _read_topic(kafka_admin, f"{pipeline.prefix}orders", 25)
     assert len(records) == 25
     by_key: dict[bytes, list[int]] = {}
     for record in records:
@@ -226,7 +228,7 @@ async def test_outbox_events_are_applied_once_even_when_delivered_twice(
 
 
 async def test_a_poison_event_is_dead_lettered_and_the_consumer_moves_on(
-    make_pipeline: Callable[..., Awaitable[Pipeline]], kafka_bootstrap: str
+    make_pipeline: Callable[..., Awaitable[Pipeline]], kafka_admin: KafkaAccess
 ) -> None:
     calls: dict[str, int] = {}
 
@@ -246,7 +248,7 @@ async def test_a_poison_event_is_dead_lettered_and_the_consumer_moves_on(
         await pipeline.enqueue(event)
     await pipeline.relay.run_once()  # all four are on the topic before the garbage
     # Not an envelope at all: a producer that does not follow the contract.
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_admin.aiokafka())
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -265,7 +267,7 @@ async def test_a_poison_event_is_dead_lettered_and_the_consumer_moves_on(
     assert calls[poison.id] == 3, "retried up to the limit"
     assert calls[hopeless.id] == 1, "a permanent error is not retried"
 
-    dead = await _read_topic(kafka_bootstrap, f"{pipeline.prefix}dead-letter", 3)
+    dead = await _read_topic(kafka_admin, f"{pipeline.prefix}dead-letter", 3)
     assert len(dead) == 3
     first, second, garbage = (dict(record.headers) for record in dead)
     assert first["ce_id"].decode() == poison.id, "original headers are kept"
@@ -396,7 +398,7 @@ async def test_replicas_joining_and_leaving_the_group_lose_and_double_nothing(
 
 
 async def test_an_event_of_no_known_stream_does_not_hold_up_the_outbox(
-    make_pipeline: Callable[..., Awaitable[Pipeline]], kafka_bootstrap: str
+    make_pipeline: Callable[..., Awaitable[Pipeline]], kafka_admin: KafkaAccess
 ) -> None:
     pipeline = await make_pipeline()
     # (vendor.* has its own stream now: an example of a context with none)
@@ -410,9 +412,9 @@ async def test_an_event_of_no_known_stream_does_not_hold_up_the_outbox(
         return await pipeline.applied() == [behind.id]
 
     await _wait_for(applied, 60, "the event behind them")
-    (catalog,) = await _read_topic(kafka_bootstrap, f"{pipeline.prefix}catalog", 1)
+    (catalog,) = await _read_topic(kafka_admin, f"{pipeline.prefix}catalog", 1)
     assert json.loads(catalog.value or b"")["id"] == by_source.id, "routed by its source"
-    (dead,) = await _read_topic(kafka_bootstrap, f"{pipeline.prefix}dead-letter", 1)
+    (dead,) = await _read_topic(kafka_admin, f"{pipeline.prefix}dead-letter", 1)
     headers = dict(dead.headers)
     assert headers["ce_id"].decode() == lost.id
     assert b"names no known context" in headers["dlq_error"]
@@ -427,7 +429,7 @@ def _span_of(spans: InMemorySpanExporter, kind: SpanKind, event_id: str) -> Read
 
 async def test_the_consumer_continues_the_trace_the_event_was_enqueued_in(
     make_pipeline: Callable[..., Awaitable[Pipeline]],
-    kafka_bootstrap: str,
+    kafka_admin: KafkaAccess,
     spans: InMemorySpanExporter,
 ) -> None:
     pipeline = await make_pipeline()
@@ -442,7 +444,7 @@ async def test_the_consumer_continues_the_trace_the_event_was_enqueued_in(
     garbled = Event("order.placed", {"order_id": "tr-3"}, source="orders")
     envelope = json.loads(encode(garbled))
     envelope["traceparent"] = "00-this-is-not-a-trace-01"
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    producer = AIOKafkaProducer(**kafka_admin.aiokafka())
     await producer.start()
     try:
         await producer.send_and_wait(
@@ -499,7 +501,7 @@ async def test_the_consumer_continues_the_trace_the_event_was_enqueued_in(
     # On the wire: the CloudEvents distributed-tracing extension, in the
     # envelope and as a header, naming the publish span.
     records = {
-        json.loads(r.value or b"")["id"]: r for r in await _read_topic(kafka_bootstrap, topic, 3)
+        json.loads(r.value or b"")["id"]: r for r in await _read_topic(kafka_admin, topic, 3)
     }
     record = records[traced.id]
     on_wire = json.loads(record.value or b"")["traceparent"]

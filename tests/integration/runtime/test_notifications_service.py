@@ -32,6 +32,7 @@ from aiosmtpd.controller import Controller
 from fastapi import FastAPI, Request, Response
 from sqlalchemy import MetaData
 
+from storefleet.dev.components.kafka import KafkaAccess
 from storefleet.runtime.notifications.app import create_app
 from storefleet.runtime.notifications.channels import verify_signature
 from storefleet.runtime.notifications.settings import NotificationsSettings
@@ -268,7 +269,7 @@ async def _sse(
 
 
 async def test_order_paid_over_kafka_reaches_email_sms_and_the_in_app_stream(
-    kafka_bootstrap: str,
+    kafka_admin: KafkaAccess,
     pg_urls: tuple[str, str],
     smtp: MailServer,
     serve: Callable[[FastAPI], contextlib.AbstractAsyncContextManager[Any]],
@@ -276,7 +277,9 @@ async def test_order_paid_over_kafka_reaches_email_sms_and_the_in_app_stream(
     notifications_db, orders_db = pg_urls
     prefix = f"store.n{uuid.uuid4().hex[:8]}."
     events = EventsSettings(
-        bootstrap_servers=kafka_bootstrap,
+        bootstrap_servers=kafka_admin.bootstrap_servers,
+        sasl_username=kafka_admin.username,
+        sasl_password=kafka_admin.password,
         topic_prefix=prefix,
         store="acme",
         retry_backoff_seconds=0.05,

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from storefleet.dev.components.kafka import KafkaAccess
 from storefleet.runtime.catalog.app import create_app as catalog_app
 from storefleet.runtime.catalog.settings import CatalogSettings
 from storefleet.runtime.platform.config.settings import EventsSettings
@@ -29,11 +30,13 @@ pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
 async def test_order_events_over_kafka_make_one_sub_order_and_vendor_events_flow(
-    kafka_bootstrap: str, tmp_path: Path
+    kafka_admin: KafkaAccess, tmp_path: Path
 ) -> None:
     store = f"vk{uuid.uuid4().hex[:8]}"
     events = EventsSettings(
-        bootstrap_servers=kafka_bootstrap,
+        bootstrap_servers=kafka_admin.bootstrap_servers,
+        sasl_username=kafka_admin.username,
+        sasl_password=kafka_admin.password,
         topic_prefix=f"store.{store}.",
         store=store,
         retry_backoff_seconds=0.1,
@@ -155,7 +158,7 @@ async def test_order_events_over_kafka_make_one_sub_order_and_vendor_events_flow
 
             consumer = AIOKafkaConsumer(
                 f"store.{store}.vendors",
-                bootstrap_servers=kafka_bootstrap,
+                **kafka_admin.aiokafka(),
                 group_id=None,
                 auto_offset_reset="earliest",
             )

@@ -10,22 +10,37 @@ A second listener, NODE, is for the real node's pods: it listens on loopback
 too, but tells clients the broker is at the node's bridge address, where the
 relay (components/relay.py) forwards to it. A pod that bootstraps there is
 sent back there, never to a loopback address it cannot reach.
+
+Every client authenticates: both client listeners are SASL_PLAINTEXT with
+SCRAM-SHA-512 (no TLS: they are on loopback and the stack's own bridge), and
+the StandardAuthorizer refuses whatever no ACL allows. One super user,
+``storefleet-admin``, holds a password generated on the first start and kept
+beside the data (never in the repository); its SCRAM credential is written
+into the log directory when it is formatted, so it exists before the broker
+takes its first request. The controller listener authenticates with PLAIN
+against the same password (KRaft controllers cannot check SCRAM, which lives
+in the metadata they serve).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import os
+import shutil
 import subprocess
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Final
 
 from storefleet.dev.components.base import Component
 from storefleet.dev.java import java
 from storefleet.dev.mavenresolve import MavenArtifacts
 from storefleet.dev.network import NODE_IP
 from storefleet.dev.processes import ensure_port_free, port_open, wait_until
+from storefleet.dev.secrets_file import generated_password
 
 PORT = int(os.environ.get("STOREFLEET_KAFKA_PORT", "19092"))
 CONTROLLER_PORT = PORT + 1
@@ -45,18 +60,35 @@ JVM_OPTIONS = (
     "-Djava.awt.headless=true",
 )
 
+ADMIN_USER: Final = "storefleet-admin"
+SECURITY_PROTOCOL: Final = "SASL_PLAINTEXT"
+SASL_MECHANISM: Final = "SCRAM-SHA-512"
+_SCRAM_LOGIN: Final = "org.apache.kafka.common.security.scram.ScramLoginModule"
+_PLAIN_LOGIN: Final = "org.apache.kafka.common.security.plain.PlainLoginModule"
+
 SERVER_PROPERTIES = {
     "process.roles": "broker,controller",
     "node.id": str(NODE_ID),
     "controller.quorum.voters": f"{NODE_ID}@127.0.0.1:{CONTROLLER_PORT}",
     "listeners": (
-        f"PLAINTEXT://127.0.0.1:{PORT},CONTROLLER://127.0.0.1:{CONTROLLER_PORT},"
+        f"CLIENT://127.0.0.1:{PORT},CONTROLLER://127.0.0.1:{CONTROLLER_PORT},"
         f"NODE://127.0.0.1:{NODE_PORT}"
     ),
-    "advertised.listeners": f"PLAINTEXT://127.0.0.1:{PORT},NODE://{NODE_IP}:{NODE_PORT}",
+    "advertised.listeners": f"CLIENT://127.0.0.1:{PORT},NODE://{NODE_IP}:{NODE_PORT}",
     "controller.listener.names": "CONTROLLER",
-    "inter.broker.listener.name": "PLAINTEXT",
-    "listener.security.protocol.map": "CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,NODE:PLAINTEXT",
+    "inter.broker.listener.name": "CLIENT",
+    "listener.security.protocol.map": (
+        "CONTROLLER:SASL_PLAINTEXT,CLIENT:SASL_PLAINTEXT,NODE:SASL_PLAINTEXT"
+    ),
+    "sasl.mechanism.inter.broker.protocol": SASL_MECHANISM,
+    "sasl.mechanism.controller.protocol": "PLAIN",
+    "listener.name.client.sasl.enabled.mechanisms": SASL_MECHANISM,
+    "listener.name.node.sasl.enabled.mechanisms": SASL_MECHANISM,
+    "listener.name.controller.sasl.enabled.mechanisms": "PLAIN",
+    # Nothing is allowed that no ACL allows; the admin is the one exception.
+    "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+    "allow.everyone.if.no.acl.found": "false",
+    "super.users": f"User:{ADMIN_USER}",
     "num.partitions": "1",
     # One broker: every internal topic has one replica, and few partitions
     # so the group and transaction coordinators are ready at once.
@@ -87,9 +119,38 @@ logger.raft.level = info
 """
 
 
+@dataclass(frozen=True)
+class KafkaAccess:
+    """How a client reaches the broker as a SCRAM user (the admin, or a tenant)."""
+
+    bootstrap_servers: str
+    username: str
+    password: str
+    security_protocol: str = SECURITY_PROTOCOL
+    sasl_mechanism: str = SASL_MECHANISM
+
+    def aiokafka(self) -> dict[str, Any]:
+        """Keyword arguments for aiokafka's producer, consumer and admin client."""
+        return {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+            "sasl_mechanism": self.sasl_mechanism,
+            "sasl_plain_username": self.username,
+            "sasl_plain_password": self.password,
+        }
+
+
 class Kafka(Component):
     name = "kafka"
     process_names = ("kafka",)
+
+    @property
+    def admin_password(self) -> str:
+        return generated_password(self.directory / "admin-password")
+
+    def access(self) -> KafkaAccess:
+        """The super user's access, for the operator's provisioner and tests."""
+        return KafkaAccess(self.bootstrap_servers, ADMIN_USER, self.admin_password)
 
     @property
     def data_dir(self) -> Path:
@@ -110,20 +171,66 @@ class Kafka(Component):
 
     def _write_config(self) -> Path:
         config = self.directory / "server.properties"
-        properties = {**SERVER_PROPERTIES, "log.dirs": str(self.data_dir)}
+        password = self.admin_password
+        scram = f'{_SCRAM_LOGIN} required username="{ADMIN_USER}" password="{password}";'
+        plain = (
+            f'{_PLAIN_LOGIN} required username="{ADMIN_USER}" password="{password}" '
+            f'user_{ADMIN_USER}="{password}";'
+        )
+        properties = {
+            **SERVER_PROPERTIES,
+            "log.dirs": str(self.data_dir),
+            # The broker's own connections log in as the admin; clients bring their own.
+            "listener.name.client.scram-sha-512.sasl.jaas.config": scram,
+            "listener.name.node.scram-sha-512.sasl.jaas.config": f"{_SCRAM_LOGIN} required;",
+            "listener.name.controller.plain.sasl.jaas.config": plain,
+        }
+        # It holds the admin's password: readable by this user only.
+        config.touch(mode=0o600)
+        config.chmod(0o600)
         config.write_text("".join(f"{key}={value}\n" for key, value in properties.items()))
         (self.directory / "log4j2.properties").write_text(LOG4J2)
         return config
 
     def _format(self, config: Path) -> None:
-        """Give the log directory a cluster id once; later starts reuse it."""
+        """Give the log directory a cluster id and the admin's SCRAM credential once;
+        later starts reuse it. A directory formatted for another admin password (or
+        by an earlier version, with none) is test data: it is formatted anew."""
+        marker = self.directory / "admin-scram"
+        fingerprint = hashlib.sha256(self.admin_password.encode()).hexdigest()
         if (self.data_dir / "meta.properties").exists():
-            return
+            if marker.exists() and marker.read_text().strip() == fingerprint:
+                return
+            shutil.rmtree(self.data_dir)
         cluster_id = _cluster_id()
-        argv = self._java(
-            "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(config), "-g"
+        # In a Java argument file, not argv: the password would show in `ps`.
+        arguments = self.directory / "format.args"
+        arguments.touch(mode=0o600)
+        arguments.chmod(0o600)
+        arguments.write_text(
+            "\n".join(
+                [
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(config),
+                    "-g",
+                    "--add-scram",
+                    f"{SASL_MECHANISM}=[name={ADMIN_USER},password={self.admin_password}]",
+                    "",
+                ]
+            )
         )
-        result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        # The main class too: the launcher expands argument files only before it.
+        argv = self._java(f"@{arguments}")
+        try:
+            result = subprocess.run(argv, capture_output=True, text=True, check=False)
+        finally:
+            arguments.unlink()
+        if result.returncode == 0:
+            marker.write_text(fingerprint + "\n")
         if result.returncode != 0:
             raise RuntimeError(
                 f"formatting Kafka's log directory failed:\n{result.stdout}{result.stderr}"
@@ -153,9 +260,7 @@ class Kafka(Component):
         from aiokafka.admin import AIOKafkaAdminClient
         from aiokafka.errors import KafkaError
 
-        admin = AIOKafkaAdminClient(
-            bootstrap_servers=self.bootstrap_servers, request_timeout_ms=3000
-        )
+        admin = AIOKafkaAdminClient(**self.access().aiokafka(), request_timeout_ms=3000)
         try:
             await admin.start()
             cluster = await admin.describe_cluster()
@@ -166,11 +271,18 @@ class Kafka(Component):
         return bool(cluster.get("brokers"))
 
     def env(self) -> dict[str, str]:
-        return {"KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers}
+        return {
+            "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap_servers,
+            "KAFKA_SECURITY_PROTOCOL": SECURITY_PROTOCOL,
+            "KAFKA_SASL_MECHANISM": SASL_MECHANISM,
+            "KAFKA_SASL_USERNAME": ADMIN_USER,
+            "KAFKA_SASL_PASSWORD": self.admin_password,
+        }
 
     def describe(self) -> str:
         return (
-            f"kafka://{self.bootstrap_servers} (KRaft controller 127.0.0.1:{CONTROLLER_PORT}; "
+            f"kafka://{self.bootstrap_servers} ({SECURITY_PROTOCOL} {SASL_MECHANISM}, "
+            f"super user {ADMIN_USER}; KRaft controller 127.0.0.1:{CONTROLLER_PORT}; "
             f"for pods {NODE_IP}:{NODE_PORT} through the relay)"
         )
 
