@@ -14,6 +14,7 @@ from kubernetes.client import ApiClient
 from node_pods import run_python
 
 from storefleet.dev import images
+from storefleet.dev.components.kafka import KafkaAccess
 from storefleet.dev.components.relay import RELAYED, Relay
 from storefleet.dev.components.smtp import Smtp
 from storefleet.dev.network import NODE_IP
@@ -86,7 +87,7 @@ print("smtp sent")
 
 
 def test_a_pod_produces_and_consumes_through_the_brokers_node_listener(
-    kube_api: ApiClient, namespace: str, kafka_bootstrap: str
+    kube_api: ApiClient, namespace: str, kafka_admin: KafkaAccess
 ) -> None:
     """The broker tells a pod it is at the node's address, so the pod's client never
     tries a loopback address of its own."""
@@ -95,12 +96,20 @@ def test_a_pod_produces_and_consumes_through_the_brokers_node_listener(
 import asyncio
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 servers = "{NODE_IP}:{RELAYED["kafka"]}"
+sasl = dict(
+    security_protocol="SASL_PLAINTEXT",
+    sasl_mechanism="SCRAM-SHA-512",
+    sasl_plain_username="{kafka_admin.username}",
+    sasl_plain_password="{kafka_admin.password}",
+)
 async def main():
-    producer = AIOKafkaProducer(bootstrap_servers=servers)
+    producer = AIOKafkaProducer(bootstrap_servers=servers, **sasl)
     await producer.start()
     await producer.send_and_wait("{topic}", b"from a pod")
     await producer.stop()
-    consumer = AIOKafkaConsumer("{topic}", bootstrap_servers=servers, auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        "{topic}", bootstrap_servers=servers, auto_offset_reset="earliest", **sasl
+    )
     await consumer.start()
     record = await asyncio.wait_for(consumer.getone(), 60)
     await consumer.stop()

@@ -43,6 +43,7 @@ from storeharness import (
 )
 
 from storefleet.dev import stack
+from storefleet.dev.components.kafka import KafkaAccess
 from storefleet.dev.components.keycloak import KeycloakAccess
 from storefleet.dev.components.vault import VaultAccess
 from storefleet.operator.provisioners.kafka import STREAMS
@@ -70,7 +71,7 @@ VENDORS_PORT = free_port()
 def servers(
     postgres_dsn: str,
     redis_url: str,
-    kafka_bootstrap: str,
+    kafka_admin: KafkaAccess,
     vault: VaultAccess,
     vault_kube_auth: str,
     keycloak_admin: KeycloakAccess,
@@ -79,7 +80,9 @@ def servers(
     return {
         "STOREFLEET_OPERATOR_POSTGRES_DSN": postgres_dsn,
         "STOREFLEET_OPERATOR_REDIS_URL": redis_url,
-        "STOREFLEET_OPERATOR_KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "STOREFLEET_OPERATOR_KAFKA_BOOTSTRAP_SERVERS": kafka_admin.bootstrap_servers,
+        "STOREFLEET_OPERATOR_KAFKA_USERNAME": kafka_admin.username,
+        "STOREFLEET_OPERATOR_KAFKA_PASSWORD": kafka_admin.password,
         "STOREFLEET_OPERATOR_VAULT_ADDR": vault.url,
         "STOREFLEET_OPERATOR_VAULT_TOKEN": vault.token,
         "STOREFLEET_OPERATOR_VAULT_AUTH_MOUNT": vault_kube_auth,
@@ -237,7 +240,7 @@ def test_delete_removes_or_keeps_the_tenant_data_by_policy(
     tenants: Stores,
     vault: VaultAccess,
     postgres_dsn: str,
-    kafka_bootstrap: str,
+    kafka_admin: KafkaAccess,
     keycloak_admin: KeycloakAccess,
 ) -> None:
     doomed = tenants.create(deletionPolicy="Delete", **ALL_ON)
@@ -259,7 +262,7 @@ def test_delete_removes_or_keeps_the_tenant_data_by_policy(
         import asyncio
 
         async def listed() -> set[str]:
-            admin = AIOKafkaAdminClient(bootstrap_servers=kafka_bootstrap)
+            admin = AIOKafkaAdminClient(**kafka_admin.aiokafka())
             await admin.start()
             try:
                 return set(await admin.list_topics())

@@ -57,6 +57,7 @@ def call_token(caller: str, callee: str) -> str:
 GENERATED: Final[Mapping[str, tuple[str, bool]]] = {
     "database-password": ("the tenant's PostgreSQL role", True),
     "cache-password": ("the tenant's Redis ACL user", True),
+    "events-password": ("the tenant's Kafka SCRAM user", True),
     **{admin_token(svc): (f"the {svc} service's admin API token", True) for svc in ADMIN_SERVICES},
     **{
         call_token(caller, callee): (f"the {caller} service's calls to {callee}", True)
@@ -108,6 +109,10 @@ OUTPUT_ENV: Final[Mapping[str, str]] = {
     "REDIS_KEY_PREFIX": "STOREFLEET_CACHE_PREFIX",
     "KAFKA_BOOTSTRAP_SERVERS": "STOREFLEET_EVENTS_BOOTSTRAP_SERVERS",
     "KAFKA_TOPIC_PREFIX": "STOREFLEET_EVENTS_TOPIC_PREFIX",
+    "KAFKA_SECURITY_PROTOCOL": "STOREFLEET_EVENTS_SECURITY_PROTOCOL",
+    "KAFKA_SASL_MECHANISM": "STOREFLEET_EVENTS_SASL_MECHANISM",
+    "KAFKA_SASL_USERNAME": "STOREFLEET_EVENTS_SASL_USERNAME",
+    "KAFKA_SASL_PASSWORD": "STOREFLEET_EVENTS_SASL_PASSWORD",
     # The realm's issuer and the storefront client: how the runtime signs users in.
     "OIDC_ISSUER": "STOREFLEET_AUTH_OIDC_ISSUER",
     "OIDC_STOREFRONT_SECRET": "STOREFLEET_AUTH_OIDC_CLIENT_SECRET",

@@ -91,6 +91,11 @@ IN_NAMESPACE: Final[Mapping[str, tuple[str, str, int]]] = {
 }
 # Blocks an in-namespace stand-in can serve -> the generated credential that is its password.
 PASSWORD_OF: Final[Mapping[str, str]] = {"database": "database-password", "cache": "cache-password"}
+# Provisioned blocks -> the generated credential their provisioner gets as the tenant's password.
+PROVISIONED_PASSWORD_OF: Final[Mapping[str, str]] = {
+    **PASSWORD_OF,
+    "events": "events-password",
+}
 # Provisioned blocks, and the order to tear them down in (secrets last: they hold
 # what the others need to be found again).
 ORDER: Final = ("database", "cache", "events", "identity", "secrets")
@@ -177,7 +182,7 @@ class TenantProvisioning:
         creds = credentials.converge(current, rotate)
         done.rotated = rotate
 
-        passwords = {block: creds[key] for block, key in PASSWORD_OF.items()}
+        passwords = {block: creds[key] for block, key in PROVISIONED_PASSWORD_OF.items()}
 
         async def run(block: str, made: Provisioner) -> tuple[str, Result]:
             try:

@@ -42,7 +42,12 @@ _FACTORIES: Final[
     "events": (
         lambda s: bool(s.kafka_bootstrap_servers),
         lambda s, plan: KafkaProvisioner(
-            str(s.kafka_bootstrap_servers), plan=plan, timeout=s.timeout_seconds
+            str(s.kafka_bootstrap_servers),
+            username=s.kafka_username,
+            password=_secret(s.kafka_password) if s.kafka_password is not None else None,
+            security_protocol=s.kafka_security_protocol,
+            plan=plan,
+            timeout=s.timeout_seconds,
         ),
     ),
     "secrets": (

@@ -7,6 +7,8 @@ defaults.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -24,6 +26,15 @@ class ProvisionerSettings(BaseSettings):
     )
     kafka_bootstrap_servers: str | None = Field(
         default=None, description="host:port[,host:port...] of the shared Kafka cluster."
+    )
+    kafka_username: str | None = Field(
+        default=None,
+        description="SASL/SCRAM-SHA-512 super user of that cluster; with it each Store gets "
+        "a SCRAM user and ACLs on its own topics and groups. Unset: no authentication.",
+    )
+    kafka_password: SecretStr | None = Field(default=None, description="That user's password.")
+    kafka_security_protocol: Literal["SASL_PLAINTEXT", "SASL_SSL"] = Field(
+        default="SASL_PLAINTEXT", description="How SASL clients reach the cluster."
     )
     vault_addr: str | None = Field(default=None, description="URL of Vault or OpenBao.")
     vault_token: SecretStr | None = Field(default=None, description="Token of the operator.")
