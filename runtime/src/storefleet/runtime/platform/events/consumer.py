@@ -19,12 +19,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from enum import StrEnum
 from typing import Any, Protocol, cast
 
 from opentelemetry import trace
+from opentelemetry.util.types import AttributeValue
 from prometheus_client import Counter
 from sqlalchemy import (
     Column,
@@ -44,6 +47,8 @@ from storefleet.runtime.platform.config.settings import EventsSettings
 from storefleet.runtime.platform.events.envelope import (
     DEAD_LETTER,
     STREAMS,
+    EnvelopeError,
+    decode,
     stream_for,
     stream_or_type,
 )
@@ -382,3 +387,74 @@ def attach_consumer(bus: EventBus, consumer: Consumer) -> InProcessFeed | None:
     # Delivery only queues the event; the worker's span is the consumer span.
     bus.subscribe("*", feed.deliver, traced=False)
     return feed
+
+
+# -- one record off a bus ----------------------------------------------------
+
+
+class Delivery(StrEnum):
+    """What became of one record a bus handed a consumer."""
+
+    APPLIED = "applied"
+    DUPLICATE = "duplicate"
+    DEAD_LETTERED = "dead_lettered"
+    # An event of a type this consumer has no handler for.
+    NOT_HANDLED = "not_handled"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a record was read, for its CONSUMER span."""
+
+    system: str
+    destination: str
+    group: str
+    attributes: Mapping[str, AttributeValue] = field(default_factory=dict)
+
+
+DeadLetter = Callable[[BaseException, int], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def _nothing_held() -> Any:
+    yield
+
+
+async def consume_record(
+    consumer: Consumer,
+    payload: bytes | None,
+    origin: Origin,
+    dead_letter: DeadLetter,
+    held: Callable[[], AbstractAsyncContextManager[None]] = _nothing_held,
+) -> Delivery:
+    """Decode a record and hand it to the consumer under a CONSUMER span.
+
+    What every bus does with a record it read: a malformed envelope goes to
+    `dead_letter` (error, attempts) at once, an event the consumer does not
+    handle is passed over, and an event whose handler gave up after its retries
+    is dead-lettered with its error on the span. `held` surrounds the handling
+    (Redis keeps the entry claimed meanwhile). Acknowledging or committing is
+    left to the bus."""
+    try:
+        event = decode(payload)
+    except EnvelopeError as exc:
+        await dead_letter(exc, 1)
+        return Delivery.DEAD_LETTERED
+    if not consumer.handles(event.type):
+        return Delivery.NOT_HANDLED
+    with tracing.consume_span(
+        event,
+        system=origin.system,
+        destination=origin.destination,
+        consumer=origin.group,
+        attributes=origin.attributes,
+    ) as span:
+        try:
+            async with held():
+                applied = await consumer.handle(event)
+        except DeadLettered as dead:
+            span.record_exception(dead.error)
+            span.set_status(trace.Status(trace.StatusCode.ERROR, str(dead)))
+            await dead_letter(dead.error, dead.attempts)
+            return Delivery.DEAD_LETTERED
+    return Delivery.APPLIED if applied else Delivery.DUPLICATE

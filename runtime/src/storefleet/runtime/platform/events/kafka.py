@@ -45,16 +45,16 @@ from opentelemetry import trace
 from storefleet.runtime.platform.config.settings import EventsSettings
 from storefleet.runtime.platform.events.consumer import (
     Consumer,
-    DeadLettered,
+    Delivery,
+    Origin,
     PlainConsumer,
     backoff_delay,
+    consume_record,
     subscriber_group,
 )
 from storefleet.runtime.platform.events.envelope import (
     DEAD_LETTER,
     STREAMS,
-    EnvelopeError,
-    decode,
     encode,
     headers_for,
     partition_key,
@@ -427,35 +427,25 @@ class KafkaConsumerRunner:
             log.warning("committing offset %s of %s failed: %s", offset, partition, exc)
 
     async def _process(self, record: ConsumerRecord[bytes, bytes]) -> None:
-        try:
-            event = decode(record.value)
-        except EnvelopeError as exc:
-            await self._dead_letter(record, exc, attempts=1)
-            return
-        if not self.consumer.handles(event.type):
-            return
-        with tracing.consume_span(
-            event,
+        origin = Origin(
             system=tracing.KAFKA,
             destination=record.topic,
-            consumer=self.group_id,
+            group=self.group_id,
             attributes={
                 tracing.MESSAGING_PARTITION: str(record.partition),
                 tracing.MESSAGING_KAFKA_OFFSET: record.offset,
                 tracing.MESSAGING_KAFKA_KEY: (record.key or b"").decode(errors="replace"),
             },
-        ) as span:
-            try:
-                applied = await self.consumer.handle(event)
-            except DeadLettered as dead:
-                span.record_exception(dead.error)
-                span.set_status(trace.Status(trace.StatusCode.ERROR, str(dead)))
-                await self._dead_letter(record, dead.error, attempts=dead.attempts)
-                return
-            if applied:
-                self.applied += 1
-            else:
-                self.duplicates += 1
+        )
+
+        async def dead_letter(error: BaseException, attempts: int) -> None:
+            await self._dead_letter(record, error, attempts=attempts)
+
+        delivery = await consume_record(self.consumer, record.value, origin, dead_letter)
+        if delivery is Delivery.APPLIED:
+            self.applied += 1
+        elif delivery is Delivery.DUPLICATE:
+            self.duplicates += 1
 
     async def _dead_letter(
         self, record: ConsumerRecord[bytes, bytes], error: BaseException, *, attempts: int

@@ -56,15 +56,15 @@ from redis.exceptions import RedisError, ResponseError
 from storefleet.runtime.platform.config.settings import EventsSettings
 from storefleet.runtime.platform.events.consumer import (
     Consumer,
-    DeadLettered,
+    Delivery,
+    Origin,
     PlainConsumer,
     backoff_delay,
+    consume_record,
     subscriber_group,
 )
 from storefleet.runtime.platform.events.envelope import (
     DEAD_LETTER,
-    EnvelopeError,
-    decode,
     encode,
     headers_for,
     partition_key,
@@ -374,35 +374,29 @@ class RedisConsumerRunner:
             # Trimmed away (MAXLEN) after it was read: nothing is left to handle.
             await self._ack(key, entry_id)
             return
-        try:
-            event = decode(fields.get(ENVELOPE))
-        except EnvelopeError as exc:
-            await self._dead_letter(key, entry_id, fields, exc, attempts=1)
-            await self._ack(key, entry_id)
-            return
-        if not self.consumer.handles(event.type):
-            await self._ack(key, entry_id)
-            return
-        with tracing.consume_span(
-            event,
+        origin = Origin(
             system=tracing.REDIS_STREAMS,
             destination=key,
-            consumer=self.group,
+            group=self.group,
             attributes={tracing.MESSAGING_REDIS_ENTRY_ID: _text(entry_id)},
-        ) as span:
-            try:
-                async with self._held(key, entry_id):
-                    applied = await self.consumer.handle(event)
-            except DeadLettered as dead:
-                span.record_exception(dead.error)
-                span.set_status(trace.Status(trace.StatusCode.ERROR, str(dead)))
-                await self._dead_letter(key, entry_id, fields, dead.error, attempts=dead.attempts)
-            else:
-                if applied:
-                    self.applied += 1
-                else:
-                    self.duplicates += 1
-        # Handled (or dead-lettered), then acknowledged: at least once.
+        )
+
+        async def dead_letter(error: BaseException, attempts: int) -> None:
+            await self._dead_letter(key, entry_id, fields, error, attempts=attempts)
+
+        delivery = await consume_record(
+            self.consumer,
+            fields.get(ENVELOPE),
+            origin,
+            dead_letter,
+            held=lambda: self._held(key, entry_id),
+        )
+        if delivery is Delivery.APPLIED:
+            self.applied += 1
+        elif delivery is Delivery.DUPLICATE:
+            self.duplicates += 1
+        # Handled (or dead-lettered, or not this consumer's), then acknowledged:
+        # at least once.
         await self._ack(key, entry_id)
 
     @contextlib.asynccontextmanager
