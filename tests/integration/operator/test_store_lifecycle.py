@@ -33,7 +33,7 @@ def expected_objects(stores: Stores, name: str, istio: bool) -> set[str]:
     store = stores.get(name)
     context = desired.build(store, desired.ClusterFeatures(istio=istio), OperatorSettings())
     # The operator under test has no shared servers: what provisioning renders offline.
-    context["tenancy"] = TenantProvisioning(None, ProvisionerSettings()).offline(context)
+    desired.with_tenancy(context, TenantProvisioning(None, ProvisionerSettings()).offline(context))
     return {
         f"{o['kind']}/{o['metadata']['name']}"
         for o in render.render(context, OperatorSettings().templates_dir)

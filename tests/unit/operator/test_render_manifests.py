@@ -270,12 +270,42 @@ def test_removing_a_domain_removes_exactly_its_route(
     assert before - after == {"northwind-example-com"}
 
 
-def test_integrations_open_only_their_ports(
+def test_the_spec_integrations_open_their_servers_to_their_service_only(
     full_store: dict[str, Any], settings: OperatorSettings
 ) -> None:
-    policy = by_kind(objects_of(full_store, settings), "NetworkPolicy")["allow-integrations"]
-    ports = {p["port"] for p in policy["spec"]["egress"][0]["ports"]}
-    assert ports == {5432, 6379, 9092, 8200, 8443}
+    full_store["spec"]["notifications"]["smtp"]["host"] = "192.0.2.25"
+    full_store["spec"]["notifications"]["sms"]["url"] = "https://[2001:db8::5]:8443/sms"
+    full_store["spec"]["payments"]["apiBase"] = "http://stripe-mock.payments-test.svc:12111"
+    policies = by_kind(objects_of(full_store, settings), "NetworkPolicy")
+    # No shared server is configured offline: nothing is open to every pod.
+    assert "allow-integrations" not in policies
+    mail = policies["allow-notifications-integrations"]["spec"]
+    assert mail["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "notifications"}}
+    # The push webhook's name is not resolved offline: it opens nothing.
+    assert mail["egress"] == [
+        {
+            "to": [{"ipBlock": {"cidr": "192.0.2.25/32"}}],
+            "ports": [{"protocol": "TCP", "port": 587}],
+        },
+        {
+            "to": [{"ipBlock": {"cidr": "2001:db8::5/128"}}],
+            "ports": [{"protocol": "TCP", "port": 8443}],
+        },
+    ]
+    gateway = policies["allow-payments-integrations"]["spec"]
+    assert gateway["egress"] == [
+        {
+            "to": [
+                {
+                    "namespaceSelector": {
+                        "matchLabels": {"kubernetes.io/metadata.name": "payments-test"}
+                    }
+                }
+            ],
+            "ports": [{"protocol": "TCP", "port": 12111}],
+        }
+    ]
+    assert all(rule.get("to") for p in policies.values() for rule in p["spec"].get("egress", []))
 
 
 def test_user_text_cannot_break_the_yaml(

@@ -86,7 +86,7 @@ def test_each_service_holds_its_own_credentials_and_no_other_services() -> None:
 def _objects(store: dict[str, Any], servers: ProvisionerSettings) -> dict[str, dict[str, Any]]:
     settings = OperatorSettings()
     context = desired.build(store, desired.ClusterFeatures(), settings)
-    context["tenancy"] = TenantProvisioning(None, servers).offline(context)
+    desired.with_tenancy(context, TenantProvisioning(None, servers).offline(context))
     return {
         f"{o['kind']}/{o['metadata']['name']}": o for o in render(context, settings.templates_dir)
     }
@@ -123,7 +123,9 @@ def test_without_shared_servers_a_store_gets_its_own_datastores(
 
 def test_with_vault_the_runtime_gets_a_role_and_no_secret(minimal_store: dict[str, Any]) -> None:
     minimal_store["spec"]["secrets"] = {"enabled": True}
-    servers = ProvisionerSettings(vault_addr="http://vault:8200", vault_token=SecretStr("t"))
+    servers = ProvisionerSettings(
+        vault_addr="http://vault.vault.svc:8200", vault_token=SecretStr("t")
+    )
     objects = _objects(minimal_store, servers)
     assert "Secret/runtime-env" not in objects
     assert "Secret/store-credentials" not in objects
@@ -145,9 +147,15 @@ def test_with_vault_the_runtime_gets_a_role_and_no_secret(minimal_store: dict[st
     assert not any(o.startswith("Secret/runtime-env") for o in objects)
     token = next(v for v in pod["volumes"] if v["name"] == "vault-token")
     assert token["projected"]["sources"][0]["serviceAccountToken"]["audience"] == "vault"
-    # The egress policy opens Vault's port, not a guess.
-    egress = objects["NetworkPolicy/allow-integrations"]["spec"]["egress"][0]["ports"]
-    assert {"protocol": "TCP", "port": 8200} in egress
+    # The egress policy opens Vault's port in Vault's namespace, not a guess.
+    assert objects["NetworkPolicy/allow-integrations"]["spec"]["egress"] == [
+        {
+            "to": [
+                {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "vault"}}}
+            ],
+            "ports": [{"protocol": "TCP", "port": 8200}],
+        }
+    ]
 
 
 def test_a_failing_system_makes_even_a_new_store_degraded() -> None:

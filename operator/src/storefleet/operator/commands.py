@@ -112,7 +112,7 @@ def render(store_file: Any, istio: bool, validate: bool) -> None:
         raise click.ClickException("the Store does not fit the CRD:\n  " + "\n  ".join(problems))
     context = desired.build(store, desired.ClusterFeatures(istio=istio), settings)
     # What provisioning would hand the templates, with placeholder credentials.
-    context["tenancy"] = TenantProvisioning(None, ProvisionerSettings()).offline(context)
+    desired.with_tenancy(context, TenantProvisioning(None, ProvisionerSettings()).offline(context))
     objects = render_objects(context, settings.templates_dir)
     if validate:
         problems = [p for obj in objects for p in validation.check_object(obj)]

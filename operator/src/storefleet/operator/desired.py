@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from storefleet.operator import notifications, payments, schema, spec_integrations
+from storefleet.operator import egress, notifications, payments, schema, spec_integrations
+from storefleet.operator.egress import Destination
 from storefleet.operator.plans import Plan, plan_for
 from storefleet.operator.services import (
     DRAIN_SECONDS,
@@ -225,6 +226,7 @@ def build(
         }
         for block, condition, fallback, port in INTEGRATIONS
     }
+    spec_egress = [d for row in SPEC_INTEGRATIONS for d in row.egress(spec)]
     url = f"{settings.url_scheme}://{domains[0]}"
     store_settings = {
         "name": name,
@@ -267,7 +269,11 @@ def build(
         "tracks": tracks,
         "mesh": spec["mesh"],
         "integrations": integrations,
-        "egress_ports": sorted(v["port"] for v in integrations.values() if v["enabled"]),
+        # Where the spec's integrations send each service's pods; the reconcile adds
+        # the shared servers and resolves names (egress.py). Offline: addresses and
+        # cluster Services only.
+        "egress_destinations": spec_egress,
+        "egress": egress.policies(spec_egress, {}),
         # Service -> digest of configuration its pods read from Secrets the platform
         # team owns (SMTP credentials); filled in during a reconcile.
         "config_checksums": {},
@@ -275,6 +281,7 @@ def build(
         # an offline render shows the runtime without provisioned systems.
         "tenancy": {
             "blocked": False,
+            "egress": [],
             "credentials": {},
             "runtime_env": {},
             "service_env": {},
@@ -313,3 +320,21 @@ def build(
             "tls_secret": spec["mesh"].get("tlsSecretName") or f"{name}-tls",
         },
     }
+
+
+def egress_of(context: Mapping[str, Any], tenancy: Mapping[str, Any]) -> list[Destination]:
+    """Where a store's pods connect: the shared servers it is provisioned on, then
+    the servers its spec names."""
+    return [*tenancy["egress"], *context["egress_destinations"]]
+
+
+def with_tenancy(
+    context: dict[str, Any],
+    tenancy: dict[str, Any],
+    resolved: Mapping[str, Sequence[str]] | None = None,
+) -> None:
+    """The context with what provisioning made (or would make, offline) and the
+    egress policies for it; ``resolved`` gives the addresses of the servers' names
+    (egress.resolve), which an offline render goes without."""
+    context["tenancy"] = tenancy
+    context["egress"] = egress.policies(egress_of(context, tenancy), resolved or {})

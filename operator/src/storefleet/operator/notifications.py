@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from storefleet.operator.egress import addresses
 from storefleet.operator.spec_integrations import SpecIntegration
 from storefleet.operator.vocabulary import ConditionType, Reason
 
@@ -41,6 +42,7 @@ SMTP: Final = SpecIntegration(
     unset_message="spec.notifications.smtp is not set: e-mail is kept as files in the "
     "notifications pod and reaches no one",
     ready=_ready,
+    servers=lambda smtp: [(str(smtp["host"]), int(smtp.get("port", DEFAULT_PORT)))],
 )
 
 
@@ -59,6 +61,7 @@ def _webhook(channel: str, env: str, reason: Reason, what: str) -> SpecIntegrati
         },
         unset_message=f"spec.notifications.{channel} is not set: no {what} are sent",
         ready=ready,
+        servers=lambda block: addresses(str(block["url"])),
     )
 
 

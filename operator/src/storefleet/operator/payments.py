@@ -10,16 +10,23 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from storefleet.operator.egress import addresses
 from storefleet.operator.spec_integrations import SpecIntegration
 from storefleet.operator.vocabulary import ConditionType, Reason
 
 SERVICE: Final = "payments"
 CONDITION: Final = ConditionType.PAYMENTS
 SANDBOX: Final = "sandbox"
+STRIPE_API: Final = "https://api.stripe.com"
 
 
 def _real(payments: Mapping[str, Any]) -> bool:
     return bool(payments.get("gateway", SANDBOX) != SANDBOX)
+
+
+def _servers(payments: Mapping[str, Any]) -> list[tuple[str, int]]:
+    # The sandbox runs inside the payments service: it calls out to no one.
+    return addresses(payments.get("apiBase") or STRIPE_API) if _real(payments) else []
 
 
 def _ready(payments: Mapping[str, Any]) -> tuple[Reason, str]:
@@ -46,4 +53,5 @@ GATEWAY: Final = SpecIntegration(
     "real money moves",
     ready=_ready,
     needs_secret=_real,
+    servers=_servers,
 )

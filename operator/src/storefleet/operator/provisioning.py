@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from storefleet.operator import credentials
+from storefleet.operator import credentials, egress
 from storefleet.operator.kinds import kind_of
 from storefleet.operator.kube import Kube
 from storefleet.operator.provisioners import registry
@@ -353,15 +353,18 @@ class TenantProvisioning:
             "vault_token_dir": VAULT_TOKEN_DIR,
             "checksum": credentials.checksum(env, own_env, pod_env, roles),
             "in_namespace": in_namespace,
-            "egress_ports": sorted(
-                {self._port(block, context) for block in self.served(context)} - {0}
+            # Every pod of the store connects to the shared servers it is provisioned on.
+            "egress": egress.of_servers(
+                [
+                    (
+                        block,
+                        registry.server_address(block, self.settings),
+                        int(context["integrations"][block]["port"]),
+                    )
+                    for block in self.served(context)
+                ]
             ),
         }
-
-    def _port(self, block: str, context: Mapping[str, Any]) -> int:
-        """The port of the shared server of a block, for the egress NetworkPolicy."""
-        port = registry.server_port(block, self.settings)
-        return port if port is not None else int(context["integrations"][block]["port"])
 
     async def delete(
         self, store: Mapping[str, Any], context: Mapping[str, Any]

@@ -26,6 +26,7 @@ import aiohttp
 from storefleet.operator import (
     announce,
     desired,
+    egress,
     events,
     metrics,
     observe,
@@ -189,14 +190,13 @@ class Reconciler:
         features = await self.features()
         context = desired.build(store, features, self.settings)
         provisioned = await self.provisioning.ensure(store, context)
-        context["tenancy"] = provisioned.template
+        resolved = await egress.resolve(desired.egress_of(context, provisioned.template))
+        desired.with_tenancy(context, provisioned.template, resolved)
         for service in {row.service for row in desired.SPEC_INTEGRATIONS}:
             rows = spec_integrations.of_service(desired.SPEC_INTEGRATIONS, service)
             context["config_checksums"][service] = await spec_integrations.service_checksum(
                 rows, self.kube, context["namespace"], store.get("spec") or {}
             )
-        if not provisioned.template["blocked"]:
-            context["egress_ports"] = provisioned.template["egress_ports"]
         objects = render(context, self.settings.templates_dir)
         namespace = context["namespace"]
         generation = int(meta.get("generation") or 0)

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from storefleet.operator.egress import Destination
 from storefleet.operator.kinds import kind_of
 from storefleet.operator.kube import Kube
 from storefleet.operator.status import Condition
@@ -52,6 +53,8 @@ class SpecIntegration:
     ready: Callable[[Mapping[str, Any]], tuple[Reason, str]]
     # Whether a block needs its Secret at all (a sandbox gateway does not).
     needs_secret: Callable[[Mapping[str, Any]], bool] = lambda block: True
+    # The servers the service connects to for it, ``(host, port)``: its egress.
+    servers: Callable[[Mapping[str, Any]], list[tuple[str, int]]] = lambda block: []
 
     @property
     def where(self) -> str:
@@ -74,6 +77,15 @@ class SpecIntegration:
             if value is not None:
                 env[name] = str(value)
         return env
+
+    def egress(self, spec: Mapping[str, Any]) -> list[Destination]:
+        """Where the service's pods connect for the block (nothing without it)."""
+        block = self.block(spec)
+        if block is None:
+            return []
+        return [
+            Destination(host, port, self.where, self.service) for host, port in self.servers(block)
+        ]
 
     def secret_environment(self, spec: Mapping[str, Any]) -> list[dict[str, str]]:
         """``{name, secret, key}`` per credential the service's pods read from the Secret."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Final
-from urllib.parse import urlsplit
 
 from storefleet.operator.provisioners.base import Provisioner
 from storefleet.operator.provisioners.kafka import KafkaProvisioner
@@ -72,8 +71,9 @@ _FACTORIES: Final[
 }
 
 
-def server_port(block: str, settings: ProvisionerSettings) -> int | None:
-    """The TCP port of a block's shared server as configured, for egress policies."""
+def server_address(block: str, settings: ProvisionerSettings) -> str | None:
+    """Where a block's shared server is, as configured (a URL, DSN or host:port list),
+    for the egress NetworkPolicies; never logged, a DSN may hold a password."""
     value = {
         "database": settings.postgres_dsn,
         "cache": settings.redis_url,
@@ -81,14 +81,7 @@ def server_port(block: str, settings: ProvisionerSettings) -> int | None:
         "secrets": settings.vault_addr,
         "identity": settings.keycloak_url,
     }[block]
-    if value is None:
-        return None
-    first = _secret(value).split(",")[0]
-    parts = urlsplit(first if "://" in first else f"tcp://{first}")
-    try:
-        return parts.port or {"https": 443, "http": 80}.get(parts.scheme)
-    except ValueError:
-        return None
+    return None if value is None else _secret(value)
 
 
 def configured(settings: ProvisionerSettings) -> list[str]:
