@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from storefleet.operator import egress, notifications, payments, schema, spec_integrations
 from storefleet.operator.egress import Destination
+from storefleet.operator.integrations import INTEGRATIONS
 from storefleet.operator.plans import Plan, plan_for
 from storefleet.operator.services import (
     DRAIN_SECONDS,
@@ -25,7 +26,7 @@ from storefleet.operator.services import (
 )
 from storefleet.operator.settings import OperatorSettings
 from storefleet.operator.spec_integrations import SpecIntegration
-from storefleet.operator.vocabulary import ConditionType, Reason, Routing
+from storefleet.operator.vocabulary import Reason, Routing
 
 GROUP: Final = "storefleet.io"
 VERSION: Final = "v1alpha1"
@@ -42,16 +43,6 @@ SPEC_INTEGRATIONS: Final[tuple[SpecIntegration, ...]] = (
 )
 # Memory limit of the in-namespace Redis container, in MiB.
 REDIS_MEMORY_MI: Final = 512
-
-# Integration blocks of the spec: condition type, what stands in when it is off,
-# and the TCP port the tenant needs to reach when it is on.
-INTEGRATIONS: Final = (
-    ("database", ConditionType.DATABASE, "embedded SQLite database", 5432),
-    ("cache", ConditionType.CACHE, "in-memory cache", 6379),
-    ("events", ConditionType.EVENTS, "in-process event bus", 9092),
-    ("secrets", ConditionType.SECRETS, "Kubernetes Secrets in the tenant namespace", 8200),
-    ("identity", ConditionType.IDENTITY, "built-in accounts service login", 8443),
-)
 
 
 @dataclass(frozen=True)
@@ -217,14 +208,14 @@ def build(
     branding = dict(spec.get("branding") or {})
     branding.setdefault("name", spec["displayName"])
     integrations = {
-        block: {
-            "enabled": bool((spec.get(block) or {}).get("enabled", False)),
-            "condition": condition,
-            "fallback": fallback,
-            "port": port,
-            "settings": spec.get(block) or {},
+        row.block: {
+            "enabled": bool((spec.get(row.block) or {}).get("enabled", False)),
+            "condition": row.condition,
+            "fallback": row.fallback,
+            "port": row.port,
+            "settings": spec.get(row.block) or {},
         }
-        for block, condition, fallback, port in INTEGRATIONS
+        for row in INTEGRATIONS
     }
     spec_egress = [d for row in SPEC_INTEGRATIONS for d in row.egress(spec)]
     url = f"{settings.url_scheme}://{domains[0]}"

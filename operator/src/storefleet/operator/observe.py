@@ -9,9 +9,10 @@ from typing import Any, Final
 
 from storefleet.operator import desired, spec_integrations
 from storefleet.operator.apply import ApplyReport
+from storefleet.operator.integrations import BY_BLOCK
 from storefleet.operator.kinds import kind_of
 from storefleet.operator.kube import Kube
-from storefleet.operator.provisioning import IN_NAMESPACE, Provisioned
+from storefleet.operator.provisioning import Provisioned
 from storefleet.operator.status import Condition, ServiceReadiness
 from storefleet.operator.vocabulary import ConditionType, Reason
 
@@ -127,7 +128,9 @@ async def integration_conditions(
     ):
         conditions[condition.type] = condition
     for block in provisioned.template["in_namespace"]:
-        kind, name, _ = IN_NAMESPACE[block]
+        stand_in = BY_BLOCK[block].stand_in
+        assert stand_in is not None
+        kind, name = stand_in.kind, stand_in.name
         condition = context["integrations"][block]["condition"]
         found = await kube.get(kind_of("apps/v1", kind), context["namespace"], name)
         ready = int(((found or {}).get("status") or {}).get("readyReplicas") or 0)

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from storefleet.operator import credentials, egress
+from storefleet.operator.integrations import BY_BLOCK, INTEGRATIONS, TEARDOWN
 from storefleet.operator.kinds import kind_of
 from storefleet.operator.kube import Kube
-from storefleet.operator.provisioners import registry
 from storefleet.operator.provisioners.base import (
     DeletionPolicy,
     Provisioner,
@@ -53,52 +53,6 @@ ROTATE_ANNOTATION: Final = "storefleet.io/rotate-credentials"
 # written by the platform team (or under <path>/identity-providers in Vault).
 IDP_SECRET: Final = "identity-providers"
 VAULT_TOKEN_DIR: Final = "/var/run/secrets/storefleet/vault"
-
-# Block -> (reason, message) when it is on but the operator has no server for it.
-# database and cache get a stand-in deployed in the namespace (see datastores.yaml.j2).
-UNSERVED: Final[Mapping[str, tuple[Reason, str]]] = {
-    "database": (Reason.IN_NAMESPACE, "a PostgreSQL StatefulSet in the tenant namespace"),
-    "cache": (Reason.IN_NAMESPACE, "a Redis StatefulSet in the tenant namespace"),
-    "events": (
-        Reason.IN_PROCESS_BUS,
-        "the operator has no Kafka configured; the runtime uses its in-process event bus",
-    ),
-    "secrets": (
-        Reason.KUBERNETES_SECRETS,
-        "the operator has no Vault configured; credentials are in the Secret "
-        f"{credentials.CREDENTIALS_SECRET} and the runtime's in {credentials.RUNTIME_ENV_SECRET}",
-    ),
-    "identity": (
-        Reason.BUILT_IN_ACCOUNTS,
-        "the operator has no Keycloak configured; the runtime's accounts service signs users in",
-    ),
-}
-# Block -> (the block whose server carries it instead, reason, message) when the
-# operator has no server of its own for it: with no Kafka, the store's Redis
-# (shared or in-namespace) carries its events as Redis Streams.
-CARRIED_BY: Final[Mapping[str, tuple[str, Reason, str]]] = {
-    "events": (
-        "cache",
-        Reason.REDIS_STREAMS,
-        "the operator has no Kafka configured; events travel as Redis Streams in the "
-        "store's Redis (spec.cache)",
-    ),
-}
-# The in-namespace stand-ins: block -> (workload kind, name, port, runtime environment).
-IN_NAMESPACE: Final[Mapping[str, tuple[str, str, int]]] = {
-    "database": ("StatefulSet", "postgres", 5432),
-    "cache": ("StatefulSet", "redis", 6379),
-}
-# Blocks an in-namespace stand-in can serve -> the generated credential that is its password.
-PASSWORD_OF: Final[Mapping[str, str]] = {"database": "database-password", "cache": "cache-password"}
-# Provisioned blocks -> the generated credential their provisioner gets as the tenant's password.
-PROVISIONED_PASSWORD_OF: Final[Mapping[str, str]] = {
-    **PASSWORD_OF,
-    "events": "events-password",
-}
-# Provisioned blocks, and the order to tear them down in (secrets last: they hold
-# what the others need to be found again).
-ORDER: Final = ("database", "cache", "events", "identity", "secrets")
 
 
 @dataclass
@@ -132,7 +86,7 @@ class TenantProvisioning:
         return self._kube
 
     def provisioner(self, block: str, plan: str) -> Provisioner | None:
-        return registry.provisioner_for(block, self.settings, plan)
+        return BY_BLOCK[block].provisioner(self.settings, plan)
 
     def served(self, context: Mapping[str, Any]) -> dict[str, Provisioner]:
         """The enabled blocks the operator has a server for."""
@@ -182,7 +136,7 @@ class TenantProvisioning:
         creds = credentials.converge(current, rotate)
         done.rotated = rotate
 
-        passwords = {block: creds[key] for block, key in PROVISIONED_PASSWORD_OF.items()}
+        passwords = {row.block: creds[row.password] for row in INTEGRATIONS if row.password}
 
         async def run(block: str, made: Provisioner) -> tuple[str, Result]:
             try:
@@ -262,10 +216,9 @@ class TenantProvisioning:
         self, block: str, integration: Mapping[str, Any], integrations: Mapping[str, Any]
     ) -> Condition:
         condition = integration["condition"]
-        if block in CARRIED_BY:
-            carrier, reason, message = CARRIED_BY[block]
-            if integrations[carrier]["enabled"]:
-                return Condition(condition, "True", reason, message)
+        row = BY_BLOCK[block]
+        if row.carrier is not None and integrations[row.carrier.block]["enabled"]:
+            return Condition(condition, "True", row.carrier.reason, row.carrier.message)
         if not integration["enabled"]:
             return Condition(
                 condition,
@@ -273,8 +226,8 @@ class TenantProvisioning:
                 Reason.EMBEDDED_DEFAULT,
                 f"spec.{block} is not enabled; the runtime uses its {integration['fallback']}",
             )
-        reason, message = UNSERVED[block]
-        if block in IN_NAMESPACE:
+        reason, message = row.unserved
+        if row.stand_in is not None:
             # Observed after the apply: True once the workload is available.
             return Condition(condition, "Unknown", Reason.DEPLOYING, f"deploying {message}")
         return Condition(condition, "True", reason, message)
@@ -283,9 +236,11 @@ class TenantProvisioning:
         """Enabled blocks served by a stand-in in the tenant namespace."""
         plan = context["plan"].name
         return [
-            block
-            for block in IN_NAMESPACE
-            if context["integrations"][block]["enabled"] and self.provisioner(block, plan) is None
+            row.block
+            for row in INTEGRATIONS
+            if row.stand_in is not None
+            and context["integrations"][row.block]["enabled"]
+            and self.provisioner(row.block, plan) is None
         ]
 
     def _in_namespace_outputs(
@@ -294,15 +249,11 @@ class TenantProvisioning:
         namespace = context["namespace"]
         outputs = {}
         for block in self.in_namespace(context):
-            _, host, port = IN_NAMESPACE[block]
-            fqdn = f"{host}.{namespace}.svc"
-            if block == "database":
-                password = creds["database-password"]
-                outputs["DATABASE_URL"] = (
-                    f"postgresql://storefleet:{password}@{fqdn}:{port}/storefleet"
-                )
-            else:
-                outputs["REDIS_URL"] = f"redis://default:{creds['cache-password']}@{fqdn}:{port}/0"
+            row = BY_BLOCK[block]
+            stand_in = row.stand_in
+            assert stand_in is not None, block
+            host = f"{stand_in.name}.{namespace}.svc"
+            outputs[stand_in.setting] = stand_in.url(host, stand_in.port, creds[row.password or ""])
         return outputs
 
     def _template(
@@ -334,7 +285,7 @@ class TenantProvisioning:
             service_paths = {svc: f"{secret_path(tenant)}/{service_secret(svc)}" for svc in own_env}
         # With Vault, only the in-namespace stand-ins' passwords are in a Secret
         # (a container's env can come from a Secret, not from Vault).
-        keys = [PASSWORD_OF[block] for block in in_namespace]
+        keys = [BY_BLOCK[block].password or "" for block in in_namespace]
         secret_creds = dict(creds) if vault is None else {k: creds[k] for k in keys if k in creds}
         return {
             # While Vault is unreachable nothing is re-rendered from credentials: the
@@ -358,7 +309,7 @@ class TenantProvisioning:
                 [
                     (
                         block,
-                        registry.server_address(block, self.settings),
+                        BY_BLOCK[block].server_address(self.settings),
                         int(context["integrations"][block]["port"]),
                     )
                     for block in self.served(context)
@@ -373,7 +324,8 @@ class TenantProvisioning:
         policy: DeletionPolicy = (store.get("spec") or {}).get("deletionPolicy", "Retain")
         served = self.served(context)
         done = []
-        for block in ORDER:
+        for row in TEARDOWN:
+            block = row.block
             made = served.get(block)
             if made is None:
                 continue

@@ -2,10 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from storefleet.operator.integrations import configured, provisioner_for
 from storefleet.operator.provisioners.kafka import KafkaProvisioner
 from storefleet.operator.provisioners.keycloak import KeycloakProvisioner
 from storefleet.operator.provisioners.postgres import PostgresProvisioner
-from storefleet.operator.provisioners.registry import configured, provisioner_for
 from storefleet.operator.provisioners.settings import ProvisionerSettings
 
 
