@@ -262,8 +262,20 @@ def test_suspend_scales_to_zero_and_says_so(stores: Stores) -> None:
             "spec.mesh.canary.version must differ from spec.runtime.version",
         ),
         (
-            {"catalog": {"seed": "demo"}},
-            "spec.catalog.seed needs spec.database.enabled: true",
+            {"database": {"enabled": False}},
+            "spec.database.enabled: false is not supported",
+        ),
+        (
+            {"cache": {"enabled": False}},
+            "spec.cache.enabled: false is not supported",
+        ),
+        (
+            {
+                "notifications": {
+                    "sms": {"url": "http://sms.example.com/hook", "secretRef": {"name": "s"}}
+                }
+            },
+            "spec.notifications.sms.url",
         ),
         (
             {"placement": {"tolerations": [{"key": "pool", "operator": "Exists", "value": "x"}]}},
@@ -306,7 +318,9 @@ def test_suspend_scales_to_zero_and_says_so(stores: Stores) -> None:
         "http-logo",
         "no-storefront",
         "canary",
-        "seed-without-database",
+        "database-off",
+        "cache-off",
+        "sms-over-http",
         "exists-with-value",
         "toleration-seconds",
         "smtp-password-in-plain-text",

@@ -128,7 +128,10 @@ def test_with_vault_the_runtime_gets_a_role_and_no_secret(minimal_store: dict[st
     )
     objects = _objects(minimal_store, servers)
     assert "Secret/runtime-env" not in objects
-    assert "Secret/store-credentials" not in objects
+    # Only the in-namespace PostgreSQL's and Redis's passwords are in a Secret (a
+    # container's environment can come from a Secret, not from Vault).
+    kept = objects["Secret/store-credentials"]["data"]
+    assert set(kept) == {"database-password", "cache-password"}
     pod = objects["Deployment/catalog"]["spec"]["template"]["spec"]
     env = {e["name"]: e.get("value") for e in pod["containers"][0]["env"]}
     # A role of its own, which Vault grants to the catalog's ServiceAccount only.

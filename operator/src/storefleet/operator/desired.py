@@ -209,7 +209,7 @@ def build(
     branding.setdefault("name", spec["displayName"])
     integrations = {
         row.block: {
-            "enabled": bool((spec.get(row.block) or {}).get("enabled", False)),
+            "enabled": row.always or bool((spec.get(row.block) or {}).get("enabled", False)),
             "condition": row.condition,
             "fallback": row.fallback,
             "port": row.port,

@@ -72,6 +72,9 @@ class Integration:
     password: str | None = None
     # Torn down after every other block: it holds what the others need to be found.
     last_to_go: bool = False
+    # On whatever the spec says: the runtime's laptop stand-in for it (SQLite, the
+    # memory cache) would give each replica its own, so no pod runs on it.
+    always: bool = False
 
     def server_address(self, settings: ProvisionerSettings) -> str | None:
         value = self.server(settings)
@@ -145,6 +148,7 @@ INTEGRATIONS: Final[tuple[Integration, ...]] = (
             ),
         ),
         password="database-password",
+        always=True,
     ),
     Integration(
         block="cache",
@@ -162,6 +166,7 @@ INTEGRATIONS: Final[tuple[Integration, ...]] = (
             lambda host, port, password: f"redis://default:{password}@{host}:{port}/0",
         ),
         password="cache-password",
+        always=True,
     ),
     Integration(
         block="events",

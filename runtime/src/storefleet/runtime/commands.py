@@ -79,7 +79,13 @@ def serve(service: str, host: str | None, port: int | None, demo: bool) -> None:
             "read %d settings from Vault", len(from_vault), extra={"names": from_vault}
         )
     from storefleet.runtime.platform.web.heap import settled_after_startup
+    from storefleet.runtime.standins import StandInRefused, refuse_in_pod
 
+    try:
+        refuse_in_pod(service)
+    except StandInRefused as exc:
+        logging.getLogger("storefleet.runtime").critical(str(exc))
+        raise click.ClickException(str(exc)) from exc
     app = build_all(demo=demo) if service == "all" else build_service(service)
     uvicorn.run(
         settled_after_startup(app),
