@@ -16,6 +16,7 @@ import yaml
 
 from storefleet.dev.components.base import Component
 from storefleet.dev.components.kubernetes import Kubernetes
+from storefleet.dev.components.node import PROVISIONER_NAMESPACE
 from storefleet.dev.gobuild import GoTool
 from storefleet.dev.network import FAKE_POD_CIDR
 from storefleet.dev.processes import wait_until
@@ -27,6 +28,48 @@ TOOL = GoTool(
 # KWOK's own stage sets (kustomize/stage/ in its module): nodes become Ready and
 # keep a heartbeat; pods become Ready at once, complete, and go when deleted.
 STAGE_SETS = ("node/fast", "node/heartbeat", "pod/fast")
+# And one of ours: the volume provisioner's helper pods (each makes or removes one
+# volume's folder, then exits) complete at once on a fake node, so the claims of a
+# Store's in-namespace PostgreSQL and Redis bind there as on the real node.
+VOLUME_HELPER_STAGE = f"""apiVersion: kwok.x-k8s.io/v1alpha1
+kind: Stage
+metadata:
+  name: storefleet-volume-helper-complete
+spec:
+  resourceRef:
+    apiGroup: v1
+    kind: Pod
+  selector:
+    matchExpressions:
+    - key: '.metadata.namespace'
+      operator: 'In'
+      values:
+      - '{PROVISIONER_NAMESPACE}'
+    - key: '.metadata.deletionTimestamp'
+      operator: 'DoesNotExist'
+    - key: '.status.phase'
+      operator: 'In'
+      values:
+      - 'Running'
+  next:
+    statusTemplate: |
+      {{{{ $now := Now }}}}
+      containerStatuses:
+      {{{{ range $index, $item := .spec.containers }}}}
+      - image: {{{{ $item.image | Quote }}}}
+        name: {{{{ $item.name | Quote }}}}
+        ready: false
+        restartCount: 0
+        started: false
+        state:
+          terminated:
+            exitCode: 0
+            finishedAt: {{{{ $now | Quote }}}}
+            reason: Completed
+            startedAt: {{{{ $now | Quote }}}}
+      {{{{ end }}}}
+      phase: Succeeded
+"""
 
 NODE_COUNT = int(os.environ.get("STOREFLEET_KWOK_NODES", "3"))
 # Generous: the fake nodes run no containers, so capacity only gates scheduling.
@@ -84,10 +127,17 @@ class Kwok(Component):
     def config_file(self) -> Path:
         return TOOL.bin_dir.parent / "stages.yaml"
 
+    @property
+    def stock_stages_file(self) -> Path:
+        return TOOL.bin_dir.parent / "stock-stages.yaml"
+
     def install(self) -> None:
         TOOL.build()
-        if not self.config_file.exists():
-            self.config_file.write_text(_stock_stages())
+        if not self.stock_stages_file.exists():
+            self.stock_stages_file.write_text(_stock_stages())
+        wanted = self.stock_stages_file.read_text() + "---\n" + VOLUME_HELPER_STAGE
+        if not self.config_file.exists() or self.config_file.read_text() != wanted:
+            self.config_file.write_text(wanted)
 
     @property
     def node_names(self) -> list[str]:
