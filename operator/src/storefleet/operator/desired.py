@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from storefleet.operator import egress, notifications, payments, schema, spec_integrations
+from storefleet.operator.context import IntegrationState, StoreContext, Tenancy, empty_tenancy
 from storefleet.operator.egress import Destination
 from storefleet.operator.integrations import INTEGRATIONS
 from storefleet.operator.plans import Plan, plan_for
@@ -104,7 +105,7 @@ def _routing(spec: Mapping[str, Any], features: ClusterFeatures) -> tuple[Routin
 
 def build(
     store: Mapping[str, Any], features: ClusterFeatures, settings: OperatorSettings
-) -> dict[str, Any]:
+) -> StoreContext:
     """The template context of one Store."""
     store = with_defaults(store, settings)
     meta, spec = store["metadata"], store["spec"]
@@ -207,7 +208,7 @@ def build(
     domains: list[str] = list(spec["domains"])
     branding = dict(spec.get("branding") or {})
     branding.setdefault("name", spec["displayName"])
-    integrations = {
+    integrations: dict[str, IntegrationState] = {
         row.block: {
             "enabled": row.always or bool((spec.get(row.block) or {}).get("enabled", False)),
             "condition": row.condition,
@@ -270,20 +271,7 @@ def build(
         "config_checksums": {},
         # Filled in by provisioning (storefleet.operator.provisioning) during a reconcile;
         # an offline render shows the runtime without provisioned systems.
-        "tenancy": {
-            "blocked": False,
-            "egress": [],
-            "credentials": {},
-            "runtime_env": {},
-            "service_env": {},
-            "service_secrets": {},
-            "vault_service_paths": {},
-            "vault_roles": {},
-            "pod_env": {},
-            "vault": False,
-            "checksum": "",
-            "in_namespace": [],
-        },
+        "tenancy": empty_tenancy(),
         "datastores": {
             "postgres_image": settings.postgres_image,
             "redis_image": settings.redis_image,
@@ -313,15 +301,15 @@ def build(
     }
 
 
-def egress_of(context: Mapping[str, Any], tenancy: Mapping[str, Any]) -> list[Destination]:
+def egress_of(context: StoreContext, tenancy: Tenancy) -> list[Destination]:
     """Where a store's pods connect: the shared servers it is provisioned on, then
     the servers its spec names."""
     return [*tenancy["egress"], *context["egress_destinations"]]
 
 
 def with_tenancy(
-    context: dict[str, Any],
-    tenancy: dict[str, Any],
+    context: StoreContext,
+    tenancy: Tenancy,
     resolved: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
     """The context with what provisioning made (or would make, offline) and the

@@ -9,6 +9,7 @@ from typing import Any, Final
 
 from storefleet.operator import desired, spec_integrations
 from storefleet.operator.apply import ApplyReport
+from storefleet.operator.context import StoreContext
 from storefleet.operator.integrations import BY_BLOCK
 from storefleet.operator.kinds import kind_of
 from storefleet.operator.kube import Kube
@@ -33,9 +34,7 @@ CONDITION_OF_KIND: Final = {
 }
 
 
-async def services(
-    kube: Kube, namespace: str, context: Mapping[str, Any]
-) -> list[ServiceReadiness]:
+async def services(kube: Kube, namespace: str, context: StoreContext) -> list[ServiceReadiness]:
     """How far each runtime service's Deployments are."""
     deployments = await kube.list(
         DEPLOYMENT, namespace, f"{desired.STORE_LABEL}={context['store']['name']}"
@@ -62,7 +61,7 @@ async def services(
 
 
 def applied_conditions(
-    context: Mapping[str, Any],
+    context: StoreContext,
     report: ApplyReport,
     services: list[ServiceReadiness],
     objects: list[dict[str, Any]],
@@ -118,15 +117,15 @@ def applied_conditions(
 
 
 async def integration_conditions(
-    kube: Kube, context: Mapping[str, Any], provisioned: Provisioned, spec: Mapping[str, Any]
+    kube: Kube, context: StoreContext, provisioned: Provisioned, spec: Mapping[str, Any]
 ) -> list[Condition]:
     """Provisioning's conditions, with in-namespace datastores judged by their
     workload, and those of the integrations the spec names (mail, payments)."""
     conditions = dict(provisioned.conditions)
-    for condition in await spec_integrations.conditions(
+    for found_condition in await spec_integrations.conditions(
         desired.SPEC_INTEGRATIONS, kube, context["namespace"], spec
     ):
-        conditions[condition.type] = condition
+        conditions[found_condition.type] = found_condition
     for block in provisioned.template["in_namespace"]:
         stand_in = BY_BLOCK[block].stand_in
         assert stand_in is not None
@@ -153,7 +152,7 @@ async def integration_conditions(
 
 
 def runtime_condition(
-    context: Mapping[str, Any], services: list[ServiceReadiness], failures: list[str]
+    context: StoreContext, services: list[ServiceReadiness], failures: list[str]
 ) -> Condition:
     if failures:
         return Condition(ConditionType.RUNTIME, "False", Reason.APPLY_FAILED, "; ".join(failures))

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from storefleet.operator import credentials, egress
+from storefleet.operator.context import VAULT_TOKEN_DIR, StoreContext, Tenancy, empty_tenancy
 from storefleet.operator.integrations import BY_BLOCK, INTEGRATIONS, TEARDOWN
 from storefleet.operator.kinds import kind_of
 from storefleet.operator.kube import Kube
@@ -52,7 +53,6 @@ ROTATE_ANNOTATION: Final = "storefleet.io/rotate-credentials"
 # Secret in the tenant namespace holding social-login client secrets, one key per alias,
 # written by the platform team (or under <path>/identity-providers in Vault).
 IDP_SECRET: Final = "identity-providers"
-VAULT_TOKEN_DIR: Final = "/var/run/secrets/storefleet/vault"
 
 
 @dataclass
@@ -63,7 +63,7 @@ class Provisioned:
     # The first failed system's reason, which makes the Store Degraded.
     degraded: str | None = None
     # Data for the templates (context["tenancy"]).
-    template: dict[str, Any] = field(default_factory=dict)
+    template: Tenancy = field(default_factory=empty_tenancy)
     rotation: str | None = None
     rotated: bool = False
 
@@ -88,7 +88,7 @@ class TenantProvisioning:
     def provisioner(self, block: str, plan: str) -> Provisioner | None:
         return BY_BLOCK[block].provisioner(self.settings, plan)
 
-    def served(self, context: Mapping[str, Any]) -> dict[str, Provisioner]:
+    def served(self, context: StoreContext) -> dict[str, Provisioner]:
         """The enabled blocks the operator has a server for."""
         plan = context["plan"].name
         found = {}
@@ -97,7 +97,7 @@ class TenantProvisioning:
                 found[block] = made
         return found
 
-    async def ensure(self, store: Mapping[str, Any], context: Mapping[str, Any]) -> Provisioned:
+    async def ensure(self, store: Mapping[str, Any], context: StoreContext) -> Provisioned:
         name, namespace = context["store"]["name"], context["namespace"]
         integrations = context["integrations"]
         annotations = store["metadata"].get("annotations") or {}
@@ -184,17 +184,17 @@ class TenantProvisioning:
         done.template = self._template(context, creds, env, vault=vault, blocked=False)
         return done
 
-    def vault(self, context: Mapping[str, Any]) -> VaultProvisioner | None:
+    def vault(self, context: StoreContext) -> VaultProvisioner | None:
         """The Store's Vault provisioner, when its secrets are kept in Vault."""
         made = self.served(context).get("secrets")
         return made if isinstance(made, VaultProvisioner) else None
 
-    def keycloak(self, context: Mapping[str, Any]) -> KeycloakProvisioner | None:
+    def keycloak(self, context: StoreContext) -> KeycloakProvisioner | None:
         """The Store's Keycloak provisioner, when it has a realm."""
         made = self.served(context).get("identity")
         return made if isinstance(made, KeycloakProvisioner) else None
 
-    async def read_credentials(self, context: Mapping[str, Any]) -> dict[str, str]:
+    async def read_credentials(self, context: StoreContext) -> dict[str, str]:
         """The Store's generated credentials as last written; raises when Vault is down."""
         vault = self.vault(context)
         if vault is not None:
@@ -203,7 +203,7 @@ class TenantProvisioning:
             await self.kube.get(_SECRET, context["namespace"], credentials.CREDENTIALS_SECRET)
         )
 
-    def offline(self, context: Mapping[str, Any]) -> dict[str, Any]:
+    def offline(self, context: StoreContext) -> Tenancy:
         """The templates' data without touching any system, for an offline render:
         credentials are shown as placeholders, the Vault role as configured."""
         creds = {name: "(generated)" for name in credentials.GENERATED}
@@ -232,7 +232,7 @@ class TenantProvisioning:
             return Condition(condition, "Unknown", Reason.DEPLOYING, f"deploying {message}")
         return Condition(condition, "True", reason, message)
 
-    def in_namespace(self, context: Mapping[str, Any]) -> list[str]:
+    def in_namespace(self, context: StoreContext) -> list[str]:
         """Enabled blocks served by a stand-in in the tenant namespace."""
         plan = context["plan"].name
         return [
@@ -244,7 +244,7 @@ class TenantProvisioning:
         ]
 
     def _in_namespace_outputs(
-        self, context: Mapping[str, Any], creds: Mapping[str, str]
+        self, context: StoreContext, creds: Mapping[str, str]
     ) -> dict[str, str]:
         namespace = context["namespace"]
         outputs = {}
@@ -258,13 +258,13 @@ class TenantProvisioning:
 
     def _template(
         self,
-        context: Mapping[str, Any],
+        context: StoreContext,
         creds: Mapping[str, str],
         env: Mapping[str, str],
         *,
         vault: VaultProvisioner | None,
         blocked: bool,
-    ) -> dict[str, Any]:
+    ) -> Tenancy:
         in_namespace = self.in_namespace(context)
         own_env = credentials.service_env(creds) if creds else {}
         pod_env: dict[str, str] = {}
@@ -318,7 +318,7 @@ class TenantProvisioning:
         }
 
     async def delete(
-        self, store: Mapping[str, Any], context: Mapping[str, Any]
+        self, store: Mapping[str, Any], context: StoreContext
     ) -> list[tuple[str, Result]]:
         """Removes (or keeps, by deletionPolicy) each provisioned share; secrets last."""
         policy: DeletionPolicy = (store.get("spec") or {}).get("deletionPolicy", "Retain")
@@ -338,7 +338,7 @@ class TenantProvisioning:
         return done
 
 
-def _tenant(context: Mapping[str, Any], block: str | None = None) -> Tenant:
+def _tenant(context: StoreContext, block: str | None = None) -> Tenant:
     """The Store as a provisioner's tenant, with the settings of its block if one is named."""
     spec = context["integrations"][block]["settings"] if block is not None else {}
     return Tenant(store=context["store"]["name"], namespace=context["namespace"], spec=spec)

@@ -21,6 +21,7 @@ import httpx
 from keycloak.exceptions import KeycloakError
 
 from storefleet.operator import credentials, desired, events
+from storefleet.operator.context import StoreContext
 from storefleet.operator.kinds import VENDOR, kind_of
 from storefleet.operator.kube import Kube, KubeError
 from storefleet.operator.provisioners.base import Tenant
@@ -170,7 +171,7 @@ class VendorReconciler:
         spec: Mapping[str, Any],
         store: str,
         namespace: str,
-        context: Mapping[str, Any],
+        context: StoreContext,
     ) -> Condition:
         try:
             creds = await self.provisioning.read_credentials(context)
@@ -224,7 +225,7 @@ class VendorReconciler:
         )
 
     async def _users(
-        self, name: str, spec: Mapping[str, Any], tenant: Tenant, context: Mapping[str, Any]
+        self, name: str, spec: Mapping[str, Any], tenant: Tenant, context: StoreContext
     ) -> Condition:
         users = list(spec.get("users") or [])
         keycloak = self.provisioning.keycloak(context)
@@ -268,7 +269,7 @@ class VendorReconciler:
         return Condition(VendorConditionType.USERS_READY, "True", Reason.PROVISIONED, message)
 
     async def _payout(
-        self, name: str, spec: Mapping[str, Any], tenant: Tenant, context: Mapping[str, Any]
+        self, name: str, spec: Mapping[str, Any], tenant: Tenant, context: StoreContext
     ) -> Condition:
         secret_name = (spec.get("payout") or {}).get("credentialsSecret")
         if not secret_name:
