@@ -98,44 +98,104 @@ class TenantProvisioning:
         return found
 
     async def ensure(self, store: Mapping[str, Any], context: StoreContext) -> Provisioned:
-        name, namespace = context["store"]["name"], context["namespace"]
-        integrations = context["integrations"]
+        """One pass, top to bottom: which servers serve the Store (the plan), what its
+        credentials are, each server ensured, their outputs collected into the
+        runtime's environment, the credentials written back, the conditions."""
         annotations = store["metadata"].get("annotations") or {}
         wanted_rotation = annotations.get(ROTATE_ANNOTATION)
         applied_rotation = (store.get("status") or {}).get("credentialsRotation")
         rotate = bool(wanted_rotation) and wanted_rotation != applied_rotation
         served = self.served(context)
         done = Provisioned(rotation=wanted_rotation or applied_rotation)
-
         vault = served.get("secrets")
         assert vault is None or isinstance(vault, VaultProvisioner)
-        # Where credentials live, and what is already there.
-        if vault is not None:
-            try:
-                current = await vault.read_secret(_tenant(context, "secrets"), "credentials") or {}
-                idp_secrets = await vault.read_secret(_tenant(context, "secrets"), IDP_SECRET) or {}
-            except Exception as exc:  # any failure of Vault is reported, not raised
-                result = vault.unavailable(exc)
-                done.conditions[ConditionType.SECRETS] = result.condition
-                done.degraded = result.condition.reason
-                for block in served:
-                    if block != "secrets":
-                        done.conditions[integrations[block]["condition"]] = Condition(
-                            integrations[block]["condition"],
-                            "Unknown",
-                            Reason.WAITING_FOR_SECRETS,
-                            "the tenant's credentials are kept in Vault, which did not answer",
-                        )
-                done.template = self._template(context, {}, {}, vault=None, blocked=True)
-                return done
-        else:
-            current = _decode(
-                await self.kube.get(_SECRET, namespace, credentials.CREDENTIALS_SECRET)
-            )
-            idp_secrets = _decode(await self.kube.get(_SECRET, namespace, IDP_SECRET))
+
+        home = await self._credentials_home(context, vault)
+        if isinstance(home, Exception):
+            assert vault is not None
+            return self._waiting_for_vault(context, vault, home, served, done)
+        current, idp_secrets = home
         creds = credentials.converge(current, rotate)
         done.rotated = rotate
 
+        results = await self._ensure_each(context, served, creds, idp_secrets)
+        outputs: dict[str, str] = {}
+        for result in results.values():
+            outputs.update(result.outputs)
+        outputs.update(self._in_namespace_outputs(context, creds))
+        env = credentials.runtime_env(creds, outputs)
+        if vault is not None:
+            # The credentials are written even when another system failed: they are
+            # the only copy, and the next pass must find the same passwords.
+            block, result = await run_vault(
+                vault, _tenant(context, "secrets"), creds, env, credentials.service_env(creds)
+            )
+            results[block] = result
+
+        for result in results.values():
+            done.conditions[result.condition.type] = result.condition
+            if not result.ok and done.degraded is None:
+                done.degraded = result.condition.reason
+        integrations = context["integrations"]
+        for block, integration in integrations.items():
+            if integration["condition"] not in done.conditions:
+                done.conditions[integration["condition"]] = self._unserved(
+                    block, integration, integrations
+                )
+        done.template = self._template(context, creds, env, vault=vault, blocked=False)
+        return done
+
+    async def _credentials_home(
+        self, context: StoreContext, vault: VaultProvisioner | None
+    ) -> tuple[dict[str, str], dict[str, str]] | Exception:
+        """The Store's credentials and social-login secrets where they are kept
+        (Vault, or the tenant's Secrets), or why Vault did not answer."""
+        if vault is None:
+            namespace = context["namespace"]
+            current = _decode(
+                await self.kube.get(_SECRET, namespace, credentials.CREDENTIALS_SECRET)
+            )
+            return current, _decode(await self.kube.get(_SECRET, namespace, IDP_SECRET))
+        tenant = _tenant(context, "secrets")
+        try:
+            current = await vault.read_secret(tenant, "credentials") or {}
+            return current, await vault.read_secret(tenant, IDP_SECRET) or {}
+        except Exception as exc:  # any failure of Vault is reported, not raised
+            return exc
+
+    def _waiting_for_vault(
+        self,
+        context: StoreContext,
+        vault: VaultProvisioner,
+        error: Exception,
+        served: Mapping[str, Provisioner],
+        done: Provisioned,
+    ) -> Provisioned:
+        """Vault did not answer: it is the failing system, the others wait for it, and
+        nothing is re-rendered from credentials."""
+        result = vault.unavailable(error)
+        done.conditions[ConditionType.SECRETS] = result.condition
+        done.degraded = result.condition.reason
+        integrations = context["integrations"]
+        for block in served:
+            if block != "secrets":
+                done.conditions[integrations[block]["condition"]] = Condition(
+                    integrations[block]["condition"],
+                    "Unknown",
+                    Reason.WAITING_FOR_SECRETS,
+                    "the tenant's credentials are kept in Vault, which did not answer",
+                )
+        done.template = self._template(context, {}, {}, vault=None, blocked=True)
+        return done
+
+    async def _ensure_each(
+        self,
+        context: StoreContext,
+        served: Mapping[str, Provisioner],
+        creds: Mapping[str, str],
+        idp_secrets: Mapping[str, str],
+    ) -> dict[str, Result]:
+        """Every server but Vault's ensured at once, each with the tenant's password."""
         passwords = {row.block: creds[row.password] for row in INTEGRATIONS if row.password}
 
         async def run(block: str, made: Provisioner) -> tuple[str, Result]:
@@ -150,39 +210,17 @@ class TenantProvisioning:
                 else:
                     result = await made.ensure(_tenant(context, block), passwords.get(block, ""))
             except Exception as exc:  # a provisioner bug must not crash the loop
-                log.exception("provisioner of %s failed", block, extra={"store": name})
+                log.exception(
+                    "provisioner of %s failed", block, extra={"store": context["store"]["name"]}
+                )
                 result = _failed(made, exc)
             return block, result
 
-        results = dict(
+        return dict(
             await asyncio.gather(
                 *(run(block, made) for block, made in served.items() if block != "secrets")
             )
         )
-        outputs: dict[str, str] = {}
-        for result in results.values():
-            outputs.update(result.outputs)
-        outputs.update(self._in_namespace_outputs(context, creds))
-        env = credentials.runtime_env(creds, outputs)
-        if vault is not None:
-            # The credentials are written even when another system failed: they are
-            # the only copy, and the next pass must find the same passwords.
-            block, result = await run_vault(
-                vault, _tenant(context, "secrets"), creds, env, credentials.service_env(creds)
-            )
-            results[block] = result
-        for result in results.values():
-            done.conditions[result.condition.type] = result.condition
-            if not result.ok and done.degraded is None:
-                done.degraded = result.condition.reason
-        for block, integration in integrations.items():
-            if integration["condition"] in done.conditions:
-                continue
-            done.conditions[integration["condition"]] = self._unserved(
-                block, integration, integrations
-            )
-        done.template = self._template(context, creds, env, vault=vault, blocked=False)
-        return done
 
     def vault(self, context: StoreContext) -> VaultProvisioner | None:
         """The Store's Vault provisioner, when its secrets are kept in Vault."""
