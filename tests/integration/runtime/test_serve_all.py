@@ -12,11 +12,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import uvicorn
-from conftest import Backend
 from form_harness import post_form
 
 from storefleet.runtime.serve import build_all
@@ -110,7 +110,7 @@ def test_a_service_runs_as_the_operator_deploys_it(
     service: str,
     read: str,
     request: pytest.FixtureRequest,
-    make_backend: Callable[..., contextlib.AbstractContextManager[Backend]],
+    make_backend: Callable[..., contextlib.AbstractContextManager[Any]],
 ) -> None:
     """In a pod: port from STOREFLEET_PORT, its tables in PostgreSQL and its cache
     and events in Redis, the API under its public prefix as well as at /, and the
