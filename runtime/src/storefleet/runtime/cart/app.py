@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 import httpx
 from fastapi import FastAPI
 
-from storefleet.runtime.cart.api import build_router
+from storefleet.runtime.cart import api
 from storefleet.runtime.cart.catalog_client import CatalogClient
 from storefleet.runtime.cart.models import outbox
 from storefleet.runtime.cart.service import CartService
@@ -100,5 +100,8 @@ def create_app(
     app.state.cart = service
     app.state.settings = settings
     app.state.bus = bus
-    app.include_router(build_router(service, settings))
+    app.state.cart_checks = api.guard.build(
+        admin_token=settings.admin_token, callers=settings.caller_tokens
+    )
+    app.include_router(api.router)
     return app
