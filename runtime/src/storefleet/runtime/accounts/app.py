@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from storefleet.runtime.accounts.api import build_router
+from storefleet.runtime.accounts import api
 from storefleet.runtime.accounts.models import outbox
 from storefleet.runtime.accounts.secrets_at_rest import SecretBox, encrypt_stored_secrets
 from storefleet.runtime.accounts.service import AccountsService
@@ -84,5 +84,6 @@ def create_app(
     app.state.authenticator = authenticator
     app.state.settings = settings
     app.state.bus = bus
-    app.include_router(build_router(service))
+    app.state.accounts_checks = api.guard.build()
+    app.include_router(api.router)
     return app
