@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from storefleet.runtime.notifications.api import build_router
+from storefleet.runtime.notifications import api
 from storefleet.runtime.notifications.channels import (
     FileMailSender,
     Sender,
@@ -114,5 +114,6 @@ def create_app(
     app.state.bus = bus
     app.state.consumer = consumer
     app.state.feed = feed
-    app.include_router(build_router(service, settings))
+    app.state.notifications_checks = api.guard.build(admin_token=settings.admin_token)
+    app.include_router(api.router)
     return app
