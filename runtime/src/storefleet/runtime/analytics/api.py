@@ -1,7 +1,10 @@
 """The analytics HTTP API: staff-only reports over a period of days.
 
 ``from`` and ``to`` are ISO dates (inclusive) in the report time zone; ``to``
-defaults to today and ``from`` to the default period ending at ``to``.
+defaults to today and ``from`` to the default period ending at ``to``. One
+module-level router; a route reaches the app's ``AnalyticsService`` through
+``Analytics``, and the router's permission check is ``guard``'s, which the app
+builds with its settings.
 """
 
 from __future__ import annotations
@@ -10,13 +13,12 @@ import datetime as dt
 import re
 from typing import Annotated, Any, Final
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BeforeValidator
 
 from storefleet.runtime.analytics import schemas as s
 from storefleet.runtime.analytics.service import AnalyticsService
-from storefleet.runtime.analytics.settings import AnalyticsSettings
-from storefleet.runtime.platform.identity.permissions import require
+from storefleet.runtime.platform.identity.permissions import RouteGuards
 from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES
 
 # Revenue is payments data: whoever may read payments may read the reports.
@@ -43,39 +45,50 @@ Currency = Annotated[
 ]
 
 
-def build_router(service: AnalyticsService, settings: AnalyticsSettings) -> APIRouter:
-    def rule() -> list[Any]:
-        return [Depends(require(REPORTS_PERMISSION, admin_token=settings.admin_token))]
+# Staff's reports, which the operator's admin token may also read.
+guard = RouteGuards("analytics_checks")
 
-    router = APIRouter(
-        prefix="/reports",
-        tags=["reports"],
-        dependencies=rule(),
-        responses=PROBLEM_RESPONSES,
-    )
 
-    @router.get("/sales", response_model=s.SalesReport)
-    async def sales(start: From = None, end: To = None, currency: Currency = None) -> s.SalesReport:
-        """Sales per day and currency: orders paid, units, gross, refunds, net,
-        average order value; and the period's totals per currency."""
-        return await service.sales(start, end, currency)
+def get_analytics(request: Request) -> AnalyticsService:
+    analytics: AnalyticsService = request.app.state.analytics
+    return analytics
 
-    @router.get("/top-products", response_model=s.TopProducts)
-    async def top_products(
-        start: From = None,
-        end: To = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 10,
-        by: s.Ranking = "units",
-        currency: Currency = None,
-    ) -> s.TopProducts:
-        """The best sellers of the period, by units sold or by revenue (one row
-        per product and currency)."""
-        return await service.top_products(start, end, by=by, limit=limit, currency=currency)
 
-    @router.get("/funnel", response_model=s.Funnel)
-    async def funnel(start: From = None, end: To = None) -> s.Funnel:
-        """From checkout to payment: checkouts started, orders paid and cancelled,
-        failed payments, abandoned carts, and the conversion rate."""
-        return await service.funnel(start, end)
+Analytics = Annotated[AnalyticsService, Depends(get_analytics)]
 
-    return router
+router = APIRouter(
+    prefix="/reports",
+    tags=["reports"],
+    dependencies=[Depends(guard(REPORTS_PERMISSION))],
+    responses=PROBLEM_RESPONSES,
+)
+
+
+@router.get("/sales", response_model=s.SalesReport)
+async def sales(
+    analytics: Analytics, start: From = None, end: To = None, currency: Currency = None
+) -> s.SalesReport:
+    """Sales per day and currency: orders paid, units, gross, refunds, net,
+    average order value; and the period's totals per currency."""
+    return await analytics.sales(start, end, currency)
+
+
+@router.get("/top-products", response_model=s.TopProducts)
+async def top_products(
+    analytics: Analytics,
+    start: From = None,
+    end: To = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 10,
+    by: s.Ranking = "units",
+    currency: Currency = None,
+) -> s.TopProducts:
+    """The best sellers of the period, by units sold or by revenue (one row
+    per product and currency)."""
+    return await analytics.top_products(start, end, by=by, limit=limit, currency=currency)
+
+
+@router.get("/funnel", response_model=s.Funnel)
+async def funnel(analytics: Analytics, start: From = None, end: To = None) -> s.Funnel:
+    """From checkout to payment: checkouts started, orders paid and cancelled,
+    failed payments, abandoned carts, and the conversion rate."""
+    return await analytics.funnel(start, end)

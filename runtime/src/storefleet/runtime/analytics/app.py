@@ -10,7 +10,7 @@ from typing import cast
 
 from fastapi import FastAPI
 
-from storefleet.runtime.analytics.api import build_router
+from storefleet.runtime.analytics import api
 from storefleet.runtime.analytics.models import processed_events
 from storefleet.runtime.analytics.service import AnalyticsService
 from storefleet.runtime.analytics.settings import AnalyticsSettings
@@ -78,5 +78,6 @@ def create_app(
     app.state.bus = bus
     app.state.consumer = consumer
     app.state.feed = feed
-    app.include_router(build_router(service, settings))
+    app.state.analytics_checks = api.guard.build(admin_token=settings.admin_token)
+    app.include_router(api.router)
     return app
