@@ -1,4 +1,6 @@
-"""Counting failures and attempts in the cache, so replicas share the counts."""
+"""Counting failures and attempts in the cache, so replicas share the counts:
+the attempts of one network (``Throttle``) and the failed sign-ins of one
+address (``Lockout``)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,11 @@ import json
 import math
 import time
 
+from storefleet.runtime.accounts.audit import Client
+from storefleet.runtime.accounts.settings import AccountsSettings
+from storefleet.runtime.accounts.users import sha256
 from storefleet.runtime.platform.storage.cache import Cache
+from storefleet.runtime.platform.web.errors import ProblemError
 
 
 class AttemptCounter:
@@ -58,3 +64,48 @@ class AttemptCounter:
 
 def retry_after(seconds: float) -> str:
     return str(max(1, math.ceil(seconds)))
+
+
+class Throttle:
+    """Sign-in, reset and registration attempts per client address per minute."""
+
+    def __init__(self, cache: Cache, settings: AccountsSettings) -> None:
+        self.attempts = AttemptCounter(cache, "acct-rate")
+        self.settings = settings
+
+    async def check(self, client: Client, action: str) -> None:
+        """Count this attempt; 429 once the network made too many this minute."""
+        count, left = await self.attempts.hit(f"{action}:{client.ip}", 60)
+        if count > self.settings.attempts_per_minute:
+            raise ProblemError(
+                429,
+                "too many attempts from your network; wait a minute",
+                headers={"Retry-After": retry_after(left)},
+            )
+
+
+class Lockout:
+    """Failed sign-ins per e-mail address, known or not (counted by its digest)."""
+
+    def __init__(self, cache: Cache, settings: AccountsSettings) -> None:
+        self.failures = AttemptCounter(cache, "acct-fail")
+        self.settings = settings
+
+    async def check(self, email: str) -> None:
+        """429 once the address had too many failed sign-ins. Password and
+        second-factor failures count together and only a complete sign-in
+        (both factors) clears them: a right password alone never does, or
+        whoever knows it would get unlimited guesses at the code."""
+        count, left = await self.failures.count(sha256(email))
+        if count >= self.settings.lockout_threshold:
+            raise ProblemError(
+                429,
+                "too many failed sign-ins for this address; try again later",
+                headers={"Retry-After": retry_after(left)},
+            )
+
+    async def fail(self, email: str) -> None:
+        await self.failures.hit(sha256(email), self.settings.lockout_seconds)
+
+    async def clear(self, email: str) -> None:
+        await self.failures.reset(sha256(email))

@@ -9,7 +9,8 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Path, Request
 
-from storefleet.runtime.accounts.service import AccountsService, Client
+from storefleet.runtime.accounts.audit import Client
+from storefleet.runtime.accounts.service import AccountsService
 from storefleet.runtime.platform.identity.permissions import MFA_ENROL, RouteGuards
 from storefleet.runtime.platform.identity.tokens import Principal
 from storefleet.runtime.platform.web.errors import PROBLEM_RESPONSES

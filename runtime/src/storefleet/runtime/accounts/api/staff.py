@@ -21,12 +21,12 @@ async def customers(
     offset: Annotated[int, Query(ge=0, le=100_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
 ) -> s.CustomerPage:
-    return await accounts.customers(q, offset, limit)
+    return await accounts.customers.customers(q, offset, limit)
 
 
 @router.get("/customers/{user_id}", response_model=s.CustomerSummary, dependencies=READ)
 async def customer(accounts: Accounts, user_id: IdPath) -> s.CustomerSummary:
-    return await accounts.customer(user_id)
+    return await accounts.customers.customer(user_id)
 
 
 @router.put("/customers/{user_id}/roles", response_model=s.CustomerSummary)
@@ -37,7 +37,7 @@ async def set_roles(
     actor: Annotated[Principal, Depends(guard("customers:manage"))],
     client: Seen,
 ) -> s.CustomerSummary:
-    return await accounts.set_roles(actor, user_id, body, client)
+    return await accounts.customers.set_roles(actor, user_id, body, client)
 
 
 @router.get(
@@ -50,4 +50,4 @@ async def audit_log(
     user_id: Annotated[str | None, Query(pattern=r"^[0-9a-f]{32}$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[s.AuditEntry]:
-    return await accounts.security_events(user_id, limit)
+    return await accounts.audit.security_events(user_id, limit)
