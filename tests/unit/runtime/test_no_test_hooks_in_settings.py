@@ -8,11 +8,11 @@ hold shoppers' checkouts.
 
 from __future__ import annotations
 
-from types import SimpleNamespace
+from pathlib import Path
 
 import pytest
 
-from storefleet.runtime.orders.saga import SagaRunner
+from storefleet.runtime.orders.app import create_app
 from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.platform.config.settings_reference import reference, settings_classes
 
@@ -29,10 +29,14 @@ def test_no_settings_class_has_a_test_only_field() -> None:
     assert not listed, listed
 
 
-def test_a_stray_pause_variable_sets_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stray_pause_variable_sets_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("STOREFLEET_ORDERS_TEST_PAUSE_AFTER", "authorize")
     monkeypatch.setenv("STOREFLEET_ORDERS_TEST_PAUSE_FILE", "/tmp/paused")
+    monkeypatch.setenv("STOREFLEET_DATA_DIR", str(tmp_path))
     settings = OrdersSettings()
     assert "test_pause_after" not in settings.model_dump()
-    runner = SagaRunner(SimpleNamespace(settings=settings, db=None))  # type: ignore[arg-type]
-    assert runner.after_step is None
+    # The orders service as it is built, whose saga runner holds no checkout.
+    app = create_app(settings)
+    assert app.state.orders.saga.after_step is None

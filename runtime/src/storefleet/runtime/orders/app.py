@@ -57,7 +57,7 @@ def create_app(
     payments = client("payments", settings.payments_url, settings.payments_timeout_seconds)
     service = OrderService(db, settings, catalog, cart, payments, relay)
     # Refunds made at the payments service directly reach their orders.
-    bus.subscribe("payment.refunded", service.payment_refunded)
+    bus.subscribe("payment.refunded", service.refunds.payment_refunded)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

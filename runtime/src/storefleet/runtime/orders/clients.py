@@ -1,4 +1,5 @@
-"""The orders context's view of the catalog, cart and payments: their HTTP APIs only."""
+"""The orders context's view of the catalog, cart and payments: their HTTP APIs
+only, each called with the token that service gave this one (``Upstreams``)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 
 import httpx
 
+from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.platform.identity.permissions import SERVICE_ONLY_PREFIX
 from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.web.errors import UpstreamUnavailable
@@ -22,6 +24,34 @@ class CartName:
     @property
     def path(self) -> str:
         return f"{SERVICE_ONLY_PREFIX}/carts/{self.owner}/{self.ident}"
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+@dataclass(frozen=True)
+class Upstreams:
+    """The services an order calls, and the headers each call carries."""
+
+    settings: OrdersSettings
+    catalog: ServiceClient
+    cart: ServiceClient
+    payments: ServiceClient
+
+    def payment_headers(self, idempotency_key: str | None = None) -> dict[str, str]:
+        headers = _bearer(self.settings.payments_token)
+        if idempotency_key is not None:
+            headers["Idempotency-Key"] = idempotency_key
+        return headers
+
+    def catalog_headers(self) -> dict[str, str]:
+        """Reservations are for services only: the catalog's token."""
+        return _bearer(self.settings.catalog_token)
+
+    def cart_headers(self) -> dict[str, str]:
+        """Claiming carts and counting promo code uses: the cart's token."""
+        return _bearer(self.settings.cart_token)
 
 
 @dataclass(frozen=True)

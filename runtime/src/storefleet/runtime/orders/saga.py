@@ -23,19 +23,19 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from opentelemetry import trace
 from sqlalchemy import or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from storefleet.runtime.orders.clients import Answer, call
-from storefleet.runtime.orders.models import Order, OrderLine, Saga
+from storefleet.runtime.orders.book import OrderBook
+from storefleet.runtime.orders.cart_link import CartLink
+from storefleet.runtime.orders.clients import Answer, Upstreams, call
+from storefleet.runtime.orders.models import Order, Saga
 from storefleet.runtime.orders.settings import OrdersSettings
 from storefleet.runtime.orders.states import Status
 from storefleet.runtime.platform.events.outbox import utcnow
 from storefleet.runtime.platform.identity.permissions import SERVICE_ONLY_PREFIX
-from storefleet.runtime.platform.resilience.client import ServiceClient
 from storefleet.runtime.platform.storage.db import Database
 from storefleet.runtime.platform.telemetry.tracing import parent_context, tracer
 from storefleet.runtime.platform.web.errors import Conflict, NotFound
@@ -77,48 +77,24 @@ Outcome = Advance | Retry | Fail
 StepHook = Callable[[str], Awaitable[None]]
 
 
-class OrderOperations(Protocol):
-    """What the saga needs of the orders service: its settings, database and
-    clients, an order's rows, and the one way an order's status changes.
-
-    :class:`~storefleet.runtime.orders.service.OrderService` provides it and
-    hands itself to the runner, so the saga never imports the service."""
-
-    settings: OrdersSettings
-    db: Database
-    catalog: ServiceClient
-    payments: ServiceClient
-
-    def catalog_headers(self) -> dict[str, str]: ...
-
-    def payment_headers(self, idempotency_key: str | None = None) -> dict[str, str]: ...
-
-    def after_commit(self) -> None: ...
-
-    async def lines_of(self, session: AsyncSession, order_id: str) -> list[OrderLine]: ...
-
-    async def locked(self, session: AsyncSession, order_id: str) -> Order: ...
-
-    async def transition(
-        self,
-        session: AsyncSession,
-        order: Order,
-        target: Status,
-        note: str = "",
-        *,
-        with_lines: bool = False,
-        announce: bool = True,
-        **extra: Any,
-    ) -> None: ...
-
-    async def give_back_promo(self, code: str, order_id: str) -> bool: ...
-
-
 class SagaRunner:
-    def __init__(self, service: OrderOperations) -> None:
-        self.service = service
-        self.settings = service.settings
-        self.db = service.db
+    """Runs checkouts' sagas, with only what the steps need: the database and
+    settings, the order rows and their status changes (``book``), the catalog
+    and payments (``upstreams``) and the cart's promo code uses (``cart_link``)."""
+
+    def __init__(
+        self,
+        db: Database,
+        settings: OrdersSettings,
+        book: OrderBook,
+        upstreams: Upstreams,
+        cart_link: CartLink,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.book = book
+        self.upstreams = upstreams
+        self.cart_link = cart_link
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
         self._inflight: dict[str, asyncio.Task[None]] = {}
@@ -245,12 +221,12 @@ class SagaRunner:
 
     async def _reserve(self, saga: Saga) -> Outcome:
         async with self.db.read() as session:
-            lines = await self.service.lines_of(session, saga.order_id)
+            lines = await self.book.lines_of(session, saga.order_id)
         answer = await call(
-            self.service.catalog,
+            self.upstreams.catalog,
             "POST",
             f"{SERVICE_ONLY_PREFIX}/reservations",
-            headers=self.service.catalog_headers(),
+            headers=self.upstreams.catalog_headers(),
             json={
                 "id": saga.reservation_id,
                 "reference": f"order:{saga.order_id}",
@@ -321,10 +297,10 @@ class SagaRunner:
             ):
                 return Fail("payment_not_completed", "3-D Secure was not completed in time")
             answer = await call(
-                self.service.payments,
+                self.upstreams.payments,
                 "GET",
                 f"/payments/{order.payment_id}",
-                headers=self.service.payment_headers(),
+                headers=self.upstreams.payment_headers(),
             )
             return self._payment_outcome(saga, answer, order)
         address = order.shipping_address
@@ -346,11 +322,11 @@ class SagaRunner:
         if saga.save_payment_method and order.customer_id:
             body["save_payment_method"] = True
         answer = await call(
-            self.service.payments,
+            self.upstreams.payments,
             "POST",
             "/payments",
             json=body,
-            headers=self.service.payment_headers(f"order-{order.id}-authorize"),
+            headers=self.upstreams.payment_headers(f"order-{order.id}-authorize"),
         )
         return self._payment_outcome(saga, answer, order)
 
@@ -360,10 +336,10 @@ class SagaRunner:
 
     async def _confirm(self, saga: Saga) -> Outcome:
         answer = await call(
-            self.service.catalog,
+            self.upstreams.catalog,
             "POST",
             f"{SERVICE_ONLY_PREFIX}/reservations/{saga.reservation_id}/commit",
-            headers=self.service.catalog_headers(),
+            headers=self.upstreams.catalog_headers(),
         )
         if answer.ok:
             return Advance("capture", note="stock committed")
@@ -374,11 +350,11 @@ class SagaRunner:
     async def _capture(self, saga: Saga) -> Outcome:
         order = await self._order(saga.order_id)
         answer = await call(
-            self.service.payments,
+            self.upstreams.payments,
             "POST",
             f"/payments/{order.payment_id}/capture",
             json={},
-            headers=self.service.payment_headers(f"order-{order.id}-capture"),
+            headers=self.upstreams.payment_headers(f"order-{order.id}-capture"),
         )
         if answer.transient:
             return Retry(answer.detail or "payments unavailable")
@@ -399,7 +375,7 @@ class SagaRunner:
         now = utcnow()
         go_on = outcome.state == "running" and outcome.wait_seconds == 0
         async with self.db.write() as session:
-            order = await self.service.locked(session, saga.order_id)
+            order = await self.book.locked(session, saga.order_id)
             row = await session.get(Saga, saga.order_id)
             assert row is not None
             if row.step != saga.step or row.state not in ACTIVE:
@@ -408,7 +384,7 @@ class SagaRunner:
                 setattr(order, key, value)
             order.updated_at = now
             if outcome.order_status is not None and order.status != outcome.order_status.value:
-                await self.service.transition(
+                await self.book.transition(
                     session,
                     order,
                     outcome.order_status,
@@ -430,7 +406,7 @@ class SagaRunner:
                 row.next_attempt_at = FAR_FUTURE
             else:
                 row.next_attempt_at = now + timedelta(seconds=outcome.wait_seconds)
-        self.service.after_commit()
+        self.book.after_commit()
         return row if go_on else None
 
     def _backoff(self, attempts: int) -> float:
@@ -482,10 +458,10 @@ class SagaRunner:
         order = await self._order(saga.order_id)
         if order.payment_id:
             answer = await call(
-                self.service.payments,
+                self.upstreams.payments,
                 "POST",
                 f"/payments/{order.payment_id}/void",
-                headers=self.service.payment_headers(f"order-{order.id}-void"),
+                headers=self.upstreams.payment_headers(f"order-{order.id}-void"),
             )
             if answer.transient:
                 await self._schedule_retry(saga, answer.detail or "payments unavailable")
@@ -498,10 +474,10 @@ class SagaRunner:
         if saga.step != "capture":
             # The reservation may exist even if its answer was lost: release by name.
             answer = await call(
-                self.service.catalog,
+                self.upstreams.catalog,
                 "POST",
                 f"{SERVICE_ONLY_PREFIX}/reservations/{saga.reservation_id}/release",
-                headers=self.service.catalog_headers(),
+                headers=self.upstreams.catalog_headers(),
             )
             if answer.transient:
                 await self._schedule_retry(saga, answer.detail or "catalog unavailable")
@@ -511,12 +487,14 @@ class SagaRunner:
                 await self._schedule_retry(saga, answer.detail or f"catalog {answer.status}")
                 return
         # Not paid for: the promo code's use is given back (once, by order id).
-        if order.promo_code and not await self.service.give_back_promo(order.promo_code, order.id):
+        if order.promo_code and not await self.cart_link.give_back_promo(
+            order.promo_code, order.id
+        ):
             await self._schedule_retry(saga, "cart unavailable")
             return
         await self._step_done("compensate")
         async with self.db.write() as session:
-            locked = await self.service.locked(session, saga.order_id)
+            locked = await self.book.locked(session, saga.order_id)
             row = await session.get(Saga, saga.order_id)
             assert row is not None
             if row.state != "compensating":
@@ -525,7 +503,7 @@ class SagaRunner:
                 locked.cancel_reason = row.failure_reason
                 locked.failure_detail = row.failure_detail
                 locked.payment_action_url = ""
-                await self.service.transition(
+                await self.book.transition(
                     session,
                     locked,
                     Status.CANCELLED,
@@ -536,7 +514,7 @@ class SagaRunner:
             row.state = "failed"
             row.lease_until = None
             row.updated_at = utcnow()
-        self.service.after_commit()
+        self.book.after_commit()
 
     # ------------------------------------------------------ outside input
 

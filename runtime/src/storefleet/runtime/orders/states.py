@@ -1,6 +1,6 @@
 """The order state machine, as data: which status may follow which, and the
 event each arrival announces. Nothing changes an order's status except
-``OrderService._transition``, which consults this table."""
+``OrderBook.transition`` (book.py), which consults this table."""
 
 from __future__ import annotations
 

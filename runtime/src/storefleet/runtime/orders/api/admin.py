@@ -33,35 +33,35 @@ async def admin_order(orders: Orders, order_id: OrderId) -> s.OrderOut:
 @router.post("/orders/{order_id}/fulfil", response_model=s.OrderOut, dependencies=FULFIL)
 async def fulfil(orders: Orders, order_id: OrderId) -> s.OrderOut:
     """Start packing a paid order."""
-    return await orders.start_fulfilment(order_id)
+    return await orders.fulfilment.start(order_id)
 
 
 @router.post("/orders/{order_id}/ship", response_model=s.OrderOut, dependencies=FULFIL)
 async def ship(orders: Orders, order_id: OrderId, body: s.ShipIn) -> s.OrderOut:
-    return await orders.ship(order_id, body)
+    return await orders.fulfilment.ship(order_id, body)
 
 
 @router.post("/orders/{order_id}/deliver", response_model=s.OrderOut, dependencies=FULFIL)
 async def deliver(orders: Orders, order_id: OrderId) -> s.OrderOut:
-    return await orders.deliver(order_id)
+    return await orders.fulfilment.deliver(order_id)
 
 
 @router.post("/orders/{order_id}/approve", response_model=s.OrderOut, dependencies=MANAGE)
 async def approve(orders: Orders, order_id: OrderId, body: s.DecisionIn) -> s.OrderOut:
     """Release an order held for review: the checkout goes on to capture."""
-    return await orders.approve(order_id, body.note)
+    return await orders.fulfilment.approve(order_id, body.note)
 
 
 @router.post("/orders/{order_id}/reject", response_model=s.OrderOut, dependencies=MANAGE)
 async def reject(orders: Orders, order_id: OrderId, body: s.DecisionIn) -> s.OrderOut:
     """Refuse a held order: the authorization is voided and the stock released."""
-    return await orders.reject(order_id, body.note)
+    return await orders.fulfilment.reject(order_id, body.note)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=s.OrderOut, dependencies=MANAGE)
 async def cancel(orders: Orders, order_id: OrderId, body: s.CancelIn) -> s.OrderOut:
     """Before shipping: unpaid orders are unwound, paid ones refunded in full."""
-    return await orders.cancel(order_id, body.reason)
+    return await orders.fulfilment.cancel(order_id, body.reason)
 
 
 @router.post(
@@ -70,7 +70,7 @@ async def cancel(orders: Orders, order_id: OrderId, body: s.CancelIn) -> s.Order
     dependencies=MANAGE,
 )
 async def receive_return(orders: Orders, order_id: OrderId, return_id: ReturnId) -> s.OrderOut:
-    return await orders.receive_return(order_id, return_id)
+    return await orders.returns.receive(order_id, return_id)
 
 
 @router.post(
@@ -81,7 +81,7 @@ async def receive_return(orders: Orders, order_id: OrderId, return_id: ReturnId)
 async def decline_return(
     orders: Orders, order_id: OrderId, return_id: ReturnId, body: s.DecisionIn
 ) -> s.OrderOut:
-    return await orders.decline_return(order_id, return_id, body.note)
+    return await orders.returns.decline(order_id, return_id, body.note)
 
 
 @router.post(
@@ -91,7 +91,7 @@ async def decline_return(
 )
 async def refund(orders: Orders, order_id: OrderId, body: s.RefundIn, key: Key) -> s.OrderOut:
     """Refund a returned order, fully (the default) or in part."""
-    return await orders.refund(order_id, body, key)
+    return await orders.refunds.refund(order_id, body, key)
 
 
 @router.get("/sagas", response_model=s.SagaOverview, dependencies=READ)

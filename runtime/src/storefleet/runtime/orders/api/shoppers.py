@@ -53,7 +53,7 @@ async def checkout(
     Repeating the request with the same key returns the same order."""
     customer_id = await user_of(request, orders, authorization)
     cart = cart_of(body.cart_id or x_cart_id, customer_id)
-    order, created = await orders.checkout(body, key, customer_id=customer_id, cart=cart)
+    order, created = await orders.checkout.place(body, key, customer_id=customer_id, cart=cart)
     if not created:
         response.status_code = 200
     return order
@@ -85,9 +85,9 @@ async def get_order(orders: Orders, order_id: Shopper) -> s.OrderOut:
 @router.post("/orders/{order_id}/payment-return", response_model=s.OrderOut)
 async def payment_return(orders: Orders, order_id: Shopper) -> s.OrderOut:
     """The shopper is back from 3-D Secure: check the payment now."""
-    return await orders.payment_returned(order_id)
+    return await orders.fulfilment.payment_returned(order_id)
 
 
 @router.post("/orders/{order_id}/returns", response_model=s.OrderOut, status_code=201)
 async def request_return(orders: Orders, order_id: Shopper, body: s.ReturnIn) -> s.OrderOut:
-    return await orders.request_return(order_id, body)
+    return await orders.returns.request(order_id, body)
