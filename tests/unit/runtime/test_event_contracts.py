@@ -1,13 +1,13 @@
 """Every event type the runtime publishes has a contract, and the contracts mean it.
 
 The published types are read from the code, not from a list: each call that
-writes an event to an outbox — a context's ``_emit(session, <type>, ...)`` (the
-catalog's ``Changes.emit`` and its admin's ``_product_written``) or
-``_event(session, <kind>, ...)`` (accounts: ``account.<kind>``), an
-``Event(<type>, ...)``, the orders' ``EVENTS`` table — is found in the source
-and its type worked out: a string, an f-string (its fixed parts, checked as a
-pattern), or a local variable (the strings assigned to it). A call whose type
-cannot be worked out fails the test, so a new way of publishing is seen.
+writes an event to an outbox — a context's ``emit(session, <type>, ...)`` or
+``_emit`` (the catalog's ``Changes.emit`` and its admin's ``_product_written``;
+the accounts' and vendors' ``changes.emit``), an ``Event(<type>, ...)``, the
+orders' ``EVENTS`` table — is found in the source and its type worked out: a
+string, an f-string (its fixed parts, checked as a pattern), or a local
+variable (the strings assigned to it). A call whose type cannot be worked out
+fails the test, so a new way of publishing is seen.
 """
 
 from __future__ import annotations
@@ -31,10 +31,9 @@ RUNTIME = ROOT / "runtime/src/storefleet/runtime"
 DOCS = ROOT / "docs" / "events.md"
 # Functions that publish: where their type argument is, and what goes before it.
 PUBLISHERS = {"_emit": (1, ""), "emit": (1, ""), "_product_written": (2, ""), "Event": (0, "")}
-PREFIXED = {("accounts", "_event"): (1, "account.")}
 # Functions that pass on a type someone else chose: the publishing functions themselves,
 # and the orders' transition (its types are states.EVENTS, checked below).
-PASSING_ON = {"_emit", "emit", "_product_written", "_event", "transition"}
+PASSING_ON = {"_emit", "emit", "_product_written", "transition"}
 
 
 @dataclass(frozen=True)
@@ -90,9 +89,7 @@ def published_sites() -> list[Site]:
                     continue
                 func = call.func
                 name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-                position, prefix = PREFIXED.get(
-                    (relative.parts[0], name), PUBLISHERS.get(name, (-1, ""))
-                )
+                position, prefix = PUBLISHERS.get(name, (-1, ""))
                 if position < 0:
                     continue
                 argument = next((k.value for k in call.keywords if k.arg == "type"), None)
