@@ -32,6 +32,7 @@ from storefleet.dev.components.ingress import Ingress
 from storefleet.dev.components.kafka import Kafka, KafkaAccess
 from storefleet.dev.components.keycloak import Keycloak, KeycloakAccess
 from storefleet.dev.components.kubernetes import Kubernetes
+from storefleet.dev.components.netpol import NetworkPolicies
 from storefleet.dev.components.node import Node
 from storefleet.dev.components.postgres import Postgres
 from storefleet.dev.components.redis import Redis
@@ -52,6 +53,7 @@ FIXTURE_MARKERS = {
     "vault": "vault",
     "real_node": "node",
     "node_relay": "node",
+    "node_netpol": "node",
     "node_ingress": "node",
     "smtp_sink": "smtp",
 }
@@ -135,6 +137,13 @@ def node_relay(dev_stack: DevStack, real_node: Node) -> Relay:
     real node's bridge address, where its pods reach them."""
     dev_stack.require("relay")
     return Relay()
+
+
+@pytest.fixture(scope="session")
+def node_netpol(dev_stack: DevStack, real_node: Node) -> NetworkPolicies:
+    """kube-router's firewall on the real node: its pods' NetworkPolicies are enforced."""
+    dev_stack.require("netpol")
+    return NetworkPolicies()
 
 
 @pytest.fixture(scope="session")

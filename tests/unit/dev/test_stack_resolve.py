@@ -34,11 +34,13 @@ def test_stopping_a_component_stops_what_requires_it_and_nothing_it_requires() -
         "kubernetes",
         "kwok",
         "node",
+        "netpol",
         "relay",
         "ingress",
         "platform-crds",
     ]
     assert names(resolve(["kwok"], with_dependents=True)) == ["kwok"]
     assert names(resolve(["node"])) == ["kubernetes", "node"]
-    assert names(resolve(["node"], with_dependents=True)) == ["node", "relay", "ingress"]
+    assert names(resolve(["node"], with_dependents=True)) == ["node", "netpol", "relay", "ingress"]
     assert names(resolve(["ingress"])) == ["kubernetes", "node", "ingress"]
+    assert names(resolve(["netpol"])) == ["kubernetes", "node", "netpol"]

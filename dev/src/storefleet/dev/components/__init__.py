@@ -10,6 +10,7 @@ from storefleet.dev.components.keycloak import Keycloak
 from storefleet.dev.components.kube_score import KubeScore
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.kwok import Kwok
+from storefleet.dev.components.netpol import NetworkPolicies
 from storefleet.dev.components.node import Node
 from storefleet.dev.components.platform_crds import PlatformCrds
 from storefleet.dev.components.postgres import Postgres
@@ -22,6 +23,7 @@ COMPONENTS: dict[str, type[Component]] = {
     "kubernetes": Kubernetes,
     "kwok": Kwok,
     "node": Node,
+    "netpol": NetworkPolicies,
     "relay": Relay,
     "ingress": Ingress,
     "postgres": Postgres,
