@@ -308,6 +308,25 @@ def test_the_spec_integrations_open_their_servers_to_their_service_only(
     assert all(rule.get("to") for p in policies.values() for rule in p["spec"].get("egress", []))
 
 
+def test_dns_outside_pods_is_allowed_by_address_when_configured(
+    minimal_store: dict[str, Any], settings: OperatorSettings
+) -> None:
+    def peers(configured: OperatorSettings) -> list[dict[str, Any]]:
+        policy = by_kind(objects_of(minimal_store, configured), "NetworkPolicy")["allow-dns"]
+        (rule,) = policy["spec"]["egress"]
+        assert {(p["protocol"], p["port"]) for p in rule["ports"]} == {("UDP", 53), ("TCP", 53)}
+        return list(rule["to"])
+
+    kube_dns = {"namespaceSelector": {}, "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}}}
+    assert peers(settings) == [kube_dns]
+    node_dns = OperatorSettings(dns_cidrs=["198.18.0.1/32", "10.96.0.10/32"])
+    assert peers(node_dns) == [
+        kube_dns,
+        {"ipBlock": {"cidr": "198.18.0.1/32"}},
+        {"ipBlock": {"cidr": "10.96.0.10/32"}},
+    ]
+
+
 def test_user_text_cannot_break_the_yaml(
     minimal_store: dict[str, Any], settings: OperatorSettings
 ) -> None:

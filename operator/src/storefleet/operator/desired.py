@@ -293,6 +293,7 @@ def build(
             "ingress_class": settings.ingress_class,
             "ingress_namespace": settings.ingress_namespace,
             "monitoring_namespace": settings.monitoring_namespace,
+            "dns_cidrs": list(settings.dns_cidrs),
             "gateway_namespace": settings.istio_gateway_namespace,
             "gateway_selector": {gateway_key: gateway_value},
             "pod_security_level": settings.pod_security_level,

@@ -82,6 +82,12 @@ class OperatorSettings(BaseSettings):
     monitoring_namespace: str = Field(
         default="monitoring", description="Namespace allowed to scrape the runtime's metrics."
     )
+    dns_cidrs: list[str] = Field(
+        default_factory=list,
+        description="Addresses (CIDRs, JSON list) of cluster DNS servers that are not pods "
+        "labelled k8s-app=kube-dns, such as node-local DNS caches or a node's own DNS "
+        "server; a Store's pods may send DNS (port 53) to them too.",
+    )
     pod_security_level: Literal["restricted", "baseline", "privileged"] = Field(
         default="restricted",
         description="Pod Security Admission level enforced on tenant namespaces "
