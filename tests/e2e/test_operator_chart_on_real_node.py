@@ -24,6 +24,7 @@ from storefleet.dev.components.helm import Helm
 from storefleet.dev.components.ingress import INGRESS_CLASS
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.node import Node
+from storefleet.dev.network import DNS_IP
 from storefleet.dev.nodeconfig import NODE_NAME
 
 CHART = Path(__file__).resolve().parents[2] / "charts" / "storefleet-operator"
@@ -50,6 +51,8 @@ def release(
         "operator.storeSelector": f"{SESSION_LABEL}={SESSION}",
         "operator.urlScheme": "http",
         "operator.ingressClass": INGRESS_CLASS,
+        # The node's CoreDNS, which the Stores' enforced NetworkPolicies must admit.
+        "operator.dnsCidrs": f"{{{DNS_IP}/32}}",
         "operator.logFormat": "plain",
     }
     installed = subprocess.run(

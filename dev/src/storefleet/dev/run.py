@@ -26,19 +26,24 @@ import yaml
 
 from storefleet.dev import images, stack
 from storefleet.dev.components.ingress import INGRESS_CLASS, Ingress
+from storefleet.dev.components.ingress import NAMESPACE as INGRESS_NAMESPACE
 from storefleet.dev.components.kubernetes import Kubernetes
 from storefleet.dev.components.node import Node
 from storefleet.dev.components.smtp import Smtp
+from storefleet.dev.network import DNS_IP
 from storefleet.dev.paths import REPOSITORY, state_dir
 from storefleet.dev.processes import Process
 
 EXAMPLE_STORE = REPOSITORY / "examples" / "store-demo.yaml"
 READY_TIMEOUT = 600
 SERVED_IMAGES = ("runtime", "postgres", "redis")
-# Locally the Store is served over plain HTTP by the node's Ingress controller.
+# Locally the Store is served over plain HTTP by the node's Ingress controller, and
+# its pods' cluster DNS is the node's CoreDNS, which its NetworkPolicies must admit.
 OPERATOR_ENV = {
     "STOREFLEET_OPERATOR_URL_SCHEME": "http",
     "STOREFLEET_OPERATOR_INGRESS_CLASS": INGRESS_CLASS,
+    "STOREFLEET_OPERATOR_INGRESS_NAMESPACE": INGRESS_NAMESPACE,
+    "STOREFLEET_OPERATOR_DNS_CIDRS": f'["{DNS_IP}/32"]',
 }
 CONDITIONS = (
     '{range .status.conditions[*]}{.type}{"\\t"}{.status}{"\\t"}{.reason}'
@@ -56,7 +61,9 @@ def storefleet_command() -> str:
 
 
 def run(store_file: Path, shop_port: int, report: Callable[[str], None]) -> None:
-    started = stack.up(["kubernetes", "kwok", "node", "relay", "ingress", "smtp"], report=report)
+    started = stack.up(
+        ["kubernetes", "kwok", "node", "netpol", "relay", "ingress", "smtp"], report=report
+    )
     cluster = Kubernetes()
     env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig)}
     directory = state_dir("run")
