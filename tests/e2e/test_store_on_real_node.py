@@ -13,6 +13,7 @@ import asyncio
 import base64
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -29,9 +30,12 @@ from shop_stack import Shopper
 from storeharness import ROOT, Operator, Stores, eventually
 
 from storefleet.dev.components.ingress import INGRESS_CLASS, Ingress
+from storefleet.dev.components.ingress import NAMESPACE as INGRESS_NAMESPACE
+from storefleet.dev.components.kubernetes import APISERVER_PORT
+from storefleet.dev.components.netpol import NetworkPolicies
 from storefleet.dev.components.smtp import PORT as SMTP_PORT
 from storefleet.dev.components.smtp import Smtp
-from storefleet.dev.network import NODE_IP
+from storefleet.dev.network import DNS_IP, NODE_IP, SERVICE_IP
 from storefleet.dev.nodeconfig import NODE_NAME
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -46,13 +50,24 @@ REAL_PLACEMENT = {
     "STOREFLEET_OPERATOR_URL_SCHEME": "http",
     # The real node's Ingress controller (dev/src/storefleet/dev/components/ingress.py).
     "STOREFLEET_OPERATOR_INGRESS_CLASS": INGRESS_CLASS,
+    "STOREFLEET_OPERATOR_INGRESS_NAMESPACE": INGRESS_NAMESPACE,
+    # Cluster DNS is the node's CoreDNS on the bridge address, not a kube-dns pod.
+    "STOREFLEET_OPERATOR_DNS_CIDRS": json.dumps([f"{DNS_IP}/32"]),
 }
+# Where the policies let scrapes of /metrics in from (the operator's default).
+MONITORING_NAMESPACE = "monitoring"
 
 
 @pytest.fixture(scope="module")
 def operator(
-    real_node: object, node_relay: object, node_ingress: Ingress, kube_config: str
+    real_node: object,
+    node_relay: object,
+    node_ingress: Ingress,
+    node_netpol: NetworkPolicies,
+    kube_config: str,
 ) -> Iterator[Operator]:
+    """The operator, with every NetworkPolicy it renders enforced on the real node:
+    each test of this module runs behind the Stores' policies."""
     subprocess.run(
         [str(Path(sys.executable).parent / "storefleet"), "operator", "install-crds"],
         env={**os.environ, "KUBECONFIG": kube_config},
@@ -456,3 +471,222 @@ async def test_rotated_credentials_roll_the_pods_and_the_shop_keeps_selling(
         shopper = Shopper(browser)
         order_id = await buy_one(shopper, "backpack")
         assert 'data-status="paid"' in await shopper.order_page(order_id)
+
+
+# A probe that runs in a pod: it tries each target once and prints what happened,
+# one JSON object, on its log. It waits first, so that the firewall has written
+# the chain of its pod (kube-router does within a second or two of the pod's
+# address being known) before the first packet leaves.
+PROBE = r"""
+import json, os, socket, time, urllib.error, urllib.request
+
+def attempt(host, port, kind):
+    try:
+        if kind == "dns":
+            return "resolved " + socket.gethostbyname(host)
+        if kind == "http":
+            with urllib.request.urlopen(f"http://{host}:{port}/metrics", timeout=4) as answer:
+                return f"http {answer.status}"
+        socket.create_connection((host, port), timeout=4).close()
+        return "open"
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        return "refused" if isinstance(reason, ConnectionRefusedError) else f"blocked: {reason}"
+    except ConnectionRefusedError:
+        return "refused"
+    except (TimeoutError, socket.timeout):
+        return "timeout"
+    except OSError as exc:
+        return f"blocked: {exc}"
+
+time.sleep(float(os.environ["SETTLE_SECONDS"]))
+targets = json.loads(os.environ["TARGETS"])
+print(json.dumps({name: attempt(*target) for name, target in targets.items()}))
+"""
+PROBE_SETTLE_SECONDS = 8
+Target = tuple[str, int, str]
+
+
+def runtime_image(api: ApiClient, namespace: str) -> str:
+    """The runtime image the node already holds: the one the store's pods run."""
+    deployment = client.AppsV1Api(api).read_namespaced_deployment("catalog", namespace)
+    image: str = deployment.spec.template.spec.containers[0].image
+    return image
+
+
+def probe(api: ApiClient, namespace: str, image: str, targets: dict[str, Target]) -> dict[str, str]:
+    """Run PROBE in a pod of namespace on the real node; what each target gave."""
+    core = client.CoreV1Api(api)
+    name = f"netpol-probe-{uuid.uuid4().hex[:8]}"
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "netpol-probe"}},
+        "spec": {
+            "restartPolicy": "Never",
+            "nodeName": NODE_NAME,
+            "automountServiceAccountToken": False,
+            "securityContext": {
+                "runAsNonRoot": True,
+                "runAsUser": 10001,
+                "runAsGroup": 10001,
+                "seccompProfile": {"type": "RuntimeDefault"},
+            },
+            "containers": [
+                {
+                    "name": "probe",
+                    "image": image,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["python", "-c", PROBE],
+                    "env": [
+                        {"name": "TARGETS", "value": json.dumps(targets)},
+                        {"name": "SETTLE_SECONDS", "value": str(PROBE_SETTLE_SECONDS)},
+                    ],
+                    "securityContext": {
+                        "allowPrivilegeEscalation": False,
+                        "readOnlyRootFilesystem": True,
+                        "capabilities": {"drop": ["ALL"]},
+                    },
+                    "resources": {
+                        "requests": {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "16Mi"},
+                        "limits": {"cpu": "500m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
+                    },
+                }
+            ],
+        },
+    }
+    core.create_namespaced_pod(namespace, pod)
+    try:
+
+        def finished() -> bool:
+            phase = core.read_namespaced_pod(name, namespace).status.phase
+            return phase in ("Succeeded", "Failed")
+
+        eventually(finished, f"probe pod {namespace}/{name} to finish", timeout=180)
+        log = core.read_namespaced_pod_log(name, namespace)
+        assert core.read_namespaced_pod(name, namespace).status.phase == "Succeeded", log
+        results: dict[str, str] = json.loads(log.strip().splitlines()[-1])
+        return results
+    finally:
+        core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+
+
+def reachable(result: str) -> bool:
+    return result == "open" or result.startswith(("http 2", "resolved "))
+
+
+def reachable_from_host(host: str, port: int) -> bool:
+    """The control: the host's own connections to pods are never filtered."""
+    try:
+        socket.create_connection((host, port), timeout=4).close()
+    except OSError:
+        return False
+    return True
+
+
+def pods_of(api: ApiClient, namespace: str, service: str) -> list[str]:
+    pods = client.CoreV1Api(api).list_namespaced_pod(
+        namespace, label_selector=f"app.kubernetes.io/name={service}"
+    )
+    return [pod.status.pod_ip for pod in pods.items if pod.status.pod_ip]
+
+
+def cluster_ip(api: ApiClient, namespace: str, service: str) -> Target:
+    found = client.CoreV1Api(api).read_namespaced_service(service, namespace)
+    return (found.spec.cluster_ip, found.spec.ports[0].port, "tcp")
+
+
+@pytest.fixture(scope="module")
+def other_store(kube_api: ApiClient, shop: tuple[Stores, str]) -> Iterator[str]:
+    """A second Store on the real node, with its own PostgreSQL and Redis: the
+    neighbour whose pods the first one must not reach, nor be reached by."""
+    stores = Stores(kube_api, session="real-node")
+    # Its storefront and catalog serve; the other services are scaled to nothing,
+    # which leaves the node's two cores to the first Store.
+    idle = ("accounts", "analytics", "cart", "notifications", "orders", "payments", "vendors")
+    name = stores.create(
+        database={"enabled": True},
+        cache={"enabled": True},
+        mesh={"enabled": False},
+        services={service: {"replicas": 0} for service in idle},
+    )
+    try:
+        stores.wait_ready(name, timeout=READY_TIMEOUT)
+        yield name
+    finally:
+        stores.cleanup()
+
+
+@pytest.fixture(scope="module")
+def monitoring_namespace(kube_api: ApiClient) -> Iterator[str]:
+    """The namespace the Stores' policies let scrape /metrics (made if missing)."""
+    core = client.CoreV1Api(kube_api)
+    existing = {ns.metadata.name for ns in core.list_namespace().items}
+    if MONITORING_NAMESPACE not in existing:
+        core.create_namespace({"metadata": {"name": MONITORING_NAMESPACE}})
+    yield MONITORING_NAMESPACE
+    if MONITORING_NAMESPACE not in existing:
+        core.delete_namespace(MONITORING_NAMESPACE)
+
+
+async def test_a_stores_pods_reach_their_own_store_and_nothing_else(
+    kube_api: ApiClient, shop: tuple[Stores, str], other_store: str, operator: Operator
+) -> None:
+    """From a pod in store A's namespace, behind A's NetworkPolicies as kube-router
+    enforces them: A's own Services, pods and datastores and cluster DNS answer;
+    store B's pods, Services and datastores, the operator and the API server (by its
+    Service and by the relay) do not, nor does A's SMTP server, which only A's
+    notifications pods may reach."""
+    _, name = shop
+    mine, theirs = f"store-{name}", f"store-{other_store}"
+    allowed: dict[str, Target] = {
+        "own storefront Service": cluster_ip(kube_api, mine, "storefront"),
+        "own catalog Service": cluster_ip(kube_api, mine, "catalog"),
+        "own postgres Service": cluster_ip(kube_api, mine, "postgres"),
+        "own redis Service": cluster_ip(kube_api, mine, "redis"),
+        "own catalog pod": (pods_of(kube_api, mine, "catalog")[0], 8000, "tcp"),
+        "cluster DNS": (f"catalog.{mine}.svc.cluster.local", 0, "dns"),
+    }
+    refused: dict[str, Target] = {
+        "other store's storefront pod": (pods_of(kube_api, theirs, "storefront")[0], 8000, "tcp"),
+        "other store's catalog pod": (pods_of(kube_api, theirs, "catalog")[0], 8000, "tcp"),
+        "other store's storefront Service": cluster_ip(kube_api, theirs, "storefront"),
+        "other store's postgres pod": (pods_of(kube_api, theirs, "postgres")[0], 5432, "tcp"),
+        "other store's redis pod": (pods_of(kube_api, theirs, "redis")[0], 6379, "tcp"),
+        "other store's postgres Service": cluster_ip(kube_api, theirs, "postgres"),
+        "other store's redis Service": cluster_ip(kube_api, theirs, "redis"),
+        "operator's metrics": (NODE_IP, operator.metrics_port, "tcp"),
+        "API server Service": (SERVICE_IP, 443, "tcp"),
+        "API server through the relay": (NODE_IP, APISERVER_PORT, "tcp"),
+        # The store's SMTP server is for its notifications pods (whose receipt reaches
+        # the sink in the test above), not for any other pod of the store.
+        "SMTP server, from a pod not of the notifications service": (NODE_IP, SMTP_PORT, "tcp"),
+    }
+    # Each refused target is alive: the host, which no policy filters, reaches it.
+    for label, (host, port, _) in refused.items():
+        assert reachable_from_host(host, port), f"{label} ({host}:{port}) is not serving"
+
+    results = probe(kube_api, mine, runtime_image(kube_api, mine), {**allowed, **refused})
+
+    assert {label: results[label] for label in allowed if not reachable(results[label])} == {}
+    assert {label: results[label] for label in refused if reachable(results[label])} == {}
+
+
+async def test_metrics_are_reachable_from_the_monitoring_namespace_only(
+    kube_api: ApiClient, shop: tuple[Stores, str], other_store: str, monitoring_namespace: str
+) -> None:
+    """allow-metrics lets the monitoring namespace scrape every pod's /metrics;
+    another store's pods get nothing from the same port."""
+    _, name = shop
+    mine = f"store-{name}"
+    image = runtime_image(kube_api, mine)
+    targets: dict[str, Target] = {
+        service: (pods_of(kube_api, mine, service)[0], 8000, "http")
+        for service in ("catalog", "orders", "storefront")
+    }
+    scraped = probe(kube_api, monitoring_namespace, image, targets)
+    assert scraped == {service: "http 200" for service in targets}, scraped
+    from_neighbour = probe(kube_api, f"store-{other_store}", image, targets)
+    assert not [service for service, result in from_neighbour.items() if reachable(result)], (
+        from_neighbour
+    )
