@@ -18,6 +18,7 @@ Debian's package. KWOK's fake nodes have no datapath: nothing is enforced there.
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 from typing import Final
 
@@ -146,11 +147,18 @@ def remove_rules() -> None:
         run_checked("iptables", "-w", "-F", chain, check=False)
     for chain in chains:
         run_checked("iptables", "-w", "-X", chain, check=False)
-    sets = run_checked("ipset", "list", "-n", check=False).stdout.split()
-    # Lists first: a list:set holding other sets must go before its members.
-    for name in sorted(sets, key=lambda name: not name.startswith(IPSET_PREFIXES)):
-        if name.startswith(IPSET_PREFIXES):
-            run_checked("ipset", "destroy", name, check=False)
+    if shutil.which("ipset") is None:
+        return
+    ours = [
+        name
+        for name in run_checked("ipset", "list", "-n", check=False).stdout.split()
+        if name.startswith(IPSET_PREFIXES)
+    ]
+    # Twice: a set still named by a list:set of ours goes once that list is gone.
+    for _ in range(2):
+        ours = [
+            name for name in ours if run_checked("ipset", "destroy", name, check=False).returncode
+        ]
 
 
 def _split_rule(text: str) -> list[str]:
