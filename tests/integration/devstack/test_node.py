@@ -40,13 +40,20 @@ def test_the_node_is_ready_at_the_control_planes_version(
 
 
 def test_pod_traffic_cannot_be_forwarded_off_the_bridge(real_node: Node) -> None:
+    # In mangle, which runs before any firewall's ACCEPT in filter (kube-router's).
     rules = subprocess.run(
-        ["iptables", "-w", "-S", GUARD_CHAIN], capture_output=True, text=True, check=True
+        ["iptables", "-w", "-t", "mangle", "-S", GUARD_CHAIN],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert f"-i {BRIDGE} ! -o {BRIDGE} -j DROP" in rules
     assert f"! -i {BRIDGE} -o {BRIDGE} -j DROP" in rules
     forward = subprocess.run(
-        ["iptables", "-w", "-S", "FORWARD"], capture_output=True, text=True, check=True
+        ["iptables", "-w", "-t", "mangle", "-S", "FORWARD"],
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert f"-A FORWARD -j {GUARD_CHAIN}" in forward
 
