@@ -26,6 +26,7 @@ import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client import ApiClient
+from node_pods import run_python
 from shop_stack import Shopper
 from storeharness import ROOT, Operator, Stores, eventually
 
@@ -478,7 +479,7 @@ async def test_rotated_credentials_roll_the_pods_and_the_shop_keeps_selling(
 # the chain of its pod (kube-router does within a second or two of the pod's
 # address being known) before the first packet leaves.
 PROBE = r"""
-import json, os, socket, time, urllib.error, urllib.request
+import json, socket, time, urllib.error, urllib.request
 
 def attempt(host, port, kind):
     try:
@@ -499,9 +500,8 @@ def attempt(host, port, kind):
     except OSError as exc:
         return f"blocked: {exc}"
 
-time.sleep(float(os.environ["SETTLE_SECONDS"]))
-targets = json.loads(os.environ["TARGETS"])
-print(json.dumps({name: attempt(*target) for name, target in targets.items()}))
+time.sleep(SETTLE_SECONDS)
+print(json.dumps({name: attempt(*target) for name, target in TARGETS.items()}))
 """
 PROBE_SETTLE_SECONDS = 8
 Target = tuple[str, int, str]
@@ -516,59 +516,15 @@ def runtime_image(api: ApiClient, namespace: str) -> str:
 
 def probe(api: ApiClient, namespace: str, image: str, targets: dict[str, Target]) -> dict[str, str]:
     """Run PROBE in a pod of namespace on the real node; what each target gave."""
-    core = client.CoreV1Api(api)
     name = f"netpol-probe-{uuid.uuid4().hex[:8]}"
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": name, "labels": {"app.kubernetes.io/name": "netpol-probe"}},
-        "spec": {
-            "restartPolicy": "Never",
-            "nodeName": NODE_NAME,
-            "automountServiceAccountToken": False,
-            "securityContext": {
-                "runAsNonRoot": True,
-                "runAsUser": 10001,
-                "runAsGroup": 10001,
-                "seccompProfile": {"type": "RuntimeDefault"},
-            },
-            "containers": [
-                {
-                    "name": "probe",
-                    "image": image,
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["python", "-c", PROBE],
-                    "env": [
-                        {"name": "TARGETS", "value": json.dumps(targets)},
-                        {"name": "SETTLE_SECONDS", "value": str(PROBE_SETTLE_SECONDS)},
-                    ],
-                    "securityContext": {
-                        "allowPrivilegeEscalation": False,
-                        "readOnlyRootFilesystem": True,
-                        "capabilities": {"drop": ["ALL"]},
-                    },
-                    "resources": {
-                        "requests": {"cpu": "50m", "memory": "64Mi", "ephemeral-storage": "16Mi"},
-                        "limits": {"cpu": "500m", "memory": "128Mi", "ephemeral-storage": "64Mi"},
-                    },
-                }
-            ],
-        },
-    }
-    core.create_namespaced_pod(namespace, pod)
+    script = f"SETTLE_SECONDS = {PROBE_SETTLE_SECONDS}\nTARGETS = {targets!r}\n{PROBE}"
     try:
-
-        def finished() -> bool:
-            phase = core.read_namespaced_pod(name, namespace).status.phase
-            return phase in ("Succeeded", "Failed")
-
-        eventually(finished, f"probe pod {namespace}/{name} to finish", timeout=180)
-        log = core.read_namespaced_pod_log(name, namespace)
-        assert core.read_namespaced_pod(name, namespace).status.phase == "Succeeded", log
-        results: dict[str, str] = json.loads(log.strip().splitlines()[-1])
-        return results
+        finished = run_python(api, namespace, name, script, image=image, timeout=180)
     finally:
-        core.delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+        client.CoreV1Api(api).delete_namespaced_pod(name, namespace, grace_period_seconds=0)
+    assert finished.phase == "Succeeded", finished.logs
+    results: dict[str, str] = json.loads(finished.logs.strip().splitlines()[-1])
+    return results
 
 
 def reachable(result: str) -> bool:

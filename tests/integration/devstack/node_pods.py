@@ -36,7 +36,9 @@ def run_python(
 ) -> Finished:
     """Run a Python script in a pod on the real node as an unprivileged user; wait for it.
 
-    In the base image unless told another (the runtime's has its client libraries)."""
+    In the base image unless told another (the runtime's has its client libraries).
+    The pod passes the restricted Pod Security level, so it runs in a Store's
+    namespace too, where it is one of the Store's pods to its NetworkPolicies."""
     core = client.CoreV1Api(api)
     core.create_namespaced_pod(
         namespace,
@@ -45,13 +47,22 @@ def run_python(
             "spec": {
                 "restartPolicy": "Never",
                 "nodeSelector": REAL_NODE,
-                "securityContext": {"runAsNonRoot": True, "runAsUser": 10001},
+                "securityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 10001,
+                    "runAsGroup": 10001,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
                 "containers": [
                     {
                         "name": name,
                         "image": image or base_image(),
                         "imagePullPolicy": "Never",
                         "command": ["python3", "-c", script],
+                        "securityContext": {
+                            "allowPrivilegeEscalation": False,
+                            "capabilities": {"drop": ["ALL"]},
+                        },
                     }
                 ],
             },
