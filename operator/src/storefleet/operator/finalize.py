@@ -8,6 +8,7 @@ from typing import Any
 
 from storefleet.operator import desired, events
 from storefleet.operator.errors import ReconcileError
+from storefleet.operator.integrations import BY_BLOCK
 from storefleet.operator.kube import Kube, KubeError
 from storefleet.operator.provisioning import TenantProvisioning
 from storefleet.operator.settings import OperatorSettings
@@ -50,7 +51,7 @@ async def release(
         raise ReconcileError(message, retriable=True, backoff=True)
     done = "; ".join(r.condition.message for _, r in results)
     local = [
-        f"{block} ({integration['fallback']})"
+        f"{block} ({BY_BLOCK[block].in_namespace()})"
         for block, integration in context["integrations"].items()
         if integration["enabled"] and block not in dict(results)
     ]

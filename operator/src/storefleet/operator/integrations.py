@@ -76,6 +76,15 @@ class Integration:
     # memory cache) would give each replica its own, so no pod runs on it.
     always: bool = False
 
+    def in_namespace(self) -> str:
+        """What holds the block's data in the tenant namespace when no shared
+        server serves it (deleted with the namespace)."""
+        if self.stand_in is not None:
+            return f"the {self.stand_in.kind} {self.stand_in.name} and its volume"
+        if self.carrier is not None:
+            return f"in the store's {self.carrier.block}"
+        return self.fallback
+
     def server_address(self, settings: ProvisionerSettings) -> str | None:
         value = self.server(settings)
         return None if value is None else _secret(value)
