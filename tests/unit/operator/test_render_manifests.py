@@ -190,7 +190,10 @@ def test_service_overrides_win_over_autoscaling_which_wins_over_the_plan(
         "memory": "256Mi",
         "ephemeral-storage": "256Mi",
     }
-    assert {"name": "STOREFLEET_PAYMENTS_LOG_LEVEL", "value": "DEBUG"} in payments["env"]
+    assert {
+        "name": "OTEL_RESOURCE_ATTRIBUTES",
+        "value": "deployment.environment=production",
+    } in payments["env"]
     # disabled service: nothing rendered, its path falls through to the storefront
     assert not [o for o in objects if o["metadata"]["name"].startswith("analytics")]
     ingress_paths = {
