@@ -4,6 +4,7 @@ payment service directly reaching their orders through ``payment.refunded``."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 from sqlalchemy import func, select
@@ -60,7 +61,9 @@ class Refunds:
         if amount > left:
             raise Conflict(f"cannot refund {amount}; {left} is left", refundable_minor=left)
         if done is None:
-            try:
+            # A parallel request with the same key may have recorded it first: its
+            # row stands, and the refund below is idempotent on refund_id.
+            with contextlib.suppress(IntegrityError):
                 async with self.db.write() as session:
                     session.add(
                         Refund(
@@ -72,8 +75,6 @@ class Refunds:
                             created_at=utcnow(),
                         )
                     )
-            except IntegrityError:
-                pass
         await self.refund_payment(order_id, amount, refund_id, data.reason)
         async with self.db.write() as session:
             order = await self.book.locked(session, order_id)
